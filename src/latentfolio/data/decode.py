@@ -1,0 +1,108 @@
+"""Decode one image file to a fixed-size uint8 array, whatever its format or mode.
+
+Every failure becomes :class:`BadImage` with a short reason, so a folder scan can skip the file
+and name it once in a warning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+FITS = ("squash", "crop", "pad")
+GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+
+
+class BadImage(Exception):
+    """A file that cannot be used as an image; the message is the reason."""
+
+
+def _normalise_mode(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> L or RGB. Alpha is composited on white (paper), 16-bit scaled to 8."""
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        a = np.asarray(img)
+        if mode == "F" or a.dtype.kind == "f":
+            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+            a = (a - lo) / (hi - lo or 1.0) * 255.0
+        elif a.max(initial=0) > 255:  # true 16-bit data (I;16 or a 16-bit PNG opened as I)
+            a = a.astype(np.uint32) >> 8
+        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8), "L")
+    if mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        flat = Image.alpha_composite(white, rgba)
+        return flat.convert("L" if mode in ("LA", "La") else "RGB")
+    if mode == "1":
+        return img.convert("L")
+    if mode not in ("L", "RGB"):  # P, CMYK, YCbCr, LAB, HSV, RGBX ...
+        return img.convert("RGB")
+    return img
+
+
+def _fit(img: Image.Image, size: int, fit: str) -> Image.Image:
+    if img.size == (size, size):
+        return img
+    if fit == "squash":
+        return img.resize((size, size), Image.BICUBIC, reducing_gap=3.0)
+    if fit == "crop":
+        return ImageOps.fit(img, (size, size), Image.BICUBIC)
+    if fit == "pad":
+        # Pad with the median border colour: white for paper, black for MNIST-like images.
+        a = np.asarray(img)
+        border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]).reshape(-1, a.shape[2] if a.ndim == 3 else 1)
+        colour = tuple(int(v) for v in np.median(border, axis=0))
+        return ImageOps.pad(img, (size, size), Image.BICUBIC, color=colour[0] if len(colour) == 1 else colour)
+    raise ValueError(f"unknown fit {fit!r}; use one of {', '.join(FITS)}")
+
+
+def mode_channels(path: str, max_pixels: int | None = None) -> int:
+    """1 or 3: what a file holds, read from its header only (no pixel decode)."""
+    try:
+        with Image.open(path) as img:
+            return 1 if img.mode in GREY_MODES else 3
+    except Exception:
+        return 0  # unreadable: the decode pass will name it
+
+
+def decode_image(path: str, size: int, channels: int, fit: str = "squash",
+                 max_pixels: int | None = None) -> np.ndarray:
+    """Read ``path`` as a (size, size, channels) uint8 array, or raise :class:`BadImage`."""
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is bad, not silently grey
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if limit and w * h > limit:
+                raise BadImage(f"decompression bomb: {w}x{h} pixels is over the {limit} pixel limit")
+            # JPEG can decode at 1/2, 1/4, 1/8 scale for free: big scans get fast.
+            img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            img = _normalise_mode(img)
+            img = img.convert("L" if channels == 1 else "RGB")
+            img = _fit(img, size, fit)
+            a = np.asarray(img, dtype=np.uint8)
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as e:
+        raise BadImage(f"decompression bomb: {e}") from None
+    except UnidentifiedImageError:
+        raise BadImage("not an image (Pillow cannot identify it)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        msg = str(e) or type(e).__name__
+        raise BadImage(f"corrupt or truncated image: {msg}") from None
+    return a.reshape(size, size, channels)
+
+
+def resize_array(images: np.ndarray, size: int, channels: int, fit: str = "squash") -> np.ndarray:
+    """Resize/convert a (N, H, W, C) uint8 stack with the same rules as file decoding."""
+    n, h, w, c = images.shape
+    if h == w == size and c == channels:
+        return images
+    out = np.empty((n, size, size, channels), dtype=np.uint8)
+    for i in range(n):
+        img = Image.fromarray(images[i, :, :, 0] if c == 1 else images[i], "L" if c == 1 else "RGB")
+        img = _fit(img.convert("L" if channels == 1 else "RGB"), size, fit)
+        out[i] = np.asarray(img).reshape(size, size, channels)
+    return out

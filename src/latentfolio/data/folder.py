@@ -1,0 +1,177 @@
+"""Image folders: recursive scan, labels from first-level subfolders, decode-once cache.
+
+Decoded pixels go to a uint8 ``.npy`` in the cache, memory-mapped on later runs. The cache key
+covers every file's relative path, size and mtime plus the decode settings, so any change to
+the folder or the settings makes a fresh cache, and an unchanged folder is never decoded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LatentfolioError
+from .decode import BadImage, decode_image, mode_channels
+from .imageset import ImageSet, hash_splits
+
+CACHE_VERSION = 1
+
+
+def scan(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """All non-hidden files below ``root``, with a label index from the first-level subfolder.
+
+    Returns (files, labels, classes). Files at the top level of a labelled tree get label -1.
+    """
+    subdirs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = subdirs
+    cls_index = {c: i for i, c in enumerate(classes)}
+    files, labels = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel = Path(dirpath).relative_to(root)
+        label = cls_index.get(rel.parts[0], -1) if rel.parts else -1
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            files.append(Path(dirpath) / name)
+            labels.append(label)
+    return files, labels, classes
+
+
+def cache_root() -> Path:
+    env = os.environ.get("LATENTFOLIO_CACHE")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("latentfolio"))
+
+
+def _cache_key(root: Path, files: list[Path], size: int, channels: int, fit: str) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_VERSION, str(root.resolve()), size, channels, fit]).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def _progress(total: int, label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    transient=True, disable=not sys.stderr.isatty())
+
+
+def load_folder(root: str | os.PathLike, size: int, channels: int | None = None, fit: str = "squash",
+                max_pixels: int | None = None, use_cache: bool = True, quiet: bool = False) -> ImageSet:
+    """Decode a folder of images once into a (N, size, size, C) uint8 memmap.
+
+    ``channels=None`` picks 1 when every readable file is greyscale, else 3.
+    Bad files (corrupt, truncated, non-image, decompression bombs) are skipped and each is
+    named once in a warning; a folder with no usable image is an error.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise LatentfolioError(f"{root}: not a folder")
+    files, labels, classes = scan(root)
+    if not files:
+        raise LatentfolioError(f"{root}: folder has no files")
+    if channels is None:
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            kinds = [k for k in pool.map(mode_channels, map(str, files)) if k]
+        channels = 1 if kinds and all(k == 1 for k in kinds) else 3
+
+    key = _cache_key(root, files, size, channels, fit)
+    cdir = cache_root() / "decoded" / key
+    if use_cache and (cdir / "index.json").exists():
+        try:
+            index = json.loads((cdir / "index.json").read_text())
+            images = np.load(cdir / "images.npy", mmap_mode="r", allow_pickle=False)
+            return _imageset(root, index, images, quiet)
+        except (OSError, ValueError, KeyError):
+            shutil.rmtree(cdir, ignore_errors=True)  # damaged cache: decode again
+
+    cdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cdir.parent))
+    try:
+        arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                        shape=(len(files), size, size, channels))
+        ok = np.zeros(len(files), dtype=bool)
+        skipped: list[tuple[str, str]] = []
+
+        def work(i: int):
+            try:
+                arr[i] = decode_image(str(files[i]), size, channels, fit, max_pixels)
+                ok[i] = True
+            except BadImage as e:
+                return i, str(e)
+            return None
+
+        with _progress(len(files), f"decoding {root.name}") as prog, \
+                ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            task = prog.add_task("decode", total=len(files))
+            for res in pool.map(work, range(len(files))):
+                prog.advance(task)
+                if res:
+                    skipped.append((str(files[res[0]]), res[1]))
+        keep = np.flatnonzero(ok)
+        if len(keep) == 0:
+            raise LatentfolioError(f"{root}: no readable images ({len(files)} files, all bad; "
+                                   f"first: {skipped[0][0]}: {skipped[0][1]})")
+        if len(keep) < len(files):  # compact so the cache holds only good rows
+            good = np.lib.format.open_memmap(tmp / "good.npy", mode="w+", dtype=np.uint8,
+                                             shape=(len(keep), size, size, channels))
+            for s in range(0, len(keep), 4096):
+                good[s:s + 4096] = arr[keep[s:s + 4096]]
+            good.flush()
+            del arr, good
+            os.replace(tmp / "good.npy", tmp / "images.npy")
+        else:
+            arr.flush()
+            del arr
+        rel = [str(files[i].relative_to(root)) for i in keep]
+        index = {"version": CACHE_VERSION, "paths": rel, "labels": [labels[i] for i in keep],
+                 "classes": classes, "skipped": skipped, "size": size, "channels": channels}
+        (tmp / "index.json").write_text(json.dumps(index))
+        if use_cache:
+            shutil.rmtree(cdir, ignore_errors=True)
+            os.replace(tmp, cdir)
+            tmp = cdir
+        images = np.load(tmp / "images.npy", mmap_mode="r", allow_pickle=False)
+        if not use_cache:
+            images = np.array(images)
+        return _imageset(root, index, images, quiet)
+    finally:
+        if tmp != cdir:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _imageset(root: Path, index: dict, images: np.ndarray, quiet: bool) -> ImageSet:
+    if not quiet:
+        for path, reason in index["skipped"]:
+            warnings.warn(f"skipped {path}: {reason}", BadFileWarning, stacklevel=3)
+    labels = np.asarray(index["labels"], dtype=np.int64)
+    has_labels = bool(index["classes"])
+    return ImageSet(
+        images=images,
+        split=hash_splits(index["paths"]),
+        name=root.name,
+        labels=labels if has_labels else None,
+        classes=index["classes"],
+        paths=[str(root / p) for p in index["paths"]],
+        skipped=[tuple(s) for s in index["skipped"]],
+    )
+
+
+class BadFileWarning(UserWarning):
+    """A file in a collection was skipped; the message names it and why."""

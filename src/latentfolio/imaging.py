@@ -1,0 +1,72 @@
+"""Image helpers written with Pillow and NumPy (no torchvision): grids, captions, PNG output.
+
+Arrays here are uint8 images shaped (N, H, W, C) with C in {1, 3}.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from . import _io
+
+
+def to_pil(img: np.ndarray) -> Image.Image:
+    """(H, W, C) uint8 -> a Pillow image in mode L or RGB."""
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(img), mode="L" if img.ndim == 2 else "RGB")
+
+
+def make_grid(
+    images: np.ndarray,
+    ncol: int,
+    pad: int = 2,
+    scale: int = 1,
+    captions: list[str] | None = None,
+    background: int = 255,
+) -> Image.Image:
+    """Tile (N, H, W, C) uint8 images row-major into one image, optionally captioned.
+
+    ``scale`` enlarges small images (28 px) with nearest-neighbour so pixels stay crisp.
+    """
+    n, h, w, c = images.shape
+    ncol = max(1, min(ncol, n))
+    nrow = (n + ncol - 1) // ncol
+    h2, w2 = h * scale, w * scale
+    cap_h = 12 if captions else 0
+    grid = Image.new("RGB", (ncol * (w2 + pad) + pad, nrow * (h2 + pad + cap_h) + pad),
+                     (background,) * 3)
+    draw = ImageDraw.Draw(grid)
+    font = ImageFont.load_default()
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        tile = to_pil(images[i]).convert("RGB")
+        if scale != 1:
+            tile = tile.resize((w2, h2), Image.NEAREST)
+        x, y = pad + col * (w2 + pad), pad + r * (h2 + pad + cap_h)
+        grid.paste(tile, (x, y))
+        if captions and i < len(captions) and captions[i]:
+            draw.text((x + 1, y + h2 + 1), captions[i], fill=(0, 0, 0), font=font)
+    return grid
+
+
+def auto_scale(size: int, target: int = 96) -> int:
+    """An integer zoom that makes tiles about ``target`` px wide (28 px -> x3)."""
+    return max(1, target // max(1, size))
+
+
+def save_png(img: Image.Image, path: str | os.PathLike) -> None:
+    """Write a PNG atomically."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=False)
+    _io.write_bytes(path, buf.getvalue())
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

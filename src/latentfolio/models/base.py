@@ -1,0 +1,128 @@
+"""The one contract every autoencoder follows, and its typed outputs.
+
+``encode(x)`` -> latent (a :class:`DiagonalGaussian` for the VAE), ``decode(z)`` -> image,
+``forward(x)`` -> :class:`AEOutput`. Inputs are float (B, C, H, W) in the range ``config.norm``
+names; :meth:`Autoencoder.preprocess` turns the uint8 (B, H, W, C) pixels of an ImageSet into
+that. Losses live in ``latentfolio.training.losses``, not here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model has. Subclasses add their own, each with a why-comment."""
+
+    image_size: int = 28  # square input side in px; the data is resized to this once
+    channels: int = 1  # 1 = grey, 3 = colour
+    latent_dim: int = 32  # bottleneck width: compression ratio = image_size² · channels / latent_dim
+    norm: str = "01"  # pixel range: "01" -> [0, 1] with sigmoid out, "pm1" -> [-1, 1] with tanh out
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(names)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)} for {cls.__name__}")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**kw)
+
+
+@dataclass
+class DiagonalGaussian:
+    """q(z|x) = N(mean, diag(exp(logvar))), as returned by the VAE's ``encode``."""
+
+    mean: Tensor  # (B, D)
+    logvar: Tensor  # (B, D)
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device,
+                          dtype=self.mean.dtype)
+        return self.mean + eps * torch.exp(0.5 * self.logvar)  # reparameterisation trick
+
+    def mode(self) -> Tensor:
+        return self.mean
+
+    def kl(self) -> Tensor:
+        """KL(q || N(0, I)) per sample, summed over latent dims -> (B,)."""
+        return 0.5 * torch.sum(self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar, dim=1)
+
+
+@dataclass
+class AEOutput:
+    recon: Tensor  # (B, C, H, W), same range as the input
+    z: Tensor  # (B, latent_dim): the code that was decoded
+    posterior: DiagonalGaussian | None = None  # VAE only
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "silu": nn.SiLU,
+               "gelu": nn.GELU}
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; use one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class Autoencoder(nn.Module):
+    """Base class: the shared contract plus pixel conversion. Subclasses set ``Config``."""
+
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    type_name: ClassVar[str] = ""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.norm not in ("01", "pm1"):
+            raise ValueError(f"norm must be '01' or 'pm1', not {config.norm!r}")
+        self.config = config
+
+    # --- pixels <-> model range ---------------------------------------------------------
+    def preprocess(self, pixels: Tensor) -> Tensor:
+        """uint8 (B, H, W, C) -> float (B, C, H, W) in the model's range."""
+        x = pixels.permute(0, 3, 1, 2).float().div_(255.0)
+        return x.mul_(2).sub_(1) if self.config.norm == "pm1" else x
+
+    def postprocess(self, x: Tensor) -> Tensor:
+        """float (B, C, H, W) in the model's range -> uint8 (B, H, W, C)."""
+        if self.config.norm == "pm1":
+            x = (x + 1) / 2
+        return x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+    def output_activation(self, x: Tensor) -> Tensor:
+        return torch.tanh(x) if self.config.norm == "pm1" else torch.sigmoid(x)
+
+    # --- the contract --------------------------------------------------------------------
+    def encode(self, x: Tensor):
+        raise NotImplementedError
+
+    def decode(self, z: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> AEOutput:
+        z = self.encode(x)
+        return AEOutput(recon=self.decode(z), z=z)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """A deterministic code for ``x`` (the posterior mean for a VAE)."""
+        z = self.encode(x)
+        return z.mode() if isinstance(z, DiagonalGaussian) else z
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.embed(x))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        c = self.config
+        return (c.channels, c.image_size, c.image_size)

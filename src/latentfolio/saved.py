@@ -1,0 +1,96 @@
+"""The released model: a folder anyone can load without running code.
+
+    MODEL_DIR/config.json        {"format_version", "type", image_size, channels, norm, ...}
+    MODEL_DIR/model.safetensors  weights (no pickle)
+    MODEL_DIR/meta.json          data fingerprint, split sizes, metrics, history, versions
+
+Resume checkpoints are a different thing and live in ``MODEL_DIR/run/``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from . import _io
+from .errors import LatentfolioError
+from .models import Autoencoder, get_model_class
+
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS, META = "config.json", "model.safetensors", "meta.json"
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import numpy
+
+    from . import __version__
+
+    return {"latentfolio": __version__, "torch": torch.__version__, "lightning": lightning.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def save_model(model: Autoencoder, out_dir: str | os.PathLike, meta: dict | None = None) -> Path:
+    """Write config, weights and meta; each file atomically. Returns the weights' fingerprint."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = {"format_version": FORMAT_VERSION, "type": model.type_name, **model.config.to_dict()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _io.atomic_write(out / WEIGHTS, lambda p: save_file(state, str(p), metadata={"type": model.type_name}))
+    _io.write_json(out / CONFIG, cfg)
+    fp = _io.sha256_file(out / WEIGHTS)
+    _io.write_json(out / META, {"model_fingerprint": fp, "versions": versions(), **(meta or {})})
+    return out
+
+
+def read_config(model_dir: str | os.PathLike) -> dict:
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise LatentfolioError(f"{d}: no such model folder")
+    if not (d / CONFIG).exists():
+        raise LatentfolioError(f"{d}: not a latentfolio model folder (no {CONFIG})")
+    cfg = _io.read_json(d / CONFIG, "model config")
+    if not isinstance(cfg, dict) or "type" not in cfg or "format_version" not in cfg:
+        raise LatentfolioError(f"{d / CONFIG}: not a latentfolio model config (no type/format_version)")
+    if not isinstance(cfg["format_version"], int) or cfg["format_version"] > FORMAT_VERSION:
+        raise LatentfolioError(f"{d / CONFIG}: format version {cfg['format_version']} is newer than this "
+                               f"latentfolio reads ({FORMAT_VERSION}); upgrade latentfolio")
+    return cfg
+
+
+def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Autoencoder:
+    """Rebuild a model from its folder. Reads JSON and safetensors only; runs no code from it.
+
+    The model comes back in eval mode with ``.meta`` (dict) and ``.fingerprint`` (weights hash).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    d = Path(model_dir)
+    cfg = read_config(d)
+    fields = {k: v for k, v in cfg.items() if k not in ("format_version", "type")}
+    try:
+        cls = get_model_class(cfg["type"])
+        model = cls(cls.Config.from_dict(fields))
+    except (KeyError, ValueError, TypeError) as e:
+        raise LatentfolioError(f"{d / CONFIG}: {e.args[0] if e.args else e}") from None
+    if not (d / WEIGHTS).exists():
+        raise LatentfolioError(f"{d}: model folder has no {WEIGHTS}")
+    try:
+        state = load_file(str(d / WEIGHTS), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise LatentfolioError(f"{d / WEIGHTS}: corrupt weights file ({e})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise LatentfolioError(f"{d / WEIGHTS}: weights do not match {CONFIG} ({first})") from None
+    model.meta = _io.read_json(d / META, "model meta") if (d / META).exists() else {}
+    model.fingerprint = _io.sha256_file(d / WEIGHTS)
+    model.model_dir = d
+    return model.to(device).eval()

@@ -1,0 +1,61 @@
+"""The training configuration: one typed dataclass, saved as JSON in the run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    epochs: int | None = None  # None: 20, or more for small sets so every run gets >= 2000 steps
+    max_time: float | None = None  # minutes; the LR schedule then runs on wall-clock progress
+    batch_size: int = 128  # small batches + a high one-cycle LR converge fastest per second on CPU
+    lr: float = 3e-3  # peak LR of the schedule
+    optimizer: str = "adamw"  # adam | adamw
+    weight_decay: float = 1e-5  # tiny: autoencoders underfit long before they overfit
+    schedule: str = "onecycle"  # onecycle | cosine | constant
+    loss: str = "mse"  # mse | bce | l1 | ssim
+    ssim_weight: float = 0.84  # with loss=ssim: α·(1−SSIM) + (1−α)·MSE; 1.0 = pure SSIM
+    beta: float = 1.0  # VAE only: weight of the KL term (β-VAE, Higgins et al. 2017)
+    kl_warmup: float = 0.0  # VAE only: epochs over which β ramps up from 0 (Bowman et al. 2016)
+    patience: int | None = None  # early stopping on val loss after this many flat epochs
+    seed: int = 0
+    precision: str = "auto"  # auto = bf16-mixed on a GPU that has it, else 32-true
+    accelerator: str = "auto"
+    devices: str = "auto"  # "auto", a count, or a list like "0,1"
+    strategy: str = "auto"  # e.g. ddp
+    num_nodes: int = 1
+    grad_clip: float = 1.0  # clip the gradient norm: a safety net at high learning rates
+
+    OPTIMIZERS = ("adam", "adamw")
+    SCHEDULES = ("onecycle", "cosine", "constant")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def check(self) -> None:
+        """Raise ValueError naming the flag for any value out of range."""
+        from .losses import LOSSES
+
+        if self.optimizer not in self.OPTIMIZERS:
+            raise ValueError(f"--optimizer {self.optimizer!r}: use one of {', '.join(self.OPTIMIZERS)}")
+        if self.schedule not in self.SCHEDULES:
+            raise ValueError(f"--schedule {self.schedule!r}: use one of {', '.join(self.SCHEDULES)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"--loss {self.loss!r}: use one of {', '.join(LOSSES)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"--epochs {self.epochs}: must be at least 1")
+        if self.max_time is not None and self.max_time <= 0:
+            raise ValueError(f"--max-time {self.max_time}: must be a positive number of minutes")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size {self.batch_size}: must be at least 1")
+        if not self.lr > 0:
+            raise ValueError(f"--lr {self.lr}: must be positive")
+        if self.beta < 0:
+            raise ValueError(f"--beta {self.beta}: must be >= 0")

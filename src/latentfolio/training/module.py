@@ -1,0 +1,108 @@
+"""The LightningModule: wraps any registered model with the loss, optimiser and LR schedule."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning.pytorch as pl
+import torch
+
+from ..metrics import psnr
+from ..models import Autoencoder
+from .config import TrainConfig
+from .losses import objective, to_unit
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; training stops and keeps the last good checkpoint."""
+
+
+def lr_factor(schedule: str, p: float) -> float:
+    """LR multiplier at training progress ``p`` in [0, 1]."""
+    p = min(max(p, 0.0), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":  # 3% linear warm-up, then cosine to 0 (Loshchilov & Hutter 2017)
+        w = 0.03
+        return p / w if p < w else 0.5 * (1 + math.cos(math.pi * (p - w) / (1 - w)))
+    # one-cycle (Smith & Topin 2018): 1/25 -> 1 over 15%, cosine down to 1/2500
+    w, lo, end = 0.15, 1 / 25, 1 / 2500
+    if p < w:
+        return lo + (1 - lo) * 0.5 * (1 - math.cos(math.pi * p / w))
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * (p - w) / (1 - w)))
+
+
+class AutoencoderModule(pl.LightningModule):
+    def __init__(self, model: Autoencoder, cfg: TrainConfig, corrupt=None):
+        super().__init__()
+        self.model, self.cfg = model, cfg
+        self.corrupt = corrupt  # callable (x in [0,1], generator) -> noisy x, for denoising
+        self._elapsed_before = 0.0  # seconds trained before a resume
+        self._t0: float | None = None
+
+    # --- progress drives the LR, so a --max-time budget still finishes its schedule ----------
+    def progress(self) -> float:
+        p = self.global_step / max(1, self.trainer.estimated_stepping_batches)
+        if self.cfg.max_time:
+            p = max(p, self.elapsed() / (self.cfg.max_time * 60))
+        return p
+
+    def elapsed(self) -> float:
+        return self._elapsed_before + (time.monotonic() - self._t0 if self._t0 else 0.0)
+
+    def on_train_start(self) -> None:
+        self._t0 = time.monotonic()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["latentfolio_elapsed"] = self.elapsed()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._elapsed_before = float(checkpoint.get("latentfolio_elapsed", 0.0))
+
+    def kl_weight(self) -> float:
+        if self.cfg.kl_warmup <= 0:
+            return self.cfg.beta
+        epochs = self.global_step / max(1, self.trainer.num_training_batches)
+        return self.cfg.beta * min(1.0, epochs / self.cfg.kl_warmup)
+
+    # --- steps -------------------------------------------------------------------------------
+    def _inputs(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.model.preprocess(batch)  # uint8 (B,H,W,C) -> float (B,C,H,W), on the device
+        if self.corrupt is None:
+            return x, x
+        norm = self.model.config.norm
+        noisy = self.corrupt(to_unit(x, norm))
+        return (noisy * 2 - 1 if norm == "pm1" else noisy), x
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        inp, target = self._inputs(batch)
+        out = self.model(inp)
+        loss, parts = objective(out, target, self.model.config.norm, self.cfg.loss,
+                                self.kl_weight(), self.cfg.ssim_weight)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"loss became {loss.item()} at epoch {self.current_epoch}, "
+                                f"step {self.global_step}")
+        n = len(batch)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        if "kl" in parts:
+            self.log("train_kl", parts["kl"], on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        inp, target = self._inputs(batch)
+        out = self.model(inp)
+        loss, _ = objective(out, target, self.model.config.norm, self.cfg.loss, self.cfg.beta,
+                            self.cfg.ssim_weight)
+        norm = self.model.config.norm
+        p = psnr(to_unit(out.recon.float(), norm).clamp(0, 1), to_unit(target, norm)).mean()
+        n = len(batch)
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("val_psnr", p, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+
+    def configure_optimizers(self):
+        opt_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
+        opt = opt_cls(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda _step: lr_factor(self.cfg.schedule, self.progress() if self._trainer else 0.0))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,212 @@
+"""``train()``: data -> Lightning fit -> a saved model folder. The CLI's ``train`` calls this."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import _io
+from ..data import ImageSet, load_data
+from ..errors import LatentfolioError
+from .config import TrainConfig
+
+RUN_DIR, RUN_JSON, LAST_CKPT = "run", "run.json", "last.ckpt"
+MIN_STEPS = 2000  # a default run takes at least this many steps, however small the set
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    metrics: dict  # test (or val) metrics of the final model: mse, psnr_db, ssim, n
+    epochs: int
+    seconds: float
+    stopped: str  # "completed", "max_time", "early_stopping"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def describe(ds: ImageSet) -> str:
+    s = ds.split_sizes()
+    lab = f", {len(ds.classes)} labels" if ds.labels is not None else ", no labels"
+    return (f"{ds.name}: {len(ds)} images {ds.image_size}x{ds.image_size}x{ds.channels} "
+            f"(train {s['train']} / val {s['val']} / test {s['test']}{lab})")
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*number of training batches.*smaller than the logging.*")
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*Checkpoint directory.*exists and is not empty.*")
+
+
+def _precision(p: str, accelerator: str) -> str:
+    if p != "auto":
+        return p
+    import torch
+
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def _split_indices(ds: ImageSet) -> tuple[np.ndarray, np.ndarray]:
+    train, val = ds.indices("train"), ds.indices("val")
+    if len(train) == 0:  # a handful of files can all hash into val/test
+        train = np.arange(len(ds))
+    if len(val) == 0:
+        val = train[: max(1, min(len(train), 64))]
+    return train, val
+
+
+def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", *,
+          latent_dim: int | None = None, image_size: int | None = None, channels: int | None = None,
+          fit: str = "squash", data_root: str | None = None, resume: bool = False, force: bool = False,
+          model_options: dict | None = None, progress: bool | None = None,
+          **train_options) -> TrainResult:
+    """Train an autoencoder on ``data`` and save it as a model folder at ``out``.
+
+    ``train_options`` are :class:`TrainConfig` fields (epochs, max_time, lr, loss, beta, ...);
+    ``model_options`` are fields of the model's config (widths, kernel, batchnorm, ...).
+    With ``resume=True`` the run continues from ``out/run/checkpoints/last.ckpt`` with the
+    settings it was started with (``epochs``/``max_time`` may be raised).
+    """
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from ..evaluate import evaluate_model
+    from ..models import build_model, get_model_class
+    from ..saved import save_model
+    from .batches import loader
+    from .callbacks import History, ReconGrid
+    from .module import AutoencoderModule, NonFiniteLoss
+
+    out = Path(out)
+    run = out / RUN_DIR
+    ckpt = run / "checkpoints" / LAST_CKPT
+    if resume:
+        if not ckpt.exists():
+            raise LatentfolioError(f"{out}: nothing to resume (no {ckpt})")
+        saved = _io.read_json(run / RUN_JSON, "run settings")
+        data, model = saved["data"], saved["model"]
+        image_size, channels, fit = saved["image_size"], saved["channels"], saved["fit"]
+        data_root = data_root or saved.get("data_root")
+        model_fields = saved["model_config"]
+        cfg = TrainConfig.from_dict({**saved["train_config"],
+                                     **{k: v for k, v in train_options.items()
+                                        if k in ("epochs", "max_time") and v is not None}})
+    else:
+        if out.exists() and any(out.iterdir()) and not force:
+            raise LatentfolioError(f"{out}: already exists (use --force to overwrite, or --resume)")
+        try:
+            cfg = TrainConfig(**train_options)
+        except TypeError as e:
+            raise LatentfolioError(str(e)) from None
+        model_fields = dict(model_options or {})
+    try:
+        cfg.check()
+        get_model_class(model)
+    except (ValueError, KeyError) as e:
+        raise LatentfolioError(e.args[0]) from None
+
+    _quiet_lightning()
+    ds = load_data(data, image_size=image_size, channels=channels, fit=fit, data_root=data_root)
+    _log(describe(ds) + (f"; skipped {len(ds.skipped)} bad file(s)" if ds.skipped else ""))
+
+    pl.seed_everything(cfg.seed, verbose=False)
+    model_fields.update(image_size=ds.image_size, channels=ds.channels)
+    if latent_dim is not None and not resume:
+        model_fields["latent_dim"] = latent_dim
+    try:
+        net = build_model(model, **model_fields)
+    except (ValueError, TypeError) as e:
+        raise LatentfolioError(f"model {model}: {e}") from None
+    n_params = sum(p.numel() for p in net.parameters())
+    ratio = ds.image_size**2 * ds.channels / net.config.latent_dim
+    _log(f"model: {model}, {n_params:,} parameters, latent {net.config.latent_dim} "
+         f"(compression {ratio:.1f}x)")
+
+    train_idx, val_idx = _split_indices(ds)
+    bs = min(cfg.batch_size, max(8, len(train_idx) // 8))
+    steps_per_epoch = max(1, len(train_idx) // bs)
+    epochs = cfg.epochs or max(20, min(200, math.ceil(MIN_STEPS / steps_per_epoch)))
+    if cfg.max_time and not cfg.epochs:
+        epochs = 10_000  # the clock decides
+
+    if force and not resume and out.exists():
+        shutil.rmtree(run, ignore_errors=True)
+        for f in ("config.json", "model.safetensors", "meta.json"):
+            (out / f).unlink(missing_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
+    _io.write_json(run / RUN_JSON, {
+        "data": str(data), "model": model, "image_size": ds.image_size, "channels": ds.channels,
+        "fit": fit, "data_root": str(data_root) if data_root else None,
+        "model_config": net.config.to_dict(), "train_config": cfg.to_dict()})
+
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    callbacks = [
+        ModelCheckpoint(dirpath=run / "checkpoints", filename="epoch{epoch:03d}", save_last=True,
+                        save_top_k=1, auto_insert_metric_name=False),
+        History(run, echo=not show_bar),
+        ReconGrid(run, ds.images[val_idx[:8]]),
+    ]
+    if cfg.patience:
+        callbacks.append(EarlyStopping("val_loss", patience=cfg.patience, check_finite=True))
+    if show_bar:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar())
+    accel = cfg.accelerator
+    trainer = pl.Trainer(
+        max_epochs=epochs, max_time={"minutes": cfg.max_time} if cfg.max_time else None,
+        accelerator=accel, devices=cfg.devices, strategy=cfg.strategy, num_nodes=cfg.num_nodes,
+        precision=_precision(cfg.precision, accel), gradient_clip_val=cfg.grad_clip or None,
+        callbacks=callbacks, logger=False, enable_model_summary=False,
+        enable_progress_bar=show_bar, default_root_dir=run, log_every_n_steps=max(1, min(50, steps_per_epoch)),
+        num_sanity_val_steps=0)
+    module = AutoencoderModule(net, cfg)
+    t0 = time.monotonic()
+    try:
+        trainer.fit(module, train_dataloaders=loader(ds.images, train_idx, bs, True, cfg.seed),
+                    val_dataloaders=loader(ds.images, val_idx, max(bs, 256), False),
+                    ckpt_path=str(ckpt) if resume else None)
+    except NonFiniteLoss as e:
+        keep = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
+        raise LatentfolioError(f"training stopped: {e}{keep}. Try a lower --lr, then --resume") from None
+    seconds = time.monotonic() - t0
+    if trainer.interrupted:
+        raise LatentfolioError(f"training interrupted; continue with --resume (checkpoint {ckpt})")
+    stopped = ("early_stopping" if any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks)
+               else "max_time" if trainer.current_epoch < epochs and cfg.max_time else "completed")
+    if not trainer.is_global_zero:
+        return TrainResult(out, {}, trainer.current_epoch, seconds, stopped)
+
+    net = module.model.cpu().eval()
+    split = "test" if len(ds.indices("test")) else "val"
+    metrics = evaluate_model(net, ds, split)
+    history = next(c for c in callbacks if isinstance(c, History)).rows
+    save_model(net, out, {
+        "data": {"source": str(data), "name": ds.name, "fingerprint": ds.fingerprint(),
+                 "splits": ds.split_sizes(), "skipped": len(ds.skipped), "fit": fit,
+                 "classes": ds.classes},
+        "metrics": {"split": split, **metrics},
+        "training": {"config": cfg.to_dict(), "epochs": trainer.current_epoch,
+                     "steps": trainer.global_step, "seconds": round(module.elapsed(), 1),
+                     "stopped": stopped, "batch_size": bs},
+        "parameters": n_params,
+        "history": history,
+    })
+    _log(f"saved {out}  ({split}: psnr {metrics['psnr_db']:.2f} dB, ssim {metrics['ssim']:.4f})")
+    return TrainResult(out, metrics, trainer.current_epoch, seconds, stopped)

@@ -1,0 +1,102 @@
+"""Shared fixtures: tiny generated data of every kind. No test downloads anything."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path_factory, monkeypatch):
+    """Each test gets its own decode cache; no test sees the user's data root."""
+    monkeypatch.setenv("LATENTFOLIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("LATENTFOLIO_DATA", raising=False)
+
+
+def shapes_image(rng: np.random.Generator, size: int = 24, colour: bool = False) -> np.ndarray:
+    """A random bright rectangle and disc on a dark background: learnable, not noise."""
+    yy, xx = np.mgrid[:size, :size]
+    img = np.zeros((size, size, 3), np.float32)
+    x0, y0 = rng.integers(0, size // 2, 2)
+    w, h = rng.integers(size // 4, size // 2, 2)
+    col = rng.uniform(0.5, 1.0, 3) if colour else np.ones(3) * rng.uniform(0.5, 1.0)
+    img[y0:y0 + h, x0:x0 + w] = col
+    cx, cy, r = *rng.integers(size // 4, 3 * size // 4, 2), rng.integers(2, size // 4)
+    img[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = col[::-1]
+    return (img * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def shapes_folder(tmp_path) -> Path:
+    """Two labelled subfolders of 24 px grey PNGs (60 images)."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "shapes"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(shapes_image(rng)[:, :, 0]).save(root / label / f"{i:03d}.png")
+    return root
+
+
+def write_idx(folder: Path, n_train: int = 60, n_test: int = 20, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        imgs = np.stack([shapes_image(rng, 28)[:, :, 0] for _ in range(n)])
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">IIII", 2051, n, 28, 28) + imgs.tobytes())
+        with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">II", 2049, n) + labels.tobytes())
+    return folder
+
+
+@pytest.fixture
+def idx_folder(tmp_path) -> Path:
+    return write_idx(tmp_path / "fashion-mnist")
+
+
+def write_cifar(folder: Path, per_batch: int = 10) -> Path:
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        data = np.stack([shapes_image(rng, 32, colour=True).transpose(2, 0, 1).reshape(-1)
+                         for _ in range(per_batch)])
+        d = {b"data": data, b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+             b"batch_label": name.encode()}
+        (folder / name).write_bytes(pickle.dumps(d, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps(
+        {b"label_names": [n.encode() for n in "abcdefghij"]}, protocol=2))
+    return folder
+
+
+@pytest.fixture
+def cifar_folder(tmp_path) -> Path:
+    return write_cifar(tmp_path / "cifar10" / "cifar-10-batches-py")
+
+
+@pytest.fixture
+def real_data_root() -> Path:
+    if not (SHARED / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip("../shared/data/fashion-mnist is not present")
+    return SHARED
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300):
+    """Run the real console entry point in a subprocess (for exit codes and stderr)."""
+    import subprocess
+    import sys
+
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "latentfolio.cli", *args], capture_output=True,
+                          text=True, env=e, timeout=timeout)

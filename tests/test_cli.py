@@ -1,0 +1,137 @@
+"""The CLI end to end on small data: every command writes what it promises; bad input is one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from latentfolio import cli as cli_mod
+
+from conftest import run_cli
+
+
+def cli(capsys, monkeypatch, *args):
+    """Run ``latentfolio ARGS`` in-process through the real entry point -> (code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["latentfolio", *map(str, args)])
+    capsys.readouterr()  # drop what fixtures printed
+    code = 0
+    try:
+        cli_mod.main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def trained(tmp_path_factory, shapes_folder):
+    d = tmp_path_factory.mktemp("cli") / "model"
+    from latentfolio.training.train import train
+
+    train(shapes_folder, d, "conv", image_size=16, latent_dim=8, epochs=3, progress=False)
+    return d
+
+
+def test_help_is_instant_and_imports_no_torch():
+    code = ("import sys, latentfolio.cli; "
+            "print('torch' in sys.modules, 'lightning' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "False False"
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for cmd in ("train", "evaluate", "reconstruct", "info", "demo", "models"):
+        assert cmd in r.stdout
+
+
+def test_train_evaluate_info_reconstruct(tmp_path, capsys, monkeypatch, shapes_folder):
+    out = tmp_path / "m"
+    code, o, e = cli(capsys, monkeypatch, "train", shapes_folder, "--out", out, "--image-size", 16,
+                     "--latent-dim", 8, "--epochs", 2, "--set", "widths=8,16", "--json")
+    assert code == 0, e
+    r = json.loads(o)
+    assert r["epochs"] == 2 and set(r["metrics"]) >= {"psnr_db", "ssim", "mse", "n"}
+    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "meta.json", "run"}
+    assert json.loads((out / "config.json").read_text())["widths"] == [8, 16]
+
+    code, o, e = cli(capsys, monkeypatch, "evaluate", out, shapes_folder, "--split", "val", "--json")
+    r = json.loads(o)
+    assert code == 0 and r["split"] == "val" and r["n"] > 0 and 0 < r["ssim"] <= 1
+    code, o, e = cli(capsys, monkeypatch, "evaluate", out, shapes_folder)
+    assert code == 0 and "psnr_db" in o
+
+    code, o, e = cli(capsys, monkeypatch, "info", out, "--json")
+    r = json.loads(o)
+    assert r["latent_dim"] == 8 and r["compression_ratio"] == 16 * 16 / 8
+    assert r["parameters"] == sum(l["params"] for l in r["layers"])
+    code, o, e = cli(capsys, monkeypatch, "info", out)
+    assert code == 0 and "compression ratio" in o
+
+    grid = tmp_path / "grid.png"
+    code, o, e = cli(capsys, monkeypatch, "reconstruct", out, shapes_folder / "a", "--out", grid, "--json")
+    r = json.loads(o)
+    assert code == 0 and grid.exists() and len(r["psnr_db"]) == 30
+    w, h = Image.open(grid).size
+    assert h > w / 8 * 2 * 0.9  # 30 images -> 4 row pairs of originals over reconstructions
+    code, o, e = cli(capsys, monkeypatch, "reconstruct", out, shapes_folder / "a", "--out", grid)
+    assert code == 2 and "already exists" in e and "--force" in e
+
+
+def test_models_lists_registry(capsys, monkeypatch):
+    code, o, e = cli(capsys, monkeypatch, "models", "--json")
+    assert code == 0 and set(json.loads(o)) == {"fc", "conv", "vae", "resnet"}
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "digits", "--out", "{tmp}/x", "--loss", "huber"], "--loss"),
+    (["train", "digits", "--out", "{tmp}/x", "--model", "gan"], "unknown model type"),
+    (["train", "digits", "--out", "{tmp}/x", "--fit", "stretch"], "--fit"),
+    (["train", "{tmp}/nothing", "--out", "{tmp}/x"], "no such folder"),
+    (["train", "digits", "--out", "{tmp}/x", "--set", "widths"], "KEY=VALUE"),
+    (["evaluate", "{tmp}", "digits"], "not a latentfolio model folder"),
+    (["evaluate", "{model}", "digits", "--split", "dev"], "--split"),
+    (["info", "{tmp}/none"], "no such model folder"),
+    (["reconstruct", "{model}", "{tmp}/none.png", "--out", "{tmp}/g.png"], "no such file"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, capsys, monkeypatch, trained, args, needle):
+    args = [a.format(tmp=tmp_path, model=trained) for a in args]
+    code, o, e = cli(capsys, monkeypatch, *args)
+    assert code == 2, e
+    assert e.startswith("error: ") and needle in e and "Traceback" not in e
+    assert len(e.strip().splitlines()) == 1
+
+
+def test_bad_flag_type_is_a_usage_error(capsys, monkeypatch):
+    code, o, e = cli(capsys, monkeypatch, "train", "digits", "--out", "x", "--epochs", "many")
+    assert code == 2 and "--epochs" in e and "Traceback" not in e
+
+
+def test_corrupt_inputs_to_reconstruct_are_named(tmp_path, capsys, monkeypatch, trained, shapes_folder):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"garbage")
+    code, o, e = cli(capsys, monkeypatch, "reconstruct", trained, bad, shapes_folder / "a" / "000.png",
+                     "--out", tmp_path / "g.png")
+    assert code == 0 and f"warning: skipped {bad}" in e
+    code, o, e = cli(capsys, monkeypatch, "reconstruct", trained, bad, "--out", tmp_path / "g2.png")
+    assert code == 2 and "no readable image" in e
+
+
+def test_wrong_model_for_data_is_clear(tmp_path, capsys, monkeypatch, trained):
+    (trained / "model.safetensors").write_bytes(b"\x00\x01")
+    code, o, e = cli(capsys, monkeypatch, "info", trained)
+    assert code == 2 and "corrupt weights" in e
+
+
+def test_demo_offline_falls_back_to_digits(tmp_path, capsys, monkeypatch):
+    code, o, e = cli(capsys, monkeypatch, "demo", "--out", tmp_path / "d", "--offline", "--epochs", 2,
+                     "--data-root", tmp_path / "empty", "--json")
+    assert code == 0, e
+    r = json.loads(o)
+    assert r["data"] == "digits" and "bundled 8x8 digits" in e
+    page = (tmp_path / "d" / "report.html").read_text()
+    assert "Reconstructions" in page and "Loss curve" in page and "Layers" in page
+    assert "http://" not in page and "https://" not in page  # works offline: nothing external
+    assert page.count("data:image/png;base64,") >= 2

@@ -1,0 +1,107 @@
+"""The model contract, parametrised over the registry; and the safe model folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from latentfolio.errors import LatentfolioError
+from latentfolio.models import MODELS, DiagonalGaussian, build_model
+from latentfolio.saved import load_model, save_model
+
+SMALL = {"fc": {}, "conv": {}, "vae": {}, "resnet": {"widths": (8, 16), "latent_dim": 16}}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("size,channels,norm", [(28, 1, "01"), (20, 3, "pm1"), (8, 1, "01")])
+def test_contract_shapes(name, size, channels, norm):
+    torch.manual_seed(0)
+    m = build_model(name, image_size=size, channels=channels, norm=norm, **SMALL[name]).eval()
+    x = torch.rand(3, channels, size, size) * (2 if norm == "pm1" else 1) - (1 if norm == "pm1" else 0)
+    out = m(x)
+    assert out.recon.shape == x.shape
+    assert out.z.shape == (3, m.config.latent_dim)
+    lo = -1 if norm == "pm1" else 0
+    assert out.recon.min() >= lo and out.recon.max() <= 1  # output activation matches the range
+    z = m.encode(x)
+    if name == "vae":
+        assert isinstance(z, DiagonalGaussian) and out.posterior is not None
+        g = torch.Generator().manual_seed(1)
+        s1, s2 = z.sample(torch.Generator().manual_seed(1)), z.sample(g)
+        assert torch.equal(s1, s2) and z.kl().shape == (3,) and (z.kl() >= 0).all()
+        assert torch.equal(z.mode(), z.mean)
+    else:
+        assert torch.is_tensor(z)
+    assert m.decode(m.embed(x)).shape == x.shape
+    assert torch.allclose(m.reconstruct(x), out.recon, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_save_load_identical(tmp_path, name):
+    torch.manual_seed(0)
+    m = build_model(name, image_size=16, channels=3, **SMALL[name]).eval()
+    save_model(m, tmp_path / name, {"note": "test"})
+    files = sorted(p.name for p in (tmp_path / name).iterdir())
+    assert files == ["config.json", "meta.json", "model.safetensors"]
+    cfg = json.loads((tmp_path / name / "config.json").read_text())
+    assert cfg["type"] == name and cfg["format_version"] == 1
+    assert {"image_size", "channels", "norm", "latent_dim"} <= set(cfg)
+    m2 = load_model(tmp_path / name)
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(m.reconstruct(x), m2.reconstruct(x))
+    assert m2.meta["note"] == "test" and len(m2.fingerprint) == 64
+
+
+def test_pixels_round_trip():
+    m = build_model("conv", image_size=8, channels=3, norm="pm1")
+    px = torch.randint(0, 256, (2, 8, 8, 3), dtype=torch.uint8)
+    x = m.preprocess(px)
+    assert x.shape == (2, 3, 8, 8) and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(m.postprocess(x), px)
+
+
+def test_tutorial_architectures_by_config():
+    t28 = build_model("conv", image_size=28, channels=1, latent_dim=32, widths=(16, 32), kernel=3,
+                      batchnorm=True, activation="relu")
+    convs = [l for l in t28.encoder.net if isinstance(l, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == \
+        [(1, 16, (3, 3), (2, 2)), (16, 32, (3, 3), (2, 2))]
+    assert any(isinstance(l, torch.nn.BatchNorm2d) for l in t28.encoder.net)
+    t128 = build_model("conv", image_size=128, channels=3, latent_dim=1024, widths=(32, 64, 128),
+                       kernel=4, batchnorm=False, activation="relu")
+    assert t128.encoder(torch.zeros(1, 3, 128, 128)).shape == (1, 128, 16, 16)
+    assert t128.to_latent.out_features == 1024
+    assert t128(torch.rand(1, 3, 128, 128)).recon.shape == (1, 3, 128, 128)
+
+
+def test_unknown_names_are_errors():
+    with pytest.raises(KeyError, match="unknown model type"):
+        build_model("transformer")
+    with pytest.raises(ValueError, match="unknown config field"):
+        build_model("conv", widht=3)
+
+
+def test_load_refuses_bad_folders(tmp_path):
+    m = build_model("conv", image_size=8)
+    d = save_model(m, tmp_path / "m")
+    with pytest.raises(LatentfolioError, match="not a latentfolio model folder"):
+        load_model(tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "format_version": 99}))
+    with pytest.raises(LatentfolioError, match="newer"):
+        load_model(d)
+    (d / "config.json").write_text(json.dumps({**cfg, "type": "nope"}))
+    with pytest.raises(LatentfolioError, match="unknown model type"):
+        load_model(d)
+    (d / "config.json").write_text(json.dumps({**cfg, "latent_dim": 7}))
+    with pytest.raises(LatentfolioError, match="weights do not match"):
+        load_model(d)
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "model.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(LatentfolioError, match="corrupt weights"):
+        load_model(d)
+    (d / "config.json").write_text("{not json")
+    with pytest.raises(LatentfolioError, match="not a valid JSON"):
+        load_model(d)

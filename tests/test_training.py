@@ -1,0 +1,131 @@
+"""Training: the loss falls, runs resume (also after a kill), NaN stops cleanly, outputs are safe."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from latentfolio.errors import LatentfolioError
+from latentfolio.saved import load_model
+from latentfolio.training import losses
+from latentfolio.training.module import lr_factor
+from latentfolio.training.train import train
+
+
+def rows(model_dir):
+    with open(model_dir / "run" / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_training_reduces_loss_and_writes_run_outputs(tmp_path, shapes_folder):
+    out = tmp_path / "m"
+    res = train(shapes_folder, out, "conv", image_size=16, latent_dim=8, epochs=6, progress=False)
+    h = rows(out)
+    assert len(h) == 6 and float(h[-1]["train_loss"]) < 0.5 * float(h[0]["train_loss"])
+    assert (out / "run" / "loss_curve.png").exists()
+    assert sorted(p.name for p in (out / "run" / "grids").iterdir())[-1] == "epoch_006.png"
+    m = load_model(out)
+    assert m.meta["training"]["epochs"] == 6 and res.metrics["n"] > 0
+    assert m.meta["data"]["splits"]["train"] > 0 and "fingerprint" in m.meta["data"]
+    assert m.meta["versions"]["torch"] == torch.__version__
+    assert len(m.meta["history"]) == 6
+
+
+@pytest.mark.parametrize("name", ["fc", "vae", "resnet"])
+def test_every_model_trains(tmp_path, shapes_folder, name):
+    opts = {"widths": (8, 16)} if name == "resnet" else {}
+    train(shapes_folder, tmp_path / name, name, image_size=16, latent_dim=8, epochs=4,
+          model_options=opts, kl_warmup=1.0, progress=False)
+    h = rows(tmp_path / name)
+    assert float(h[-1]["train_loss"]) < float(h[0]["train_loss"])
+
+
+def test_resume_continues_from_checkpoint(tmp_path):
+    out = tmp_path / "m"
+    train("digits", out, "conv", latent_dim=8, epochs=2, progress=False)
+    first = rows(out)
+    res = train("digits", out, resume=True, epochs=4, progress=False)
+    h = rows(out)
+    assert res.epochs == 4 and len(h) == 4
+    assert h[:2] == first  # the first two epochs were not redone
+    assert int(h[2]["step"]) > int(first[-1]["step"])
+
+
+def test_killed_run_resumes(tmp_path):
+    out = tmp_path / "m"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "latentfolio.cli", "train", "digits", "--out", str(out),
+                          "--latent-dim", "8", "--epochs", "400"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt = out / "run" / "checkpoints" / "last.ckpt"
+    try:
+        deadline = time.time() + 120
+        while not ckpt.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert p.poll() is None, "run finished before it could be killed"
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    assert ckpt.exists() and not (out / "model.safetensors").exists()
+    done_before = len(rows(out))
+    res = train("digits", out, resume=True, epochs=done_before + 2, progress=False)
+    assert res.epochs == done_before + 2 and (out / "model.safetensors").exists()
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = losses.LOSSES["mse"]
+
+    def poisoned(recon, target, **kw):
+        calls["n"] += 1
+        v = real(recon, target)
+        return v * float("nan") if calls["n"] > 40 else v  # digits: 11 steps/epoch + val
+
+    monkeypatch.setitem(losses.LOSSES, "mse", poisoned)
+    out = tmp_path / "m"
+    with pytest.raises(LatentfolioError, match=r"loss became nan.*last good checkpoint is kept"):
+        train("digits", out, "conv", latent_dim=8, epochs=20, progress=False)
+    assert (out / "run" / "checkpoints" / "last.ckpt").exists()
+    assert not (out / "model.safetensors").exists()
+    ck = torch.load(out / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in ck["state_dict"].values() if v.is_floating_point())
+
+
+def test_existing_output_needs_force(tmp_path):
+    out = tmp_path / "m"
+    train("digits", out, "fc", latent_dim=4, epochs=1, progress=False)
+    with pytest.raises(LatentfolioError, match="already exists"):
+        train("digits", out, "fc", latent_dim=4, epochs=1, progress=False)
+    res = train("digits", out, "fc", latent_dim=4, epochs=1, force=True, progress=False)
+    assert res.epochs == 1 and len(rows(out)) == 1
+
+
+def test_max_time_budget_stops_training(tmp_path):
+    res = train("digits", tmp_path / "m", "conv", latent_dim=8, max_time=0.05, progress=False)
+    assert res.stopped == "max_time" and res.seconds < 30
+
+
+def test_bad_training_values_are_clear(tmp_path):
+    for kw, flag in (({"loss": "huber"}, "--loss"), ({"optimizer": "sgd"}, "--optimizer"),
+                     ({"epochs": 0}, "--epochs"), ({"schedule": "step"}, "--schedule")):
+        with pytest.raises(LatentfolioError, match=flag):
+            train("digits", tmp_path / "m", **kw)
+    with pytest.raises(LatentfolioError, match="unknown model type"):
+        train("digits", tmp_path / "m", "transformer")
+    with pytest.raises(LatentfolioError, match="nothing to resume"):
+        train("digits", tmp_path / "none", resume=True)
+
+
+def test_schedules_shape():
+    assert lr_factor("constant", 0.5) == 1.0
+    assert lr_factor("onecycle", 0.0) < 0.05 and lr_factor("onecycle", 0.15) == pytest.approx(1.0)
+    assert lr_factor("onecycle", 1.0) < 1e-3
+    assert lr_factor("cosine", 0.03) == pytest.approx(1.0) and lr_factor("cosine", 1.0) < 1e-6
