@@ -88,7 +88,8 @@ def main() -> None:
                 # the tutorial recipe: constant LR, no gradient clipping
                 tr.train("fashion-mnist", d + "/m", "conv", data_root=root, model_options=TUTORIAL_28,
                          latent_dim=32, epochs=EPOCHS, batch_size=bs, lr=1e-3, optimizer="adam",
-                         weight_decay=0.0, schedule="constant", grad_clip=0.0, progress=False)
+                         weight_decay=0.0, schedule="constant", grad_clip=0.0, progress=False,
+                         precision="32-true")  # like for like: (b) and (c) are fp32
         finally:
             pl.Trainer.__init__ = orig
         return timer.rates[-1]

@@ -43,7 +43,8 @@ def test_help_is_instant_and_imports_no_torch():
     assert r.stdout.strip() == "False False"
     r = run_cli("--help")
     assert r.returncode == 0
-    for cmd in ("train", "evaluate", "reconstruct", "info", "demo", "models"):
+    for cmd in ("train", "evaluate", "reconstruct", "info", "demo", "models", "noise", "denoise",
+                "compress", "decompress", "codec-eval"):
         assert cmd in r.stdout
 
 
@@ -82,7 +83,7 @@ def test_train_evaluate_info_reconstruct(tmp_path, capsys, monkeypatch, shapes_f
 
 def test_models_lists_registry(capsys, monkeypatch):
     code, o, e = cli(capsys, monkeypatch, "models", "--json")
-    assert code == 0 and set(json.loads(o)) == {"fc", "conv", "vae", "resnet"}
+    assert code == 0 and set(json.loads(o)) == {"fc", "conv", "vae", "resnet", "denoiser", "codec"}
 
 
 @pytest.mark.parametrize("args,needle", [

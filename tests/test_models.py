@@ -11,7 +11,8 @@ from latentfolio.errors import LatentfolioError
 from latentfolio.models import MODELS, DiagonalGaussian, build_model
 from latentfolio.saved import load_model, save_model
 
-SMALL = {"fc": {}, "conv": {}, "vae": {}, "resnet": {"widths": (8, 16), "latent_dim": 16}}
+SMALL = {"fc": {}, "conv": {}, "vae": {}, "resnet": {"widths": (8, 16), "latent_dim": 16, "blocks": (1, 1)},
+         "denoiser": {"width": 8, "blocks": 1, "latent_dim": 8}, "codec": {"width": 8, "latent_dim": 8}}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -22,7 +23,10 @@ def test_contract_shapes(name, size, channels, norm):
     x = torch.rand(3, channels, size, size) * (2 if norm == "pm1" else 1) - (1 if norm == "pm1" else 0)
     out = m(x)
     assert out.recon.shape == x.shape
-    assert out.z.shape == (3, m.config.latent_dim)
+    if getattr(m, "spatial", False):  # a latent map (B, C, h, w), e.g. the denoiser
+        assert out.z.shape[:2] == (3, m.config.latent_dim) and out.z.dim() == 4
+    else:
+        assert out.z.shape == (3, m.config.latent_dim)
     lo = -1 if norm == "pm1" else 0
     assert out.recon.min() >= lo and out.recon.max() <= 1  # output activation matches the range
     z = m.encode(x)
@@ -34,7 +38,7 @@ def test_contract_shapes(name, size, channels, norm):
         assert torch.equal(z.mode(), z.mean)
     else:
         assert torch.is_tensor(z)
-    assert m.decode(m.embed(x)).shape == x.shape
+    assert m.decode(m.embed(x)).shape[:2] == x.shape[:2]
     assert torch.allclose(m.reconstruct(x), out.recon, atol=1e-6)
 
 

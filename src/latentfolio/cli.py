@@ -78,7 +78,7 @@ def train(
     fit: str = typer.Option("squash", "--fit", help="Resize policy: squash | crop | pad."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20, more for small sets)."),
     max_time: Optional[float] = typer.Option(None, "--max-time", help="Wall-clock budget in minutes."),
-    batch_size: int = typer.Option(128, "--batch-size"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Default: train images/32, between 8 and 128."),
     lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate."),
     optimizer: str = typer.Option("adamw", "--optimizer", help="adam | adamw."),
     schedule: str = typer.Option("onecycle", "--schedule", help="onecycle | cosine | constant."),
@@ -93,6 +93,9 @@ def train(
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or ids like 0,1."),
     strategy: str = typer.Option("auto", "--strategy", help="auto | ddp | ddp_spawn | fsdp ..."),
     num_nodes: int = typer.Option(1, "--num-nodes"),
+    lmbda: float = typer.Option(0.01, "--lambda", help="Codec: rate-distortion trade-off (loss = lambda*255^2*MSE + bpp)."),
+    lambdas: Optional[str] = typer.Option(None, "--lambdas", help="Codec: several qualities in one go, e.g. 0.002,0.006,0.02; OUT gets one model folder per lambda."),
+    denoise: Optional[str] = typer.Option(None, "--denoise", help="Train a denoiser: corrupt inputs with this noise spec (e.g. scan; see `latentfolio noise --help`)."),
     set_: List[str] = typer.Option([], "--set", help="Model config field, e.g. --set widths=16,32 --set batchnorm=false."),
     data_root: Optional[Path] = DATA_ROOT,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its last checkpoint."),
@@ -102,15 +105,24 @@ def train(
     """Train an autoencoder and save it as a model folder (config.json, model.safetensors, meta.json)."""
     from .training.train import train as _train
 
-    res = _train(data, out, model, latent_dim=latent_dim, image_size=image_size, channels=channels,
-                 fit=fit, data_root=data_root, resume=resume, force=force,
-                 model_options=_model_options(set_), epochs=epochs, max_time=max_time,
-                 batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, loss=loss,
-                 ssim_weight=ssim_weight, beta=beta, kl_warmup=kl_warmup, patience=patience, seed=seed,
-                 precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
-                 num_nodes=num_nodes)
-    _emit({"model_dir": str(res.model_dir), "epochs": res.epochs, "seconds": round(res.seconds, 1),
-           "stopped": res.stopped, "metrics": res.metrics}, as_json)
+    kw = dict(latent_dim=latent_dim, image_size=image_size, channels=channels,
+              fit=fit, data_root=data_root, resume=resume, force=force,
+              model_options=_model_options(set_), epochs=epochs, max_time=max_time,
+              batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, loss=loss,
+              ssim_weight=ssim_weight, beta=beta, kl_warmup=kl_warmup, patience=patience, seed=seed,
+              precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
+              num_nodes=num_nodes, denoise=denoise)
+    if lambdas:
+        try:
+            values = [float(v) for v in lambdas.split(",") if v.strip()]
+        except ValueError:
+            raise LatentfolioError(f"--lambdas {lambdas!r}: expected numbers like 0.002,0.006,0.02") from None
+        results = [_train(data, out / f"lambda-{v:g}", model, lmbda=v, **kw) for v in values]
+    else:
+        results = [_train(data, out, model, lmbda=lmbda, **kw)]
+    rows = [{"model_dir": str(r.model_dir), "epochs": r.epochs, "seconds": round(r.seconds, 1),
+             "stopped": r.stopped, "metrics": r.metrics} for r in results]
+    _emit(rows[0] if len(rows) == 1 else rows, as_json)
 
 
 def _print_metrics(d: dict) -> None:
@@ -121,6 +133,9 @@ def _print_metrics(d: dict) -> None:
         t.add_column(k)
     t.add_row(d["split"], str(d["n"]), f"{d['mse']:.5f}", f"{d['psnr_db']:.2f}", f"{d['ssim']:.4f}")
     _console().print(t)
+    if "noisy_psnr_db" in d:
+        _console().print(f"noisy input ({d['noise']}): psnr {d['noisy_psnr_db']:.2f} dB, ssim "
+                         f"{d['noisy_ssim']:.4f}  ->  denoised: psnr {d['psnr_db']:.2f} dB")
 
 
 @app.command()
@@ -128,13 +143,16 @@ def evaluate(
     model_dir: Path = typer.Argument(..., help="A model folder."),
     data: str = typer.Argument(..., help="Data source, as for `train`."),
     split: str = typer.Option("test", "--split", help="train | val | test | all."),
+    noise: Optional[str] = typer.Option(None, "--noise", help="Corrupt inputs with this noise spec and score against the clean images."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --noise."),
     data_root: Optional[Path] = DATA_ROOT,
     as_json: bool = JSON,
 ):
     """Report mse, psnr_db, ssim and the number of images on a split."""
     from .evaluate import evaluate as _evaluate
 
-    _emit(_evaluate(model_dir, data, split, data_root=data_root), as_json, _print_metrics)
+    _emit(_evaluate(model_dir, data, split, data_root=data_root, noise=noise, seed=seed), as_json,
+          _print_metrics)
 
 
 @app.command()
@@ -194,6 +212,94 @@ def models(as_json: bool = JSON):
             typer.echo(f"{name:8s} " + "  ".join(f"{k}={v}" for k, v in fields.items()))
 
     _emit(d, as_json, human)
+
+
+@app.command()
+def noise(
+    inputs: List[Path] = typer.Argument(..., help="Image files or folders."),
+    spec: str = typer.Option(..., "--spec", help="Comma-separated corruptions, e.g. gaussian:0.2,dust:0.01 or scan. "
+                             "Kinds: gaussian (std), salt_pepper (fraction), dust (area fraction), hair (lines), "
+                             "smudge (blotches), grain (std), illumination (strength), jpeg (quality), scan (preset)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the noisy PNGs."),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Apply a seeded scan-noise spec to images (to make test sets)."""
+    from .tools.denoise import add_noise
+
+    res = add_noise(inputs, spec, out, seed, force)
+    _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} noisy image(s) to {out}"))
+
+
+@app.command("denoise")
+def denoise_cmd(
+    model_dir: Path = typer.Argument(..., help="A model trained with --denoise."),
+    inputs: List[Path] = typer.Argument(..., help="Image files or folders (any size)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder; originals are never overwritten."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: max(model size, 64))."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: tile/4)."),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Clean images of any size in blended tiles, keeping size, colour mode and format."""
+    from .tools.denoise import denoise
+
+    res = denoise(model_dir, inputs, out, tile, overlap, force)
+    _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {out}"
+                                             + (f", skipped {len(r['skipped'])}" if r["skipped"] else "")))
+
+
+@app.command()
+def compress(
+    model_dir: Path = typer.Argument(..., help="A model trained with --model codec."),
+    inputs: List[Path] = typer.Argument(..., help="Image files or folders."),
+    out: Path = typer.Option(..., "--out", "-o", help="A folder (one .lfz per image) or an .lfa archive file."),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Compress images into .lfz files (or one .lfa archive) with a learned codec."""
+    from .tools.codec import compress as _compress
+
+    r = _compress(model_dir, inputs, out, force)
+    _emit(r, as_json, lambda r: typer.echo(
+        f"{r['images']} image(s): {r['original_bytes']:,} -> {r['bytes']:,} bytes "
+        f"({r['original_bytes'] / max(1, r['bytes']):.1f}x) in {r['out']}"))
+
+
+@app.command()
+def decompress(
+    files: List[Path] = typer.Argument(..., help=".lfz files or .lfa archives."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the decoded images."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The codec model folder (default: found by the file's model fingerprint)."),
+    only: List[str] = typer.Option([], "--only", help="Archive entries to decode (default: all)."),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Decode .lfz files or .lfa archives (one image at a time) to PNG."""
+    from .tools.codec import decompress as _decompress
+
+    r = _decompress(files, out, model, only or None, force)
+    _emit(r, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {r['out']}"))
+
+
+@app.command("codec-eval")
+def codec_eval(
+    model_dir: Path = typer.Argument(..., help="A codec model folder."),
+    data: str = typer.Argument(..., help="Data source, as for `train`."),
+    split: str = typer.Option("test", "--split"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most this many images."),
+    data_root: Optional[Path] = DATA_ROOT,
+    as_json: bool = JSON,
+):
+    """Real bytes per image, bits per pixel, PSNR/SSIM and speed, over a split."""
+    from .tools.codec import codec_eval as _codec_eval
+
+    r = _codec_eval(model_dir, data, split, limit, data_root)
+    _emit(r, as_json, lambda r: typer.echo(
+        f"{r['n']} images: {r['bytes_per_image']:.1f} bytes/image ({r['bpp']:.3f} bpp), "
+        f"PSNR {r['psnr_db']:.2f} dB, SSIM {r['ssim']:.4f}; encode {r['encode_images_per_s']:.0f}/s, "
+        f"decode {r['decode_images_per_s']:.0f}/s"))
 
 
 @app.command()

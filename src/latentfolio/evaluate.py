@@ -31,24 +31,48 @@ def reconstruct_pixels(model: Autoencoder, pixels: np.ndarray, batch_size: int =
 
 
 @torch.no_grad()
-def evaluate_model(model: Autoencoder, ds: ImageSet, split: str = "test", batch_size: int = 512) -> dict:
-    """mse, psnr_db (mean of per-image PSNR) and ssim on one split, in [0, 1] pixel units."""
+def evaluate_model(model: Autoencoder, ds: ImageSet, split: str = "test", batch_size: int = 512,
+                   noise: str | None = None, seed: int = 0) -> dict:
+    """mse, psnr_db (mean of per-image PSNR) and ssim on one split, in [0, 1] pixel units.
+
+    With ``noise`` (a spec), inputs are corrupted (seeded) and scored against the clean images;
+    the PSNR/SSIM of the noisy inputs themselves are reported too.
+    """
     idx = ds.indices(split)
     if len(idx) == 0:
         raise LatentfolioError(f"{ds.name}: the {split} split is empty")
     dev = next(model.parameters()).device
     model.eval()
     norm = model.config.norm
-    se, ps, ss = [], [], []
+    corrupt = None
+    if noise:
+        from .tools.noise import Noise
+
+        try:
+            corrupt = Noise(noise)
+        except ValueError as e:
+            raise LatentfolioError(f"--noise: {e}") from None
+        g = torch.Generator(device=dev).manual_seed(seed)
+    se, ps, ss, nps, nss = [], [], [], [], []
     for s in range(0, len(idx), batch_size):
         x = model.preprocess(torch.from_numpy(np.ascontiguousarray(ds.images[idx[s:s + batch_size]])).to(dev))
-        r = to_unit(model.reconstruct(x).float(), norm).clamp(0, 1)
         t = to_unit(x, norm)
+        inp = x
+        if corrupt is not None:
+            noisy = corrupt(t, g)
+            nps.append(psnr(noisy, t).cpu())
+            nss.append(ssim(noisy, t).cpu())
+            inp = noisy * 2 - 1 if norm == "pm1" else noisy
+        r = to_unit(model.reconstruct(inp).float(), norm).clamp(0, 1)
         se.append((r - t).pow(2).flatten(1).mean(1).cpu())
         ps.append(psnr(r, t).cpu())
         ss.append(ssim(r, t).cpu())
-    return {"mse": float(torch.cat(se).mean()), "psnr_db": float(torch.cat(ps).mean()),
-            "ssim": float(torch.cat(ss).mean()), "n": int(len(idx))}
+    out = {"mse": float(torch.cat(se).mean()), "psnr_db": float(torch.cat(ps).mean()),
+           "ssim": float(torch.cat(ss).mean()), "n": int(len(idx))}
+    if corrupt is not None:
+        out.update(noise=noise, noisy_psnr_db=float(torch.cat(nps).mean()),
+                   noisy_ssim=float(torch.cat(nss).mean()))
+    return out
 
 
 def _model(model_or_dir) -> Autoencoder:
@@ -66,14 +90,15 @@ def load_for_model(model: Autoencoder, data, data_root=None, fit: str | None = N
     return load_data(data, image_size=c.image_size, channels=c.channels, fit=fit, data_root=data_root)
 
 
-def evaluate(model_dir, data, split: str = "test", data_root=None, batch_size: int = 512) -> dict:
+def evaluate(model_dir, data, split: str = "test", data_root=None, batch_size: int = 512,
+             noise: str | None = None, seed: int = 0) -> dict:
     """Load a model folder and report mse, psnr_db, ssim and n on ``split`` of ``data``."""
     if split not in ("train", "val", "test", "all"):
         raise LatentfolioError(f"--split {split!r}: use train, val, test or all")
     model = _model(model_dir)
     ds = load_for_model(model, data, data_root)
     return {"model": str(model_dir), "data": str(data), "split": split,
-            **evaluate_model(model, ds, split, batch_size)}
+            **evaluate_model(model, ds, split, batch_size, noise=noise, seed=seed)}
 
 
 def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:

@@ -30,16 +30,18 @@ def model_info(model: Autoencoder) -> dict:
     model.eval()
     try:
         x = torch.zeros(1, *model.input_shape, device=next(model.parameters()).device)
-        z = model.embed(x)
-        model.decode(z)
+        model(x)  # one pass through every layer, with the hooks recording shapes
     finally:
         for h in hooks:
             h.remove()
-        model.train(was)
+    z = model.embed(x)
+    model.train(was)
     c = model.config
     values = c.channels * c.image_size**2
+    latent_shape = list(z.shape[1:])  # (D,) for a vector code, (C, h, w) for a latent map
     return {"type": model.type_name, "config": c.to_dict(), "latent_dim": c.latent_dim,
-            "input_values": values, "compression_ratio": values / c.latent_dim,
+            "latent_shape": latent_shape, "input_values": values,
+            "compression_ratio": values / z[0].numel(),
             "parameters": sum(p.numel() for p in model.parameters()), "layers": rows,
             "fingerprint": getattr(model, "fingerprint", None),
             "metrics": getattr(model, "meta", {}).get("metrics")}

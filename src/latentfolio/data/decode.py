@@ -17,7 +17,7 @@ class BadImage(Exception):
     """A file that cannot be used as an image; the message is the reason."""
 
 
-def _normalise_mode(img: Image.Image) -> Image.Image:
+def normalise_mode(img: Image.Image) -> Image.Image:
     """Any Pillow mode -> L or RGB. Alpha is composited on white (paper), 16-bit scaled to 8."""
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
@@ -79,7 +79,7 @@ def decode_image(path: str, size: int, channels: int, fit: str = "squash",
             img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))
             img.load()
             img = ImageOps.exif_transpose(img)
-            img = _normalise_mode(img)
+            img = normalise_mode(img)
             img = img.convert("L" if channels == 1 else "RGB")
             img = _fit(img, size, fit)
             a = np.asarray(img, dtype=np.uint8)

@@ -63,6 +63,7 @@ class AEOutput:
     recon: Tensor  # (B, C, H, W), same range as the input
     z: Tensor  # (B, latent_dim): the code that was decoded
     posterior: DiagonalGaussian | None = None  # VAE only
+    likelihoods: Tensor | None = None  # codec only: p(ŷ) per latent element, for the rate term
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "silu": nn.SiLU,
@@ -80,6 +81,9 @@ class Autoencoder(nn.Module):
 
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     type_name: ClassVar[str] = ""
+    # Linear output while training, clamped to the range at inference. A sigmoid/tanh output can
+    # saturate in the first Adam steps of a network without normalisation and never recover.
+    linear_output: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -100,6 +104,10 @@ class Autoencoder(nn.Module):
         return x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1)
 
     def output_activation(self, x: Tensor) -> Tensor:
+        if self.linear_output:
+            if self.training:
+                return x
+            return x.clamp(-1, 1) if self.config.norm == "pm1" else x.clamp(0, 1)
         return torch.tanh(x) if self.config.norm == "pm1" else torch.sigmoid(x)
 
     # --- the contract --------------------------------------------------------------------
@@ -121,6 +129,9 @@ class Autoencoder(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.embed(x))
+
+    def finalize(self) -> None:
+        """Called once after training, before saving (the codec freezes its entropy tables here)."""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -28,7 +28,7 @@ class ReconGrid(pl.Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         model = module.model
-        x, _ = module._inputs(self.pixels.to(module.device))
+        x, _ = module._inputs(self.pixels.to(module.device), module.fixed_generator(module.device))
         was = model.training
         model.eval()
         recon = model.postprocess(model.reconstruct(x).float()).cpu().numpy()
@@ -92,6 +92,9 @@ def loss_curve(rows: list[dict]):
         if any(math.isfinite(y) for y in ys):
             ax.plot(ep, ys, style, ms=3, label=k.replace("_", " "))
     ax.set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss")
     if all(r["train_loss"] > 0 for r in rows):
         ax.set_yscale("log")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 class TrainConfig:
     epochs: int | None = None  # None: 20, or more for small sets so every run gets >= 2000 steps
     max_time: float | None = None  # minutes; the LR schedule then runs on wall-clock progress
-    batch_size: int = 128  # small batches + a high one-cycle LR converge fastest per second on CPU
+    batch_size: int | None = None  # None: n_train/32 clamped to 8..128, so small sets still get 32 steps an epoch
     lr: float = 3e-3  # peak LR of the schedule
     optimizer: str = "adamw"  # adam | adamw
     weight_decay: float = 1e-5  # tiny: autoencoders underfit long before they overfit
@@ -27,6 +27,8 @@ class TrainConfig:
     strategy: str = "auto"  # e.g. ddp
     num_nodes: int = 1
     grad_clip: float = 1.0  # clip the gradient norm: a safety net at high learning rates
+    lmbda: float = 0.01  # codec only: rate-distortion trade-off λ (loss = λ·255²·MSE + bpp)
+    denoise: str | None = None  # noise spec (e.g. "scan"): corrupt inputs on the fly, clean targets
 
     OPTIMIZERS = ("adam", "adamw")
     SCHEDULES = ("onecycle", "cosine", "constant")
@@ -53,9 +55,18 @@ class TrainConfig:
             raise ValueError(f"--epochs {self.epochs}: must be at least 1")
         if self.max_time is not None and self.max_time <= 0:
             raise ValueError(f"--max-time {self.max_time}: must be a positive number of minutes")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"--batch-size {self.batch_size}: must be at least 1")
         if not self.lr > 0:
             raise ValueError(f"--lr {self.lr}: must be positive")
         if self.beta < 0:
             raise ValueError(f"--beta {self.beta}: must be >= 0")
+        if not self.lmbda > 0:
+            raise ValueError(f"--lambda {self.lmbda}: must be positive")
+        if self.denoise is not None:
+            from ..tools.noise import parse_spec
+
+            try:
+                parse_spec(self.denoise)
+            except ValueError as e:
+                raise ValueError(f"--denoise: {e}") from None

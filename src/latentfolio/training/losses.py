@@ -62,8 +62,12 @@ def to_unit(x: Tensor, norm: str) -> Tensor:
 
 
 def objective(out, target: Tensor, norm: str, loss: str, kl_weight: float = 0.0,
-              ssim_weight: float = 0.84) -> tuple[Tensor, dict[str, Tensor]]:
-    """Total loss and its parts. For a VAE: recon + β·KL, with KL per pixel so β is scale-free."""
+              ssim_weight: float = 0.84, lmbda: float = 0.01) -> tuple[Tensor, dict[str, Tensor]]:
+    """Total loss and its parts.
+
+    VAE: recon + β·KL, with KL per pixel so β is scale-free. Codec (rate-distortion, Ballé et al.
+    2017): λ·255²·distortion + bits per pixel, the rate estimated by the entropy model.
+    """
     with torch.autocast(device_type=target.device.type, enabled=False):  # losses in fp32
         recon = to_unit(out.recon.float(), norm)
         tgt = to_unit(target.float(), norm)
@@ -74,4 +78,9 @@ def objective(out, target: Tensor, norm: str, loss: str, kl_weight: float = 0.0,
             kl = out.posterior.kl().mean() / tgt[0].numel()  # nats per pixel
             parts["kl"] = kl
             total = total + kl_weight * kl
+        if out.likelihoods is not None:
+            pixels = tgt.shape[0] * tgt.shape[-2] * tgt.shape[-1]
+            bpp = -torch.log2(out.likelihoods.float()).sum() / pixels
+            parts["bpp"] = bpp
+            total = lmbda * 255.0**2 * rec + bpp
     return total, parts

@@ -34,10 +34,15 @@ def lr_factor(schedule: str, p: float) -> float:
 
 
 class AutoencoderModule(pl.LightningModule):
-    def __init__(self, model: Autoencoder, cfg: TrainConfig, corrupt=None):
+    def __init__(self, model: Autoencoder, cfg: TrainConfig):
         super().__init__()
         self.model, self.cfg = model, cfg
-        self.corrupt = corrupt  # callable (x in [0,1], generator) -> noisy x, for denoising
+        self.corrupt = None  # (x in [0, 1], generator) -> noisy x, when training a denoiser
+        if cfg.denoise:
+            from ..tools.noise import Noise
+
+            self.corrupt = Noise(cfg.denoise)
+        self._gen: torch.Generator | None = None
         self._elapsed_before = 0.0  # seconds trained before a resume
         self._t0: float | None = None
 
@@ -67,38 +72,50 @@ class AutoencoderModule(pl.LightningModule):
         return self.cfg.beta * min(1.0, epochs / self.cfg.kl_warmup)
 
     # --- steps -------------------------------------------------------------------------------
-    def _inputs(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, batch: torch.Tensor, generator: torch.Generator | None = None):
+        """-> (model input, target). Denoising: the input is a corrupted copy of the target."""
         x = self.model.preprocess(batch)  # uint8 (B,H,W,C) -> float (B,C,H,W), on the device
         if self.corrupt is None:
             return x, x
+        if generator is None:
+            if self._gen is None or self._gen.device != x.device:
+                self._gen = torch.Generator(device=x.device).manual_seed(self.cfg.seed + self.global_rank)
+            generator = self._gen
         norm = self.model.config.norm
-        noisy = self.corrupt(to_unit(x, norm))
+        noisy = self.corrupt(to_unit(x, norm), generator)
         return (noisy * 2 - 1 if norm == "pm1" else noisy), x
+
+    def fixed_generator(self, device, offset: int = 0) -> torch.Generator:
+        """The same corruption every epoch, so validation numbers are comparable."""
+        return torch.Generator(device=device).manual_seed(10_000 + offset)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         inp, target = self._inputs(batch)
         out = self.model(inp)
         loss, parts = objective(out, target, self.model.config.norm, self.cfg.loss,
-                                self.kl_weight(), self.cfg.ssim_weight)
+                                self.kl_weight(), self.cfg.ssim_weight, self.cfg.lmbda)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss became {loss.item()} at epoch {self.current_epoch}, "
                                 f"step {self.global_step}")
         n = len(batch)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
-        if "kl" in parts:
-            self.log("train_kl", parts["kl"], on_step=False, on_epoch=True, batch_size=n)
+        for k in ("kl", "bpp"):
+            if k in parts:
+                self.log(f"train_{k}", parts[k], on_step=False, on_epoch=True, batch_size=n)
         return loss
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        inp, target = self._inputs(batch)
+        inp, target = self._inputs(batch, self.fixed_generator(batch.device, batch_idx))
         out = self.model(inp)
-        loss, _ = objective(out, target, self.model.config.norm, self.cfg.loss, self.cfg.beta,
-                            self.cfg.ssim_weight)
+        loss, parts = objective(out, target, self.model.config.norm, self.cfg.loss, self.cfg.beta,
+                                self.cfg.ssim_weight, self.cfg.lmbda)
         norm = self.model.config.norm
         p = psnr(to_unit(out.recon.float(), norm).clamp(0, 1), to_unit(target, norm)).mean()
         n = len(batch)
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val_psnr", p, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        if "bpp" in parts:
+            self.log("val_bpp", parts["bpp"], on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
 
     def configure_optimizers(self):
         opt_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam

@@ -1,0 +1,194 @@
+"""Rate-distortion: latentfolio's learned codec against JPEG, WebP and AVIF (Pillow), whole files.
+
+For each data set, latentfolio trains one `codec` model per λ (4 or more rates), then every codec
+compresses the same test images into real files. Reported per rate point: mean bytes per image,
+bits per pixel, PSNR (mean over images) and SSIM; per codec: encode/decode images/s. BD-rate
+(Bjøntegaard 2001, piecewise-cubic in log-rate over the shared PSNR range) of latentfolio against
+each codec: negative means fewer bytes at equal PSNR.
+Writes benchmarks/results/codec.json and codec_rd.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from common import RESULTS, data_root, save
+
+import latentfolio as lf
+from latentfolio.metrics import psnr, ssim
+from latentfolio.tools.codec import compress_image, decompress_bytes
+
+QUALITIES = {"JPEG": [2, 5, 10, 20, 30, 50, 70, 85, 95], "WEBP": [0, 5, 10, 20, 35, 50, 70, 85, 100],
+             "AVIF": [0, 5, 10, 20, 35, 50, 65, 80, 95]}
+
+
+def quality(orig: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
+    x = torch.from_numpy(orig).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(dec).permute(0, 3, 1, 2).float() / 255
+    return float(psnr(y, x).mean()), float(ssim(y, x).mean())
+
+
+def to_img(a: np.ndarray) -> Image.Image:
+    return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+
+
+def pillow_point(images: np.ndarray, fmt: str, q: int) -> dict:
+    sizes, dec, te, td = [], [], 0.0, 0.0
+    for a in images:
+        img = to_img(a)
+        buf = io.BytesIO()
+        t0 = time.perf_counter()
+        img.save(buf, format=fmt, quality=q)
+        te += time.perf_counter() - t0
+        data = buf.getvalue()
+        t0 = time.perf_counter()
+        back = Image.open(io.BytesIO(data)).convert(img.mode)
+        back.load()
+        td += time.perf_counter() - t0
+        sizes.append(len(data))
+        dec.append(np.asarray(back).reshape(a.shape))
+    p, s = quality(images, np.stack(dec))
+    return _point(images, sizes, p, s, te, td, quality=q)
+
+
+def _point(images, sizes, p, s, te, td, **kw) -> dict:
+    n, px = len(images), images.shape[1] * images.shape[2]
+    return {**kw, "bytes": float(np.mean(sizes)), "bpp": float(np.mean(sizes)) * 8 / px, "psnr_db": p,
+            "ssim": s, "encode_images_per_s": n / te, "decode_images_per_s": n / td}
+
+
+def ours_point(model, images: np.ndarray, lmbda: float) -> dict:
+    sizes, dec, te, td = [], [], 0.0, 0.0
+    for a in images:
+        img = to_img(a)
+        t0 = time.perf_counter()
+        blob = compress_image(model, img)
+        te += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        back = decompress_bytes(model, blob)
+        td += time.perf_counter() - t0
+        sizes.append(len(blob))
+        dec.append(np.asarray(back).reshape(a.shape))
+    p, s = quality(images, np.stack(dec))
+    return _point(images, sizes, p, s, te, td, lmbda=lmbda)
+
+
+def bd_rate(ours: list[dict], ref: list[dict]) -> float | None:
+    """Average % bytes change at equal PSNR over the shared PSNR range (Bjøntegaard 2001)."""
+    from scipy.interpolate import PchipInterpolator
+
+    def curve(pts):
+        pts = sorted(pts, key=lambda r: r["psnr_db"])
+        ps = np.array([r["psnr_db"] for r in pts])
+        lr = np.log(np.array([r["bytes"] for r in pts]))
+        keep = np.concatenate([[True], np.diff(ps) > 1e-6])
+        return ps[keep], lr[keep]
+
+    p1, r1 = curve(ours)
+    p2, r2 = curve(ref)
+    lo, hi = max(p1.min(), p2.min()), min(p1.max(), p2.max())
+    if hi <= lo or len(p1) < 2 or len(p2) < 2:
+        return None
+    grid = np.linspace(lo, hi, 200)
+    diff = PchipInterpolator(p1, r1)(grid) - PchipInterpolator(p2, r2)(grid)
+    return float((np.exp(diff.mean()) - 1) * 100)
+
+
+def bytes_at(ref: list[dict], p: float) -> float | None:
+    """The reference codec's bytes at PSNR p (log-linear interpolation), None outside its range."""
+    pts = sorted(ref, key=lambda r: r["psnr_db"])
+    ps = [r["psnr_db"] for r in pts]
+    if not ps[0] <= p <= ps[-1]:
+        return None
+    return float(np.exp(np.interp(p, ps, np.log([r["bytes"] for r in pts]))))
+
+
+def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw) -> dict:
+    ds = lf.load_data(data, data_root=root, **load_kw)
+    images = np.ascontiguousarray(ds.images[ds.indices("test")[:n_test]])
+    res = {"images": len(images), "size": list(images.shape[1:]), "codecs": {}}
+    pts = []
+    with tempfile.TemporaryDirectory() as d:
+        for lm in lambdas:
+            out = Path(d) / f"l{lm}"
+            r = lf.train(data, out, "codec", data_root=root, lmbda=lm, max_time=minutes, progress=False, **train_kw)
+            pt = ours_point(lf.load(out), images, lm)
+            pt.update(train_seconds=round(r.seconds, 1), epochs=r.epochs)
+            pts.append(pt)
+            print(f"{name} latentfolio λ={lm}: {pt['bytes']:.1f} B, {pt['psnr_db']:.2f} dB", flush=True)
+    res["codecs"]["latentfolio"] = pts
+    for fmt, qs in QUALITIES.items():
+        res["codecs"][fmt] = [pillow_point(images, fmt, q) for q in qs]
+    res["bd_rate_percent"] = {fmt: bd_rate(pts, res["codecs"][fmt]) for fmt in QUALITIES}
+    fewer = {}
+    for fmt in ("JPEG", "WEBP"):
+        cmp = [(p["bytes"], bytes_at(res["codecs"][fmt], p["psnr_db"])) for p in pts]
+        fewer[fmt] = all(b is None or ours < b for ours, b in cmp)
+        res.setdefault("equal_psnr_bytes", {})[fmt] = [{"latentfolio": o, fmt: b} for o, b in cmp]
+    res["fewer_bytes_than_at_every_point"] = fewer
+    avif_min = min(p["bytes"] for p in res["codecs"]["AVIF"])
+    small = [p for p in pts if p["bytes"] < 100]
+    res["avif_smallest_file_bytes"] = avif_min
+    res["beats_avif_below_100_bytes"] = bool(small) and all(
+        (bytes_at(res["codecs"]["AVIF"], p["psnr_db"]) or avif_min) > p["bytes"] for p in small)
+    return res
+
+
+def plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(res["sets"].items())
+    fig, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), 4.2), dpi=100)
+    for ax, (name, st) in zip(np.atleast_1d(axes), sets):
+        for codec, pts in st["codecs"].items():
+            pts = sorted(pts, key=lambda r: r["bytes"])
+            ax.plot([p["bytes"] for p in pts], [p["psnr_db"] for p in pts], "-o", ms=3, label=codec,
+                    lw=2.5 if codec == "latentfolio" else 1.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("bytes per image (whole file, log scale)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(f"{name} ({st['size'][0]}x{st['size'][1]}x{st['size'][2]}, {st['images']} test images)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--minutes", type=float, default=2.0, help="training budget per λ")
+    ap.add_argument("--lambdas", default="0.0005,0.0015,0.005,0.015,0.05")
+    ap.add_argument("--n-test", type=int, default=300)
+    ap.add_argument("--skip-colour", action="store_true")
+    args = ap.parse_args()
+    lambdas = [float(v) for v in args.lambdas.split(",")]
+    root = data_root()
+    res = {"sets": {}}
+    res["sets"]["fashion-mnist"] = run_set("fashion-mnist", "fashion-mnist", lambdas, args.minutes,
+                                           args.n_test, root, {}, {})
+    if not args.skip_colour:
+        from quality import colour_folder
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = colour_folder(Path(tmp) / "photos", n=1500, size=64, seed=2)
+            res["sets"]["colour-photos-64"] = run_set(
+                "colour-photos-64", str(folder), lambdas, args.minutes, min(args.n_test, 150), None,
+                {"image_size": 64, "channels": 3}, {"image_size": 64, "channels": 3})
+        res["colour_data"] = "1500 random 64 px crops of scikit-image's bundled colour photos"
+    plot(res, RESULTS / "codec_rd.png")
+    save("codec", res)
+
+
+if __name__ == "__main__":
+    main()

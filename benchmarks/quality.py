@@ -1,0 +1,183 @@
+"""Reconstruction quality at equal wall-clock time, FashionMNIST, latent 32.
+
+Baseline: the tutorial conv AE (1->16->32, BN, latent 32), Adam 1e-3, batch 256, 20 epochs of the
+tutorial loop (DataLoader + per-image PIL). Its wall time T sets every other model's budget,
+measured in the same run. Each latentfolio model is trained by `latentfolio train` with
+`--max-time T` and otherwise default flags; the default is also trained with T/4.
+Also: colour 128 px folder, `resnet` vs the 3-layer 128 px tutorial AE trained with a per-epoch
+PIL decode-and-resize loop, batch 32, in the same time.
+
+Prints JSON and writes benchmarks/results/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import TUTORIAL_28, TUTORIAL_128, data_root, save, tutorial_loop
+
+import latentfolio as lf
+from latentfolio.evaluate import evaluate_model
+from latentfolio.models import build_model
+
+
+def baseline_28(ds, epochs: int) -> dict:
+    torch.manual_seed(0)
+    m = build_model("conv", image_size=28, channels=1, latent_dim=32, **TUTORIAL_28)
+    px = np.ascontiguousarray(ds.images[ds.indices("train")])
+    r = tutorial_loop(m, px, epochs, 256)
+    return {"seconds": round(r["seconds"], 1), "epochs": epochs, **evaluate_model(m.eval(), ds, "test")}
+
+
+def run_latentfolio(data, minutes: float, model: str, root, **kw) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        res = lf.train(data, Path(d) / "m", model, max_time=minutes, data_root=root, progress=False, **kw)
+        wall = time.perf_counter() - t0
+    return {"train_seconds": round(res.seconds, 1), "command_seconds": round(wall, 1),
+            "epochs": res.epochs, **res.metrics}
+
+
+def colour_folder(out: Path, n: int = 1200, size: int = 128, seed: int = 0) -> Path:
+    """Random 128 px crops (at random scales) of scikit-image's bundled colour photos."""
+    from PIL import Image
+    from skimage import data as skd
+
+    names = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
+             "retina", "colorwheel"]  # the colour photos that ship inside scikit-image (no download)
+    photos = []
+    for nme in names:
+        try:
+            a = getattr(skd, nme)()
+        except Exception:
+            continue
+        if a.ndim == 3 and a.shape[2] >= 3:
+            photos.append(np.ascontiguousarray(a[:, :, :3]))
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        p = photos[i % len(photos)]
+        h, w = p.shape[:2]
+        s = int(rng.integers(size, min(h, w) + 1))
+        y, x = rng.integers(0, h - s + 1), rng.integers(0, w - s + 1)
+        Image.fromarray(p[y:y + s, x:x + s]).resize((size, size), Image.BICUBIC).save(out / f"{i:05d}.png")
+    return out
+
+
+class FileDataset(torch.utils.data.Dataset):
+    """The tutorial colour Dataset: open, decode and resize a file in every __getitem__."""
+
+    def __init__(self, files, size):
+        self.files, self.size = files, size
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        img = Image.open(self.files[i]).convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+
+
+def baseline_128(ds, seconds: float) -> dict:
+    torch.manual_seed(0)
+    m = build_model("conv", image_size=128, channels=3, latent_dim=1024, **TUTORIAL_128)
+    files = [ds.paths[i] for i in ds.indices("train")]
+    dl = torch.utils.data.DataLoader(FileDataset(files, 128), batch_size=32, shuffle=True)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    t0, seen, ep = time.perf_counter(), 0, 0
+    while time.perf_counter() - t0 < seconds:
+        for x in dl:
+            loss = torch.nn.functional.mse_loss(m(x).recon, x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(x)
+            if time.perf_counter() - t0 > seconds:
+                break
+        ep += 1
+    return {"seconds": round(time.perf_counter() - t0, 1), "images_seen": seen,
+            **evaluate_model(m.eval(), ds, "test")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--baseline-epochs", type=int, default=20)
+    ap.add_argument("--models", default="default,fc,vae,resnet,conv-tutorial")
+    ap.add_argument("--colour-minutes", type=float, default=3.0)
+    ap.add_argument("--skip-colour", action="store_true")
+    ap.add_argument("--only-colour", action="store_true", help="rerun the colour part, keep the rest")
+    args = ap.parse_args()
+    root = data_root()
+    if args.only_colour:
+        import json
+
+        from common import RESULTS
+
+        old = json.loads((RESULTS / "quality.json").read_text())
+        res = {k: v for k, v in old.items() if k not in ("benchmark", "date", "machine", "colour_128")}
+        res["colour_128"] = colour_part(args.colour_minutes)
+        save("quality", res)
+        return
+    ds = lf.load_data("fashion-mnist", data_root=root)
+    res: dict = {"dataset": "fashion-mnist (train 54k / val 6k / official test 10k), test split reported",
+                 "latent_dim": 32}
+    base = baseline_28(ds, args.baseline_epochs)
+    res["baseline"] = {"what": "tutorial conv AE 1-16-32 BN, Adam 1e-3, batch 256, tutorial PIL loop",
+                       **base}
+    T = base["seconds"] / 60
+    print(f"baseline: {base['psnr_db']:.2f} dB in {base['seconds']} s", flush=True)
+    runs = {
+        "default": ("conv", {}),
+        "fc": ("fc", {}),
+        "conv": ("conv", {}),
+        "vae": ("vae", {}),
+        "resnet": ("resnet", {"model_options": {"widths": (32, 64, 128)}}),
+        "conv-tutorial": ("conv", {"model_options": TUTORIAL_28}),
+    }
+    res["models"] = {}
+    for name in args.models.split(","):
+        model, kw = runs[name]
+        r = run_latentfolio("fashion-mnist", T, model, root, latent_dim=32, **kw)
+        res["models"][name] = {"model": model, **{k: v for k, v in kw.items()}, **r}
+        print(f"{name}: {r['psnr_db']:.2f} dB", flush=True)
+    q = run_latentfolio("fashion-mnist", T / 4, "conv", root, latent_dim=32)
+    res["models"]["default@T/4"] = {"model": "conv", **q}
+    d = res["models"].get("default")
+    res["targets"] = {
+        "default_minus_baseline_db": round(d["psnr_db"] - base["psnr_db"], 2) if d else None,
+        "default_at_quarter_time_minus_baseline_db": round(q["psnr_db"] - base["psnr_db"], 2),
+        "met_plus_2db": bool(d and d["psnr_db"] >= base["psnr_db"] + 2),
+        "met_quarter_time": q["psnr_db"] >= base["psnr_db"],
+    }
+    if not args.skip_colour:
+        res["colour_128"] = colour_part(args.colour_minutes)
+    save("quality", res)
+
+
+def colour_part(minutes: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = colour_folder(Path(tmp) / "photos")
+        cds = lf.load_data(folder, image_size=128, channels=3)
+        b = baseline_128(cds, minutes * 60)
+        # same latent size as the tutorial model, so the comparison is at equal compression
+        r = run_latentfolio(folder, minutes, "resnet", None, image_size=128, latent_dim=1024)
+        return {
+            "data": "1200 random 128 px crops of scikit-image's bundled colour photos "
+                    f"(train {cds.split_sizes()['train']} / test {cds.split_sizes()['test']})",
+            "budget_minutes": minutes,
+            "tutorial_128": {"what": "3-layer conv AE 4x4 s2 32/64/128, latent 1024, batch 32, "
+                                     "PIL decode+resize per item", **b},
+            "resnet": {"latent_dim": 1024, **r}, "gain_db": round(r["psnr_db"] - b["psnr_db"], 2),
+            "met_plus_3db": r["psnr_db"] >= b["psnr_db"] + 3}
+
+
+if __name__ == "__main__":
+    main()

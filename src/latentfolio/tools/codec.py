@@ -1,0 +1,455 @@
+"""Real files from a trained ``codec`` model: the ``.lfz`` format, ``.lfa`` archives, evaluation.
+
+``.lfz`` layout (little-endian)::
+
+    magic  b"LFZ\\x1a"   4 bytes  -- never changes
+    version u8          1        -- this module writes and reads 1; others are refused
+    flags   u8          1        -- bit 0: alpha plane present
+    model   8 bytes              -- first 8 bytes of the SHA-256 of model.safetensors
+    width, height  u16 each      -- up to 65535 px
+    mode    u8 length + ASCII    -- the Pillow mode to restore ("L", "RGB", "RGBA", "P", ...)
+    [alpha  u32 length + zlib]   -- lossless alpha, when flag bit 0 is set
+    payload                      -- ANS-coded latent symbols (constriction), 32-bit words
+    crc32   u32                  -- of every byte before it
+
+The symbols are coded with the integer tables frozen into the model folder, never with floats
+recomputed at decode time, so a file decodes to the same symbols on any machine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import _io
+from ..errors import LatentfolioError
+from .denoise import _merge, _split
+
+MAGIC, VERSION = b"LFZ\x1a", 1
+ARCHIVE_MAGIC, ARCHIVE_VERSION = b"LFA\x1a", 1
+FP_LEN = 8
+FLAG_ALPHA = 1
+_FOOTER = struct.Struct("<QII4s")  # index offset, index length, index crc32, magic
+
+
+def _fp(model) -> bytes:
+    return bytes.fromhex(model.fingerprint)[:FP_LEN]
+
+
+def _require_codec(model) -> None:
+    from ..models.codec import Codec
+
+    if not isinstance(model, Codec):
+        raise LatentfolioError(f"{getattr(model, 'model_dir', 'model')}: a {model.type_name!r} model cannot "
+                               "compress; train one with --model codec")
+    if not model.frozen:
+        raise LatentfolioError(f"{model.model_dir}: the codec's entropy tables are not frozen")
+
+
+@dataclass
+class Header:
+    version: int
+    flags: int
+    fingerprint: bytes
+    width: int
+    height: int
+    mode: str
+    alpha: bytes | None
+    payload: bytes
+
+
+def parse(data: bytes, name: str = "file") -> Header:
+    """Validate and split an .lfz file. Any damage is a LatentfolioError naming the problem."""
+    if len(data) < 4 or data[:4] != MAGIC:
+        raise LatentfolioError(f"{name}: not a latentfolio .lfz file (bad magic number)")
+    if len(data) < 6 + FP_LEN + 4 + 1 + 4:
+        raise LatentfolioError(f"{name}: truncated .lfz file ({len(data)} bytes)")
+    version, flags = data[4], data[5]
+    if version != VERSION:
+        raise LatentfolioError(f"{name}: .lfz format version {version} is not supported "
+                               f"(this latentfolio reads version {VERSION})")
+    body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+    if zlib.crc32(body) != crc:
+        raise LatentfolioError(f"{name}: corrupted or truncated .lfz file (CRC mismatch)")
+    pos = 6
+    fp = body[pos:pos + FP_LEN]
+    pos += FP_LEN
+    width, height = struct.unpack_from("<HH", body, pos)
+    pos += 4
+    mlen = body[pos]
+    mode = body[pos + 1:pos + 1 + mlen].decode("ascii", "replace")
+    pos += 1 + mlen
+    alpha = None
+    if flags & FLAG_ALPHA:
+        (alen,) = struct.unpack_from("<I", body, pos)
+        alpha = body[pos + 4:pos + 4 + alen]
+        pos += 4 + alen
+    payload = body[pos:]
+    if pos > len(body) or len(payload) % 4 or width == 0 or height == 0:
+        raise LatentfolioError(f"{name}: malformed .lfz file")
+    return Header(version, flags, fp, width, height, mode, alpha, payload)
+
+
+def _planes(model, a: np.ndarray) -> np.ndarray:
+    """(H, W, K) float -> (P, C, H, W) planes the model codes: a grey model codes each channel."""
+    c = model.config.channels
+    x = a.transpose(2, 0, 1)
+    if c == 1:
+        return x[:, None]
+    if x.shape[0] == 1:
+        return np.repeat(x, 3, 0)[None]
+    return x[None]
+
+
+def _unplanes(model, planes: np.ndarray, k: int) -> np.ndarray:
+    if model.config.channels == 1:
+        return planes[:, 0].transpose(1, 2, 0)
+    out = planes[0].transpose(1, 2, 0)
+    return out.mean(2, keepdims=True) if k == 1 else out
+
+
+def _tables(model):
+    import constriction
+
+    Categorical = constriction.stream.model.Categorical  # a Rust extension: no submodule imports
+    freq, lo, ln = (model.table_freq.numpy(), model.table_lo.numpy(), model.table_len.numpy())
+    total = float(1 << 16)
+    cats = [Categorical(freq[m, : ln[m]].astype(np.float64) / total, perfect=False) for m in range(len(ln))]
+    return cats, lo, ln, freq
+
+
+@torch.no_grad()
+def _latent(model, planes: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))
+    x = x * 2 - 1 if model.config.norm == "pm1" else x
+    y = model.encode(x)
+    r = model.config.max_symbol
+    return torch.round(y).clamp(-r, r).to(torch.int32).numpy()  # (P, M, h, w)
+
+
+@torch.no_grad()
+def _synth(model, sym: np.ndarray, h: int, w: int) -> np.ndarray:
+    from ..training.losses import to_unit
+
+    out = model.decode(torch.from_numpy(sym.astype(np.float32)))[..., :h, :w]
+    return to_unit(out, model.config.norm).clamp(0, 1).numpy()
+
+
+def code_symbols(model, sym: np.ndarray) -> bytes:
+    """(P, M, h, w) integer latents -> ANS payload, channel by channel with that channel's table."""
+    import constriction
+
+    cats, lo, ln, _ = _tables(model)
+    r = model.config.max_symbol
+    coder = constriction.stream.stack.AnsCoder()
+    for m in reversed(range(sym.shape[1])):  # ANS is a stack: encode in reverse decode order
+        s = np.clip(sym[:, m].ravel() + r - lo[m], 0, ln[m] - 1).astype(np.int32)
+        coder.encode_reverse(s, cats[m])
+    return coder.get_compressed().astype("<u4").tobytes()
+
+
+def decode_symbols(model, payload: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
+    import constriction
+
+    cats, lo, ln, _ = _tables(model)
+    r = model.config.max_symbol
+    p, m_, h, w = shape
+    coder = constriction.stream.stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+    out = np.empty(shape, np.int32)
+    for m in range(m_):
+        out[:, m] = (coder.decode(cats[m], p * h * w).astype(np.int32) - r + lo[m]).reshape(p, h, w)
+    return out
+
+
+def estimated_bits(model, sym: np.ndarray) -> float:
+    """Information content of the symbols under the frozen integer tables, in bits."""
+    _, lo, ln, freq = _tables(model)
+    r = model.config.max_symbol
+    bits = 0.0
+    for m in range(sym.shape[1]):
+        s = np.clip(sym[:, m].ravel() + r - lo[m], 0, ln[m] - 1)
+        bits += float(-np.log2(freq[m, s] / 65536.0).sum())
+    return bits
+
+
+def compress_image(model, img: Image.Image) -> bytes:
+    """A Pillow image -> the bytes of an .lfz file."""
+    _require_codec(model)
+    w, h = img.size
+    if w > 65535 or h > 65535:
+        raise LatentfolioError(f"image is {w}x{h}: .lfz holds at most 65535 px a side")
+    a, info = _split(img)
+    sym = _latent(model, _planes(model, a))
+    flags, extra = 0, b""
+    if "alpha" in info:
+        flags |= FLAG_ALPHA
+        z = zlib.compress(np.asarray(info["alpha"], np.uint8).tobytes(), 9)
+        extra = struct.pack("<I", len(z)) + z
+    mode = img.mode.encode("ascii")
+    head = MAGIC + bytes([VERSION, flags]) + _fp(model) + struct.pack("<HH", w, h) + bytes([len(mode)]) + mode
+    body = head + extra + code_symbols(model, sym)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
+    """The bytes of an .lfz file -> a Pillow image of the original size and mode."""
+    hd = parse(data, name)
+    _require_codec(model)
+    if hd.fingerprint != _fp(model):
+        raise LatentfolioError(f"{name}: was compressed with another model (fingerprint "
+                               f"{hd.fingerprint.hex()}, this model is {_fp(model).hex()})")
+    k = 1 if hd.mode in ("L", "LA", "1", "I", "I;16", "I;16L", "I;16B", "F") else 3
+    p = k if model.config.channels == 1 else 1
+    shape = (p, model.config.latent_dim, -(-hd.height // 8), -(-hd.width // 8))
+    try:
+        sym = decode_symbols(model, hd.payload, shape)
+    except Exception as e:  # a payload the tables cannot decode
+        raise LatentfolioError(f"{name}: corrupt coded data ({e})") from None
+    a = _unplanes(model, _synth(model, sym, hd.height, hd.width), k)
+    info: dict = {"mode": hd.mode}
+    if hd.mode in ("I;16", "I;16L", "I;16B", "I"):
+        info["scale"] = 65535.0
+    if hd.alpha is not None:
+        try:
+            alpha = np.frombuffer(zlib.decompress(hd.alpha), np.uint8).reshape(hd.height, hd.width)
+        except (zlib.error, ValueError):
+            raise LatentfolioError(f"{name}: corrupt alpha plane") from None
+        info["alpha"] = Image.fromarray(alpha, "L")
+    if hd.mode == "P":
+        return _merge(a, {"mode": "RGB"}).quantize(256)
+    if hd.mode not in ("L", "RGB", "RGBA", "LA") and "scale" not in info:
+        return _merge(a, {"mode": "RGB"}).convert(hd.mode)
+    return _merge(a, info)
+
+
+# --- finding the model a file needs ----------------------------------------------------------
+def model_store() -> Path:
+    env = os.environ.get("LATENTFOLIO_MODELS")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("latentfolio")) / "models"
+
+
+def register(model) -> Path:
+    """Keep a copy of the model folder under its fingerprint, so `decompress` can find it."""
+    from ..saved import CONFIG, META, WEIGHTS
+
+    dst = model_store() / _fp(model).hex()
+    if not (dst / WEIGHTS).exists():
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in (CONFIG, META, WEIGHTS):
+            src = Path(model.model_dir) / f
+            if src.exists():
+                _io.atomic_write(dst / f, lambda p, s=src: shutil.copyfile(s, p))
+    return dst
+
+
+def _model_for(fp: bytes, given, cache: dict, name: str):
+    from ..saved import load_model
+
+    if given is not None:
+        return given
+    if fp not in cache:
+        d = model_store() / fp.hex()
+        if not d.exists():
+            raise LatentfolioError(f"{name}: needs model {fp.hex()}, which is not in {model_store()}; "
+                                   "pass --model MODEL_DIR")
+        cache[fp] = load_model(d)
+    return cache[fp]
+
+
+# --- archives -----------------------------------------------------------------------------------
+def write_archive(path: Path, entries: list[tuple[str, bytes]], fp: bytes) -> None:
+    def write(tmp: Path):
+        with open(tmp, "wb") as f:
+            f.write(ARCHIVE_MAGIC + bytes([ARCHIVE_VERSION]) + fp)
+            index = []
+            for name, blob in entries:
+                index.append({"name": name, "offset": f.tell(), "length": len(blob)})
+                f.write(blob)
+            raw = json.dumps({"entries": index}).encode()
+            off = f.tell()
+            f.write(raw)
+            f.write(_FOOTER.pack(off, len(raw), zlib.crc32(raw), ARCHIVE_MAGIC))
+
+    _io.atomic_write(path, write)
+
+
+class Archive:
+    """An .lfa file: many .lfz blobs and an index; each image decodes on its own."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        data = self.path.read_bytes()
+        if len(data) < 6 + FP_LEN + _FOOTER.size or data[:4] != ARCHIVE_MAGIC:
+            raise LatentfolioError(f"{self.path}: not a latentfolio .lfa archive")
+        if data[4] != ARCHIVE_VERSION:
+            raise LatentfolioError(f"{self.path}: archive version {data[4]} is not supported")
+        off, ln, crc, magic = _FOOTER.unpack(data[-_FOOTER.size:])
+        raw = data[off:off + ln] if off + ln <= len(data) - _FOOTER.size else b""
+        if magic != ARCHIVE_MAGIC or zlib.crc32(raw) != crc:
+            raise LatentfolioError(f"{self.path}: corrupted or truncated archive (index CRC mismatch)")
+        self.fingerprint = data[5:5 + FP_LEN]
+        self.entries = {e["name"]: e for e in json.loads(raw)["entries"]}
+        self._data = data
+
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def blob(self, name: str) -> bytes:
+        if name not in self.entries:
+            raise LatentfolioError(f"{self.path}: no entry {name!r}")
+        e = self.entries[name]
+        return self._data[e["offset"]:e["offset"] + e["length"]]
+
+
+# --- commands -----------------------------------------------------------------------------------
+def _open_image(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.size[0] * im.size[1] > Image.MAX_IMAGE_PIXELS:
+                raise LatentfolioError(f"{path}: decompression bomb ({im.size[0]}x{im.size[1]})")
+            return im.copy()
+    except LatentfolioError:
+        raise
+    except Image.DecompressionBombError:
+        raise LatentfolioError(f"{path}: decompression bomb") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise LatentfolioError(f"{path}: not a readable image ({e})") from None
+
+
+def compress(model_dir, inputs: list, out, force: bool = False) -> dict:
+    """Compress images to ``out``: a folder of .lfz files, or one .lfa archive if ``out`` ends in .lfa."""
+    import warnings
+
+    from ..evaluate import collect_images
+    from ..saved import load_model
+
+    model = load_model(model_dir)
+    _require_codec(model)
+    out = Path(out)
+    archive = out.suffix == ".lfa"
+    pairs = []
+    for p in map(Path, inputs):
+        files = collect_images([p])
+        for f in files:
+            rel = f.relative_to(p) if p.is_dir() else Path(f.name)
+            pairs.append((f, rel))
+    if archive:
+        _io.check_writable(out, force)
+    rows, entries = [], []
+    for f, rel in pairs:
+        try:
+            img = _open_image(f)
+        except LatentfolioError as e:
+            warnings.warn(f"skipped {e}", stacklevel=2)
+            continue
+        t0 = time.perf_counter()
+        blob = compress_image(model, img)
+        dt = time.perf_counter() - t0
+        row = {"input": str(f), "bytes": len(blob), "original_bytes": f.stat().st_size,
+               "bpp": 8 * len(blob) / (img.size[0] * img.size[1]), "seconds": round(dt, 4)}
+        if archive:
+            entries.append((str(rel), blob))
+        else:
+            dst = out / (str(rel) + ".lfz")
+            if dst.exists() and not force:
+                raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
+            _io.write_bytes(dst, blob)
+            row["output"] = str(dst)
+        rows.append(row)
+    if not rows:
+        raise LatentfolioError("no readable image to compress")
+    if archive:
+        write_archive(out, entries, _fp(model))
+    register(model)
+    total = sum(r["bytes"] for r in rows)
+    return {"out": str(out), "archive": archive, "images": len(rows), "bytes": total,
+            "original_bytes": sum(r["original_bytes"] for r in rows), "files": rows}
+
+
+def decompress(files: list, out, model_dir=None, only: list[str] | None = None, force: bool = False) -> dict:
+    """Decode .lfz files and .lfa archives into ``out`` (PNG; TIFF for CMYK)."""
+    from ..saved import load_model
+
+    given = load_model(model_dir) if model_dir else None
+    cache: dict = {}
+    out = Path(out)
+    written = []
+
+    def emit(name: str, blob: bytes, src: str):
+        hd = parse(blob, src)
+        model = _model_for(hd.fingerprint, given, cache, src)
+        img = decompress_bytes(model, blob, src)
+        stem = name[:-4] if name.endswith(".lfz") else name
+        ext = ".tiff" if img.mode == "CMYK" else ".png"
+        dst = out / (str(Path(stem).with_suffix("")) + ext)
+        if not dst.resolve().is_relative_to(out.resolve()):
+            raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
+        if dst.exists() and not force:
+            raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
+        buf = io.BytesIO()
+        img.save(buf, format="TIFF" if ext == ".tiff" else "PNG")
+        _io.write_bytes(dst, buf.getvalue())
+        written.append({"input": src, "output": str(dst), "size": list(img.size), "mode": img.mode})
+
+    for f in map(Path, files):
+        if not f.exists():
+            raise LatentfolioError(f"{f}: no such file")
+        head = f.open("rb").read(4)
+        if head == ARCHIVE_MAGIC:
+            arc = Archive(f)
+            for name in only or arc.names():
+                emit(name, arc.blob(name), f"{f}:{name}")
+        else:
+            emit(f.name, f.read_bytes(), str(f))
+    return {"out": str(out), "written": written}
+
+
+@torch.no_grad()
+def codec_eval(model_dir, data, split: str = "test", limit: int | None = None, data_root=None) -> dict:
+    """Compress and decode each image of a split as real .lfz bytes; report rate, quality, speed."""
+    from ..evaluate import load_for_model
+    from ..metrics import psnr, ssim
+    from ..saved import load_model
+
+    model = load_model(model_dir)
+    _require_codec(model)
+    ds = load_for_model(model, data, data_root)
+    idx = ds.indices(split)[:limit]
+    if len(idx) == 0:
+        raise LatentfolioError(f"{data}: the {split} split is empty")
+    sizes, est, ps, ss, tenc, tdec = [], [], [], [], 0.0, 0.0
+    for i in idx:
+        a = np.asarray(ds.images[i])
+        img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+        t0 = time.perf_counter()
+        blob = compress_image(model, img)
+        tenc += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        back = np.asarray(decompress_bytes(model, blob), np.float32).reshape(a.shape) / 255
+        tdec += time.perf_counter() - t0
+        sizes.append(len(blob))
+        est.append(estimated_bits(model, _latent(model, _planes(model, a.astype(np.float32) / 255))) / 8)
+        x, y = (torch.from_numpy(v).permute(2, 0, 1)[None].float() for v in (a.astype(np.float32) / 255, back))
+        ps.append(float(psnr(y, x)[0]))
+        ss.append(float(ssim(y, x)[0]))
+    n, px = len(idx), ds.image_size**2
+    return {"model": str(model_dir), "data": str(data), "split": split, "n": n,
+            "bytes_per_image": float(np.mean(sizes)), "bpp": float(np.mean(sizes)) * 8 / px,
+            "estimated_payload_bytes": float(np.mean(est)), "psnr_db": float(np.mean(ps)),
+            "ssim": float(np.mean(ss)), "encode_images_per_s": n / tenc, "decode_images_per_s": n / tdec}

@@ -1,0 +1,260 @@
+"""A composable, seeded model of scan damage, applied to float (B, C, H, W) batches in [0, 1].
+
+Each corruption takes a per-image strength (B,) so a batch can mix strengths, and 0 means
+"not applied". A spec names corruptions in order, ``"gaussian:0.2,dust:0.01"``; ``"scan"`` is a
+preset that draws a random mix per image. Everything runs in torch on the batch's device, so
+the trainer corrupts inputs on the fly at almost no cost.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Corruption:
+    fn: Callable[[Tensor, Tensor, torch.Generator | None], Tensor]
+    default: float  # strength when a spec names it without a value
+    lo: float  # valid strength range, inclusive
+    hi: float
+    unit: str  # what the number means, for help and errors
+
+
+NOISES: dict[str, Corruption] = {}
+
+
+def register_noise(name: str, default: float, lo: float, hi: float, unit: str):
+    def deco(fn):
+        NOISES[name] = Corruption(fn, default, lo, hi, unit)
+        return fn
+
+    return deco
+
+
+# --- helpers --------------------------------------------------------------------------------
+def _u(shape, g, device, lo=0.0, hi=1.0) -> Tensor:
+    return torch.rand(shape, generator=g, device=device) * (hi - lo) + lo
+
+
+def _scale(x: Tensor) -> float:
+    """Pixel sizes are tuned for <= 128 px; big scans get proportionally bigger specks and hairs."""
+    return max(1.0, min(x.shape[-2:]) / 128.0)
+
+
+def _grid(x: Tensor) -> tuple[Tensor, Tensor]:
+    h, w = x.shape[-2:]
+    yy = torch.arange(h, device=x.device, dtype=torch.float32).view(1, h, 1)
+    xx = torch.arange(w, device=x.device, dtype=torch.float32).view(1, 1, w)
+    return yy, xx  # broadcast to (B, H, W)
+
+
+def _paint(x: Tensor, alpha: Tensor, value: Tensor) -> Tensor:
+    """Blend ``value`` (B, C) into ``x`` where ``alpha`` (B, H, W) in [0, 1]."""
+    a = alpha.unsqueeze(1)
+    return x * (1 - a) + value.view(*value.shape, 1, 1) * a
+
+
+def _tone(b: int, c: int, g, device, dark_p: float = 0.7) -> Tensor:
+    """Dark (ink, dirt) or bright (paper fibre, scratch) values, nearly grey: (B, C)."""
+    dark = _u((b, 1), g, device) < dark_p
+    base = torch.where(dark, _u((b, 1), g, device, 0.0, 0.25), _u((b, 1), g, device, 0.8, 1.0))
+    return (base + _u((b, c), g, device, -0.03, 0.03)).clamp(0, 1)
+
+
+# --- the corruptions ------------------------------------------------------------------------
+@register_noise("gaussian", 0.1, 0.0, 1.0, "standard deviation")
+def gaussian(x, s, g):
+    return x + s.view(-1, 1, 1, 1) * torch.randn(x.shape, generator=g, device=x.device)
+
+
+@register_noise("salt_pepper", 0.02, 0.0, 1.0, "fraction of pixels")
+def salt_pepper(x, p, g):
+    b, c, h, w = x.shape
+    u = _u((b, 1, h, w), g, x.device)
+    p = p.view(-1, 1, 1, 1)
+    x = torch.where(u < p / 2, torch.ones_like(x), x)
+    return torch.where(u > 1 - p / 2, torch.zeros_like(x), x)
+
+
+@register_noise("dust", 0.01, 0.0, 0.5, "fraction of area covered by specks")
+def dust(x, density, g):
+    b, c, h, w = x.shape
+    sc = _scale(x)
+    yy, xx = _grid(x)
+    mean_area = math.pi * (1.0 * sc) ** 2
+    counts = torch.round(density * h * w / mean_area).long()  # (B,)
+    for k in range(int(counts.max().item()) if b else 0):
+        active = (k < counts).float()
+        cy, cx = _u((b, 1, 1), g, x.device, 0, h), _u((b, 1, 1), g, x.device, 0, w)
+        r = _u((b, 1, 1), g, x.device, 0.5, 1.5) * sc
+        d = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt()
+        alpha = (r - d + 0.5).clamp(0, 1) * active.view(-1, 1, 1)
+        x = _paint(x, alpha, _tone(b, c, g, x.device))
+    return x
+
+
+def _segment_distance(yy, xx, y0, x0, y1, x1) -> Tensor:
+    dy, dx = y1 - y0, x1 - x0
+    t = (((yy - y0) * dy + (xx - x0) * dx) / (dy * dy + dx * dx + 1e-6)).clamp(0, 1)
+    return ((yy - y0 - t * dy) ** 2 + (xx - x0 - t * dx) ** 2).sqrt()
+
+
+@register_noise("hair", 2, 0.0, 50, "lines per image")
+def hair(x, n, g):
+    """Hairs and scratches: thin two-segment lines, mostly dark, some bright."""
+    b, c, h, w = x.shape
+    sc = _scale(x)
+    yy, xx = _grid(x)
+    counts = torch.round(n).long()
+    for k in range(int(counts.max().item()) if b else 0):
+        active = (k < counts).float().view(-1, 1, 1)
+        p = [_u((b, 1, 1), g, x.device, 0, s) for s in (h, w, h, w)]
+        length = _u((b, 1, 1), g, x.device, 0.2, 0.6) * max(h, w)
+        ang = _u((b, 1, 1), g, x.device, 0, 2 * math.pi)
+        y1, x1 = p[0] + length * torch.sin(ang), p[1] + length * torch.cos(ang)
+        bend = _u((b, 1, 1), g, x.device, -0.15, 0.15) * length  # a kink in the middle: hairs curl
+        ym, xm = (p[0] + y1) / 2 + bend * torch.cos(ang), (p[1] + x1) / 2 - bend * torch.sin(ang)
+        d = torch.minimum(_segment_distance(yy, xx, p[0], p[1], ym, xm),
+                          _segment_distance(yy, xx, ym, xm, y1, x1))
+        width = _u((b, 1, 1), g, x.device, 0.4, 1.0) * sc
+        alpha = (width / 2 - d + 0.5).clamp(0, 1) * _u((b, 1, 1), g, x.device, 0.6, 1.0) * active
+        x = _paint(x, alpha, _tone(b, c, g, x.device, dark_p=0.8))
+    return x
+
+
+@register_noise("smudge", 1, 0.0, 50, "blotches per image")
+def smudge(x, n, g):
+    """Soft, blurred blotches (fingerprints, damp): a Gaussian blob of greyish-brown."""
+    b, c, h, w = x.shape
+    yy, xx = _grid(x)
+    counts = torch.round(n).long()
+    for k in range(int(counts.max().item()) if b else 0):
+        active = (k < counts).float().view(-1, 1, 1)
+        cy, cx = _u((b, 1, 1), g, x.device, 0, h), _u((b, 1, 1), g, x.device, 0, w)
+        sigma = _u((b, 1, 1), g, x.device, 0.05, 0.15) * min(h, w)
+        strength = _u((b, 1, 1), g, x.device, 0.15, 0.45)
+        alpha = strength * torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2)) * active
+        tone = (_u((b, 1), g, x.device, 0.25, 0.5) + torch.tensor([0.04, 0.0, -0.04][:c], device=x.device)
+                if c == 3 else _u((b, 1), g, x.device, 0.25, 0.5))
+        x = _paint(x, alpha, tone.expand(b, c))
+    return x
+
+
+def _blur(x: Tensor, sigma: float) -> Tensor:
+    k = max(3, int(2 * math.ceil(2 * sigma) + 1))
+    t = torch.arange(k, device=x.device, dtype=torch.float32) - k // 2
+    ker = torch.exp(-t**2 / (2 * sigma**2))
+    ker = ker / ker.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (k // 2, k // 2, 0, 0), mode="reflect"), ker.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, k // 2, k // 2), mode="reflect"), ker.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+
+
+@register_noise("grain", 0.05, 0.0, 1.0, "std of the paper texture")
+def grain(x, s, g):
+    b, c, h, w = x.shape
+    n = _blur(torch.randn((b, 1, h, w), generator=g, device=x.device), 0.8 * _scale(x))
+    n = n / n.flatten(1).std(1).clamp_min(1e-6).view(-1, 1, 1, 1)
+    return x + s.view(-1, 1, 1, 1) * n
+
+
+@register_noise("illumination", 0.2, 0.0, 1.0, "relative brightness change across the page")
+def illumination(x, s, g):
+    b = x.shape[0]
+    yy, xx = _grid(x)
+    h, w = x.shape[-2:]
+    ny, nx = yy / max(1, h - 1) - 0.5, xx / max(1, w - 1) - 0.5
+    a, bb, v = (_u((b, 1, 1), g, x.device, -1, 1), _u((b, 1, 1), g, x.device, -1, 1),
+                _u((b, 1, 1), g, x.device, 0, 1))
+    field = 1 + s.view(-1, 1, 1) * (a * nx + bb * ny - v * 2 * (nx**2 + ny**2))  # ramp + vignette
+    return x * field.unsqueeze(1)
+
+
+@register_noise("jpeg", 30, 1, 100, "JPEG quality")
+def jpeg(x, q, g):
+    from PIL import Image
+
+    out = x.clone()
+    for i in range(x.shape[0]):
+        qi = int(round(float(q[i])))
+        if qi <= 0:
+            continue
+        a = (x[i].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+        img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=max(1, min(95, qi)))
+        buf.seek(0)
+        b = np.asarray(Image.open(buf).convert(img.mode), dtype=np.float32) / 255.0
+        out[i] = torch.from_numpy(b.reshape(a.shape)).permute(2, 0, 1).to(x.device)
+    return out
+
+
+# The `scan` preset: (probability per image, strength range), applied in scanner order
+# (paper and light first, then dirt on the glass, sensor noise, and compression last).
+SCAN = [("illumination", 0.5, (0.05, 0.3)), ("grain", 0.5, (0.02, 0.08)), ("smudge", 0.3, (1, 2)),
+        ("dust", 0.5, (0.002, 0.02)), ("hair", 0.3, (1, 3)), ("gaussian", 0.6, (0.02, 0.3)),
+        ("salt_pepper", 0.2, (0.002, 0.03)), ("jpeg", 0.3, (20, 70))]
+SCAN_CLEAN = 0.1  # share of images left clean, so the model learns to leave clean input alone
+
+
+class Noise:
+    """A parsed spec, callable on a batch: ``Noise("gaussian:0.2,dust:0.01")(x, generator)``."""
+
+    def __init__(self, spec: str):
+        self.spec = spec
+        self.steps = parse_spec(spec)
+
+    def __repr__(self) -> str:
+        return f"Noise({self.spec!r})"
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        b = x.shape[0]
+        x = x.float()
+        for name, value in self.steps:
+            if name == "scan":
+                keep = _u((b,), generator, x.device) >= SCAN_CLEAN
+                for n, p, (lo, hi) in SCAN:
+                    on = (_u((b,), generator, x.device) < p) & keep
+                    s = _u((b,), generator, x.device, lo, hi) * value if n != "jpeg" else _u((b,), generator, x.device, lo, hi)
+                    x = NOISES[n].fn(x, s * on, generator).clamp(0, 1)
+            else:
+                s = torch.full((b,), float(value), device=x.device)
+                x = NOISES[name].fn(x, s, generator).clamp(0, 1)
+        return x
+
+
+def parse_spec(spec: str) -> list[tuple[str, float]]:
+    """``"gaussian:0.2,dust"`` -> [("gaussian", 0.2), ("dust", 0.01)]. Raises ValueError, clearly."""
+    if not spec or not spec.strip():
+        raise ValueError("empty noise spec; e.g. --spec scan or --spec gaussian:0.2,dust:0.01")
+    steps = []
+    for part in spec.split(","):
+        part = part.strip()
+        name, _, val = part.partition(":")
+        name = name.strip().lower().replace("-", "_")
+        if name == "scan":
+            v = float(val) if val else 1.0
+            if not 0 < v <= 2:
+                raise ValueError(f"noise spec {part!r}: scan intensity must be in (0, 2]")
+            steps.append(("scan", v))
+            continue
+        if name not in NOISES:
+            raise ValueError(f"noise spec {part!r}: unknown corruption {name!r}; use "
+                             f"{', '.join(NOISES)} or scan")
+        c = NOISES[name]
+        try:
+            v = float(val) if val else c.default
+        except ValueError:
+            raise ValueError(f"noise spec {part!r}: {val!r} is not a number ({c.unit})") from None
+        if not (c.lo < v <= c.hi) or math.isnan(v):
+            raise ValueError(f"noise spec {part!r}: {name} takes a {c.unit} in ({c.lo:g}, {c.hi:g}]")
+        steps.append((name, v))
+    return steps

@@ -1,0 +1,148 @@
+"""Scan noise, denoising training, and tiled denoising of any size and mode."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from latentfolio.errors import LatentfolioError
+from latentfolio.tools.denoise import denoise, denoise_image, ramp, tile_starts, tiled
+from latentfolio.tools.noise import NOISES, Noise, parse_spec
+from latentfolio.training.train import train
+
+from conftest import shapes_image
+
+
+def test_spec_parsing():
+    assert parse_spec("gaussian:0.2,dust:0.01") == [("gaussian", 0.2), ("dust", 0.01)]
+    assert parse_spec("hair") == [("hair", NOISES["hair"].default)]
+    assert parse_spec("scan") == [("scan", 1.0)]
+    for bad, needle in (("", "empty"), ("blur:2", "unknown corruption"), ("gaussian:x", "not a number"),
+                        ("gaussian:-1", "standard deviation"), ("jpeg:500", "JPEG quality")):
+        with pytest.raises(ValueError, match=needle):
+            parse_spec(bad)
+
+
+@pytest.mark.parametrize("spec", list(NOISES) + ["scan", "gaussian:0.1,dust:0.02,jpeg:40"])
+def test_every_corruption_changes_the_image_reproducibly(spec):
+    x = torch.from_numpy(np.stack([shapes_image(np.random.default_rng(i), 32, True) for i in range(6)])
+                         ).permute(0, 3, 1, 2).float() / 255
+    a = Noise(spec)(x, torch.Generator().manual_seed(3))
+    b = Noise(spec)(x, torch.Generator().manual_seed(3))
+    c = Noise(spec)(x, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and a.shape == x.shape and a.min() >= 0 and a.max() <= 1
+    assert not torch.equal(a, x)
+    if spec != "jpeg":  # JPEG re-compression has no randomness
+        assert not torch.equal(a, c)
+
+
+def test_gaussian_has_the_requested_strength():
+    x = torch.full((4, 1, 64, 64), 0.5)
+    y = Noise("gaussian:0.1")(x, torch.Generator().manual_seed(0))
+    assert abs(float((y - x).std()) - 0.1) < 0.005
+
+
+def test_tiles_cover_the_image_without_seams():
+    for n, t, o in ((100, 32, 8), (64, 64, 16), (33, 16, 4), (10, 32, 8)):
+        starts = tile_starts(n, min(t, n), o)
+        covered = np.zeros(n, bool)
+        for s in starts:
+            covered[s:s + min(t, n)] = True
+        assert covered.all() and starts[-1] + min(t, n) == n
+    assert (ramp(32, 8) > 0).all() and ramp(32, 8)[16] == 1
+    const = np.full((1, 150, 97), 0.3, np.float32)
+    assert np.allclose(tiled(lambda b: b, const, 32, 8), 0.3, atol=1e-6)  # constant stays constant
+    rng = np.random.default_rng(0).random((3, 150, 97)).astype(np.float32)
+    assert np.allclose(tiled(lambda b: b ** 2, rng, 32, 8), rng ** 2, atol=1e-5)  # pointwise fn: exact
+
+
+@pytest.fixture(scope="module")
+def denoiser(tmp_path_factory):
+    """A small denoiser trained on grey shapes with gaussian noise."""
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("clean") / "shapes"
+    root.mkdir()
+    for i in range(120):
+        Image.fromarray(shapes_image(rng, 24)[:, :, 0]).save(root / f"{i:03d}.png")
+    out = tmp_path_factory.mktemp("dn") / "model"
+    res = train(root, out, "denoiser", image_size=24, epochs=15, denoise="gaussian:0.15",
+                model_options={"width": 16, "blocks": 1}, latent_dim=16, progress=False)
+    return out, root, res
+
+
+def test_denoising_training_reduces_loss_and_cleans(denoiser):
+    out, _, res = denoiser
+    import csv
+
+    rows = list(csv.DictReader(open(out / "run" / "history.csv")))
+    assert float(rows[-1]["train_loss"]) < 0.5 * float(rows[0]["train_loss"])
+    d = res.metrics["denoise"]
+    assert d["psnr_db"] > d["noisy_psnr_db"] + 3  # it really removes noise
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "I;16", "CMYK"])
+def test_output_keeps_size_and_mode(denoiser, tmp_path, mode):
+    from latentfolio.saved import load_model
+
+    model = load_model(denoiser[0])
+    rgb = np.stack([shapes_image(np.random.default_rng(1), 70, True)] * 1)[0]
+    img = Image.fromarray(rgb)
+    img = (Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257) if mode == "I;16"
+           else img.convert(mode))
+    img = img.crop((0, 0, 70, 53))  # not square, not a multiple of the tile
+    out = denoise_image(model, img)
+    assert out.size == img.size and out.mode == img.mode
+
+
+def test_denoise_cli_writes_and_never_overwrites(denoiser, tmp_path):
+    from latentfolio.saved import load_model
+
+    model_dir, root, _ = denoiser
+    big = Image.fromarray(np.kron(shapes_image(np.random.default_rng(5), 40)[:, :, 0], np.ones((4, 4), np.uint8)))
+    src = tmp_path / "in"
+    src.mkdir()
+    big.save(src / "big.png")
+    Image.fromarray(shapes_image(np.random.default_rng(6), 30, True)).save(src / "photo.jpg", quality=95)
+    (src / "broken.png").write_bytes(b"not really")
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    with pytest.warns(UserWarning, match="broken.png"):
+        res = denoise(model_dir, [src], tmp_path / "out")
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"big.png", "photo.jpg"}
+    assert Image.open(tmp_path / "out" / "big.png").size == (160, 160)
+    assert Image.open(tmp_path / "out" / "photo.jpg").mode == "RGB"
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # originals untouched
+    with pytest.raises(LatentfolioError, match="already exists"):
+        denoise(model_dir, [src / "big.png"], tmp_path / "out")
+    with pytest.raises(LatentfolioError, match="would overwrite the original"):
+        denoise(model_dir, [src / "big.png"], src, force=True)
+    # the model cleans a noisy big image it has never seen at this size
+    a = np.asarray(big, np.float32) / 255
+    noisy = np.clip(a + np.random.default_rng(0).normal(0, 0.15, a.shape), 0, 1)
+    clean = np.asarray(denoise_image(load_model(model_dir), Image.fromarray((noisy * 255).astype(np.uint8))),
+                       np.float32) / 255
+    assert np.mean((clean - a) ** 2) < 0.5 * np.mean((noisy - a) ** 2)
+
+
+def test_bad_spec_is_a_clear_error(tmp_path, shapes_folder):
+    with pytest.raises(LatentfolioError, match="--denoise: .*unknown corruption"):
+        train(shapes_folder, tmp_path / "m", "denoiser", denoise="blur:3")
+    from latentfolio.tools.denoise import add_noise
+
+    with pytest.raises(LatentfolioError, match="--spec: .*not a number"):
+        add_noise([shapes_folder], "gaussian:lots", tmp_path / "n")
+
+
+def test_noise_command_is_seeded(tmp_path, shapes_folder):
+    from latentfolio.tools.denoise import add_noise
+
+    a = add_noise([shapes_folder / "a"], "scan", tmp_path / "n1", seed=7)
+    add_noise([shapes_folder / "a"], "scan", tmp_path / "n2", seed=7)
+    assert len(a["written"]) == 30
+    for w in a["written"]:
+        name = w["output"].split("/")[-1]
+        assert (tmp_path / "n1" / name).read_bytes() == (tmp_path / "n2" / name).read_bytes()
+    assert json.dumps(a)

@@ -1,0 +1,63 @@
+"""The README is part of the product: its commands exist, CI runs its test command, its numbers are current."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from latentfolio.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def code_blocks() -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", README, re.S)
+
+
+def test_opens_with_the_two_setup_commands():
+    first, second = code_blocks()[:2]
+    assert first.strip().endswith("latentfolio demo") and "-c constraints.txt" in first
+    assert "pytest" in second and "-c constraints.txt" in second
+    assert README.index(first) < README.index("## Commands")
+
+
+def test_ci_runs_the_readme_test_command():
+    test_cmd = code_blocks()[1].strip()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_cmd in ci.splitlines()
+
+
+def test_every_documented_command_exists_and_every_command_is_documented():
+    registered = {c.name or c.callback.__name__ for c in app.registered_commands}
+    used = set()
+    for block in code_blocks():
+        for line in block.splitlines():
+            m = re.match(r"\s*(?:\S+=\S+\s+)*(?:\.venv/bin/)?latentfolio\s+([a-z-]+)", line)
+            if m:
+                used.add(m.group(1))
+    assert used <= registered, used - registered
+    assert registered <= used, f"undocumented: {registered - used}"
+
+
+def test_documented_flags_exist():
+    """Every --flag in a README example is accepted by that command."""
+    from typer.main import get_command
+
+    cli = get_command(app)
+    for block in code_blocks():
+        for line in block.splitlines():
+            m = re.match(r"\s*(?:\S+=\S+\s+)*(?:\.venv/bin/)?latentfolio\s+([a-z-]+)(.*)", line)
+            if not m:
+                continue
+            cmd = cli.commands[m.group(1)]
+            opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+            for flag in re.findall(r"(--[a-z][a-z-]*)", m.group(2).split("#")[0]):
+                assert flag in opts, f"latentfolio {m.group(1)} has no {flag}"
+
+
+def test_benchmark_tables_are_current():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tables.py"), "--check"])
+    assert r.returncode == 0, "README benchmark tables differ from benchmarks/results: run tables.py --write"

@@ -1,0 +1,29 @@
+"""End to end on the real FashionMNIST in ../shared/data (skips when it is absent)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from latentfolio.data import load_data
+
+from conftest import run_cli
+
+
+def test_real_fashion_mnist_loads_with_official_splits(real_data_root):
+    ds = load_data("fashion-mnist", data_root=real_data_root)
+    assert ds.images.shape == (70000, 28, 28, 1)
+    assert ds.split_sizes() == {"train": 54000, "val": 6000, "test": 10000}
+    assert np.bincount(ds.labels[ds.indices("test")]).tolist() == [1000] * 10
+
+
+def test_real_fashion_mnist_short_cli_run(tmp_path, real_data_root):
+    out = tmp_path / "fm"
+    r = run_cli("train", "fashion-mnist", "--data-root", str(real_data_root), "--latent-dim", "16",
+                "--epochs", "1", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["metrics"]["n"] == 10000 and res["metrics"]["psnr_db"] > 15  # one epoch is enough for this
+    r = run_cli("evaluate", str(out), "fashion-mnist", "--data-root", str(real_data_root), "--json")
+    assert r.returncode == 0 and abs(json.loads(r.stdout)["psnr_db"] - res["metrics"]["psnr_db"]) < 1e-4
