@@ -57,7 +57,7 @@ CLASSICAL = {
 def scores(clean: np.ndarray, out: np.ndarray) -> tuple[float, float]:
     ps, ss = [], []
     for c, o in zip(clean, out):
-        o = np.clip(o, 0, 1)
+        o = np.clip(np.asarray(o), 0, 1).reshape(c.shape)  # some skimage denoisers drop a 1-channel axis
         ps.append(min(100.0, peak_signal_noise_ratio(c, o, data_range=1.0)))
         win = min(7, c.shape[0] - (1 - c.shape[0] % 2))
         ss.append(structural_similarity(c, o, data_range=1.0, channel_axis=-1, win_size=win))

@@ -35,15 +35,22 @@ def shapes_image(rng: np.random.Generator, size: int = 24, colour: bool = False)
     return (img * 255).astype(np.uint8)
 
 
+def write_shapes(root: Path, n: int, size: int = 24, colour: bool = False, seed: int = 0) -> Path:
+    """``n`` shape PNGs (grey or colour) in ``root``."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        a = shapes_image(rng, size, colour)
+        Image.fromarray(a if colour else a[:, :, 0]).save(root / f"{i:03d}.png")
+    return root
+
+
 @pytest.fixture
 def shapes_folder(tmp_path) -> Path:
     """Two labelled subfolders of 24 px grey PNGs (60 images)."""
-    rng = np.random.default_rng(0)
     root = tmp_path / "shapes"
-    for label in ("a", "b"):
-        (root / label).mkdir(parents=True)
-        for i in range(30):
-            Image.fromarray(shapes_image(rng)[:, :, 0]).save(root / label / f"{i:03d}.png")
+    for k, label in enumerate(("a", "b")):
+        write_shapes(root / label, 30, seed=k)
     return root
 
 

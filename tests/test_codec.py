@@ -16,16 +16,12 @@ from latentfolio.saved import load_model
 from latentfolio.tools import codec as C
 from latentfolio.training.train import train
 
-from conftest import shapes_image
+from conftest import shapes_image, write_shapes
 
 
 @pytest.fixture(scope="module")
 def codec_dir(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    root = tmp_path_factory.mktemp("cimg") / "shapes"
-    root.mkdir()
-    for i in range(80):
-        Image.fromarray(shapes_image(rng, 32, colour=True)).save(root / f"{i:03d}.png")
+    root = write_shapes(tmp_path_factory.mktemp("cimg") / "shapes", 80, size=32, colour=True)
     out = tmp_path_factory.mktemp("codec") / "model"
     train(root, out, "codec", image_size=32, epochs=4, lmbda=0.01,
           model_options={"width": 24, "latent_dim": 16}, progress=False)

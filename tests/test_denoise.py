@@ -14,7 +14,7 @@ from latentfolio.tools.denoise import denoise, denoise_image, ramp, tile_starts,
 from latentfolio.tools.noise import NOISES, Noise, parse_spec
 from latentfolio.training.train import train
 
-from conftest import shapes_image
+from conftest import shapes_image, write_shapes
 
 
 def test_spec_parsing():
@@ -63,13 +63,9 @@ def test_tiles_cover_the_image_without_seams():
 @pytest.fixture(scope="module")
 def denoiser(tmp_path_factory):
     """A small denoiser trained on grey shapes with gaussian noise."""
-    rng = np.random.default_rng(0)
-    root = tmp_path_factory.mktemp("clean") / "shapes"
-    root.mkdir()
-    for i in range(120):
-        Image.fromarray(shapes_image(rng, 24)[:, :, 0]).save(root / f"{i:03d}.png")
+    root = write_shapes(tmp_path_factory.mktemp("clean") / "shapes", 120)
     out = tmp_path_factory.mktemp("dn") / "model"
-    res = train(root, out, "denoiser", image_size=24, epochs=15, denoise="gaussian:0.15",
+    res = train(root, out, "denoiser", image_size=24, epochs=15, denoise="gaussian:0.15", lr=3e-3,
                 model_options={"width": 16, "blocks": 1}, latent_dim=16, progress=False)
     return out, root, res
 

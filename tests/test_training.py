@@ -129,3 +129,32 @@ def test_schedules_shape():
     assert lr_factor("onecycle", 0.0) < 0.05 and lr_factor("onecycle", 0.15) == pytest.approx(1.0)
     assert lr_factor("onecycle", 1.0) < 1e-3
     assert lr_factor("cosine", 0.03) == pytest.approx(1.0) and lr_factor("cosine", 1.0) < 1e-6
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path):
+    out = tmp_path / "m"
+    p = subprocess.Popen([sys.executable, "-m", "latentfolio.cli", "train", "digits", "--out", str(out),
+                          "--latent-dim", "8", "--epochs", "400"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    ckpt = out / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and "interrupted; continue with --resume" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("loss", ["bce", "l1", "ssim"])
+def test_every_loss_trains(tmp_path, loss):
+    res = train("digits", tmp_path / loss, "conv", latent_dim=8, epochs=2, loss=loss, progress=False)
+    h = rows(tmp_path / loss)
+    assert float(h[-1]["train_loss"]) < float(h[0]["train_loss"]) and res.metrics["psnr_db"] > 8
+
+
+def test_early_stopping(tmp_path):
+    # a vanishing LR leaves an MLP's val loss unchanged: patience 2 stops after 3 epochs
+    res = train("digits", tmp_path / "m", "fc", latent_dim=8, epochs=50, patience=2, lr=1e-12,
+                schedule="constant", progress=False)
+    assert res.stopped == "early_stopping" and res.epochs < 10

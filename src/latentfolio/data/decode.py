@@ -6,6 +6,8 @@ and name it once in a warning.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -65,24 +67,12 @@ def mode_channels(path: str, max_pixels: int | None = None) -> int:
         return 0  # unreadable: the decode pass will name it
 
 
-def decode_image(path: str, size: int, channels: int, fit: str = "squash",
-                 max_pixels: int | None = None) -> np.ndarray:
-    """Read ``path`` as a (size, size, channels) uint8 array, or raise :class:`BadImage`."""
-    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+@contextmanager
+def _as_bad_image():
+    """Turn every way Pillow can fail on a user's file into BadImage with a short reason."""
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is bad, not silently grey
     try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if limit and w * h > limit:
-                raise BadImage(f"decompression bomb: {w}x{h} pixels is over the {limit} pixel limit")
-            # JPEG can decode at 1/2, 1/4, 1/8 scale for free: big scans get fast.
-            img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            img = normalise_mode(img)
-            img = img.convert("L" if channels == 1 else "RGB")
-            img = _fit(img, size, fit)
-            a = np.asarray(img, dtype=np.uint8)
+        yield
     except BadImage:
         raise
     except Image.DecompressionBombError as e:
@@ -90,8 +80,41 @@ def decode_image(path: str, size: int, channels: int, fit: str = "squash",
     except UnidentifiedImageError:
         raise BadImage("not an image (Pillow cannot identify it)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        msg = str(e) or type(e).__name__
-        raise BadImage(f"corrupt or truncated image: {msg}") from None
+        raise BadImage(f"corrupt or truncated image: {str(e) or type(e).__name__}") from None
+
+
+def _check_pixels(img: Image.Image, max_pixels: int | None) -> None:
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    w, h = img.size
+    if limit and w * h > limit:
+        raise BadImage(f"decompression bomb: {w}x{h} pixels is over the {limit} pixel limit")
+
+
+def open_image(path, max_pixels: int | None = None) -> Image.Image:
+    """Open and fully decode a user's image at its own size and mode, or raise BadImage.
+
+    ``format`` and ``info`` (EXIF, ...) are kept, for tools that write the same kind of file back.
+    """
+    with _as_bad_image():
+        img = Image.open(path)
+        _check_pixels(img, max_pixels)
+        img.load()
+        return img
+
+
+def decode_image(path: str, size: int, channels: int, fit: str = "squash",
+                 max_pixels: int | None = None) -> np.ndarray:
+    """Read ``path`` as a (size, size, channels) uint8 array, or raise :class:`BadImage`."""
+    with _as_bad_image(), Image.open(path) as img:
+        _check_pixels(img, max_pixels)
+        # JPEG can decode at 1/2, 1/4, 1/8 scale for free: big scans get fast.
+        img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        img = normalise_mode(img)
+        img = img.convert("L" if channels == 1 else "RGB")
+        img = _fit(img, size, fit)
+        a = np.asarray(img, dtype=np.uint8)
     return a.reshape(size, size, channels)
 
 

@@ -84,6 +84,7 @@ class Autoencoder(nn.Module):
     # Linear output while training, clamped to the range at inference. A sigmoid/tanh output can
     # saturate in the first Adam steps of a network without normalisation and never recover.
     linear_output: ClassVar[bool] = False
+    default_lr: ClassVar[float] = 3e-3  # peak one-cycle LR when the user gives no --lr
 
     def __init__(self, config: ModelConfig):
         super().__init__()

@@ -44,6 +44,7 @@ class Denoiser(Autoencoder):
     Config = DenoiserConfig
     spatial = True  # the latent is a map, not a vector
     linear_output = True  # restorers (DnCNN, EDSR) regress pixels directly: no sigmoid to saturate
+    default_lr = 1e-3  # no normalisation: at 3e-3 the loss spikes by orders of magnitude
 
     def __init__(self, config: DenoiserConfig):
         super().__init__(config)
@@ -56,17 +57,22 @@ class Denoiser(Autoencoder):
             nn.Conv2d(c.latent_dim, 2 * w, 1), *[PlainResBlock(2 * w) for _ in range(c.blocks)],
             nn.Conv2d(2 * w, 4 * w, 3, 1, 1), nn.PixelShuffle(2),  # sub-pixel upsampling to full size
             *[PlainResBlock(w) for _ in range(c.blocks)], nn.Conv2d(w, c.channels, 3, 1, 1))
+        nn.init.zeros_(self.decoder[-1].weight)  # start as the identity map
+        nn.init.zeros_(self.decoder[-1].bias)
 
     def encode(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         return self.encoder(F.pad(x, (0, w % 2, 0, h % 2), mode="replicate"))  # odd sizes: pad 1 px
 
     def decode(self, z: Tensor) -> Tensor:
-        return self.output_activation(self.decoder(z))  # (B, C, 2h, 2w)
+        """The correction the latent map encodes, (B, C, 2h, 2w); ``forward`` adds it to the input."""
+        return self.decoder(z)
 
     def forward(self, x: Tensor) -> AEOutput:
+        # Residual learning (Zhang et al. 2017, DnCNN): predict what to change, add the input back.
+        # Clean input then needs no change at all, and training starts from the identity.
         z = self.encode(x)
-        return AEOutput(recon=self.decode(z)[..., : x.shape[-2], : x.shape[-1]], z=z)
+        return AEOutput(recon=self.output_activation(x + self.decode(z)[..., : x.shape[-2], : x.shape[-1]]), z=z)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:

@@ -317,25 +317,11 @@ class Archive:
 
 
 # --- commands -----------------------------------------------------------------------------------
-def _open_image(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.size[0] * im.size[1] > Image.MAX_IMAGE_PIXELS:
-                raise LatentfolioError(f"{path}: decompression bomb ({im.size[0]}x{im.size[1]})")
-            return im.copy()
-    except LatentfolioError:
-        raise
-    except Image.DecompressionBombError:
-        raise LatentfolioError(f"{path}: decompression bomb") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise LatentfolioError(f"{path}: not a readable image ({e})") from None
-
-
 def compress(model_dir, inputs: list, out, force: bool = False) -> dict:
     """Compress images to ``out``: a folder of .lfz files, or one .lfa archive if ``out`` ends in .lfa."""
     import warnings
 
+    from ..data.decode import BadImage, open_image
     from ..evaluate import collect_images
     from ..saved import load_model
 
@@ -354,9 +340,9 @@ def compress(model_dir, inputs: list, out, force: bool = False) -> dict:
     rows, entries = [], []
     for f, rel in pairs:
         try:
-            img = _open_image(f)
-        except LatentfolioError as e:
-            warnings.warn(f"skipped {e}", stacklevel=2)
+            img = open_image(f)
+        except BadImage as e:
+            warnings.warn(f"skipped {f}: {e}", stacklevel=2)
             continue
         t0 = time.perf_counter()
         blob = compress_image(model, img)

@@ -150,7 +150,7 @@ def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: 
     """Denoise image files (or folders of them) into ``out_dir``, mirroring folder structure."""
     import sys
 
-    from ..data.decode import BadImage
+    from ..data.decode import BadImage, open_image
     from ..saved import load_model
 
     if tile is not None and tile < 8:
@@ -182,16 +182,14 @@ def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: 
         for src, dst in jobs:
             prog.advance(task)
             try:
-                with Image.open(src) as im:
-                    im.load()
-                    fmt = im.format if im.format in SAVE_FORMATS else "PNG"
-                    exif = im.info.get("exif")
-                    clean = denoise_image(model, im, tile, overlap)
-            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-                msg = "not an image" if "cannot identify" in str(e) else f"unreadable image: {e}"
-                warnings.warn(f"skipped {src}: {msg}", stacklevel=2)
+                im = open_image(src)
+            except BadImage as e:
+                warnings.warn(f"skipped {src}: {e}", stacklevel=2)
                 skipped.append(str(src))
                 continue
+            fmt = im.format if im.format in SAVE_FORMATS else "PNG"
+            exif = im.info.get("exif")
+            clean = denoise_image(model, im, tile, overlap)
             if fmt == "PNG" and dst.suffix.lower() != ".png":
                 dst = dst.with_suffix(".png")
             buf = io.BytesIO()
@@ -209,7 +207,7 @@ def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: 
 
 def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = False) -> dict:
     """Apply a noise spec to image files at their own size; writes PNGs (L or RGB) to ``out_dir``."""
-    from ..data.decode import normalise_mode
+    from ..data.decode import BadImage, normalise_mode, open_image
     from ..evaluate import collect_images
     from .noise import Noise
 
@@ -225,11 +223,9 @@ def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = Fal
         if dst.exists() and not force:
             raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
         try:
-            with Image.open(f) as im:
-                im = ImageOps.exif_transpose(im)
-                im = normalise_mode(im)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            warnings.warn(f"skipped {f}: unreadable image ({e})", stacklevel=2)
+            im = normalise_mode(ImageOps.exif_transpose(open_image(f)))
+        except BadImage as e:
+            warnings.warn(f"skipped {f}: {e}", stacklevel=2)
             continue
         a = np.asarray(im, dtype=np.float32) / 255.0
         a = a[:, :, None] if a.ndim == 2 else a

@@ -202,7 +202,7 @@ def jpeg(x, q, g):
 SCAN = [("illumination", 0.5, (0.05, 0.3)), ("grain", 0.5, (0.02, 0.08)), ("smudge", 0.3, (1, 2)),
         ("dust", 0.5, (0.002, 0.02)), ("hair", 0.3, (1, 3)), ("gaussian", 0.6, (0.02, 0.3)),
         ("salt_pepper", 0.2, (0.002, 0.03)), ("jpeg", 0.3, (20, 70))]
-SCAN_CLEAN = 0.1  # share of images left clean, so the model learns to leave clean input alone
+SCAN_CLEAN = 0.2  # share of images left clean, so the model learns to leave clean input alone
 
 
 class Noise:

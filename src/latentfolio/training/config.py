@@ -11,7 +11,7 @@ class TrainConfig:
     epochs: int | None = None  # None: 20, or more for small sets so every run gets >= 2000 steps
     max_time: float | None = None  # minutes; the LR schedule then runs on wall-clock progress
     batch_size: int | None = None  # None: n_train/32 clamped to 8..128, so small sets still get 32 steps an epoch
-    lr: float = 3e-3  # peak LR of the schedule
+    lr: float | None = None  # peak LR of the schedule; None: the model's default (3e-3; codec, denoiser 1e-3)
     optimizer: str = "adamw"  # adam | adamw
     weight_decay: float = 1e-5  # tiny: autoencoders underfit long before they overfit
     schedule: str = "onecycle"  # onecycle | cosine | constant
@@ -57,7 +57,7 @@ class TrainConfig:
             raise ValueError(f"--max-time {self.max_time}: must be a positive number of minutes")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"--batch-size {self.batch_size}: must be at least 1")
-        if not self.lr > 0:
+        if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr {self.lr}: must be positive")
         if self.beta < 0:
             raise ValueError(f"--beta {self.beta}: must be >= 0")

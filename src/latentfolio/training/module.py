@@ -119,7 +119,8 @@ class AutoencoderModule(pl.LightningModule):
 
     def configure_optimizers(self):
         opt_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
-        opt = opt_cls(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        lr = self.cfg.lr or type(self.model).default_lr
+        opt = opt_cls(self.model.parameters(), lr=lr, weight_decay=self.cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda _step: lr_factor(self.cfg.schedule, self.progress() if self._trainer else 0.0))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -201,6 +201,10 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
     except NonFiniteLoss as e:
         keep = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
         raise LatentfolioError(f"training stopped: {e}{keep}. Try a lower --lr, then --resume") from None
+    except SystemExit:  # Lightning's graceful Ctrl-C ends in exit(1): say how to continue
+        if trainer.interrupted:
+            raise LatentfolioError(f"training interrupted; continue with --resume (checkpoint {ckpt})") from None
+        raise
     seconds = time.monotonic() - t0
     if trainer.interrupted:
         raise LatentfolioError(f"training interrupted; continue with --resume (checkpoint {ckpt})")
