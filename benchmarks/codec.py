@@ -111,6 +111,36 @@ def bytes_at(ref: list[dict], p: float) -> float | None:
     return float(np.exp(np.interp(p, ps, np.log([r["bytes"] for r in pts]))))
 
 
+def wins(p: dict, ref: list[dict]) -> bool:
+    """Does point p need fewer bytes than the reference codec at equal PSNR?
+
+    Inside the reference's PSNR range: compare with its interpolated bytes. Above its best PSNR:
+    it cannot reach p's quality at any size. Below its worst PSNR: p wins only if p is smaller than
+    the reference's smallest file (which is then both better and bigger).
+    """
+    b = bytes_at(ref, p["psnr_db"])
+    if b is not None:
+        return p["bytes"] < b
+    if p["psnr_db"] > max(r["psnr_db"] for r in ref):
+        return True
+    return p["bytes"] < min(r["bytes"] for r in ref)
+
+
+def analyse(res: dict) -> dict:
+    """Verdicts derived from the measured points (rerun with --reanalyse)."""
+    pts = res["codecs"]["latentfolio"]
+    res["bd_rate_percent"] = {fmt: bd_rate(pts, res["codecs"][fmt]) for fmt in QUALITIES}
+    res["equal_psnr_bytes"] = {fmt: [{"psnr_db": p["psnr_db"], "latentfolio": p["bytes"],
+                                      fmt: bytes_at(res["codecs"][fmt], p["psnr_db"])} for p in pts]
+                               for fmt in QUALITIES}
+    res["fewer_bytes_than_at_every_point"] = {fmt: all(wins(p, res["codecs"][fmt]) for p in pts)
+                                             for fmt in ("JPEG", "WEBP")}
+    small = [p for p in pts if p["bytes"] < 100]
+    res["avif_smallest_file_bytes"] = min(p["bytes"] for p in res["codecs"]["AVIF"])
+    res["beats_avif_below_100_bytes"] = bool(small) and all(wins(p, res["codecs"]["AVIF"]) for p in small)
+    return res
+
+
 def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw) -> dict:
     ds = lf.load_data(data, data_root=root, **load_kw)
     images = np.ascontiguousarray(ds.images[ds.indices("test")[:n_test]])
@@ -127,19 +157,7 @@ def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw) 
     res["codecs"]["latentfolio"] = pts
     for fmt, qs in QUALITIES.items():
         res["codecs"][fmt] = [pillow_point(images, fmt, q) for q in qs]
-    res["bd_rate_percent"] = {fmt: bd_rate(pts, res["codecs"][fmt]) for fmt in QUALITIES}
-    fewer = {}
-    for fmt in ("JPEG", "WEBP"):
-        cmp = [(p["bytes"], bytes_at(res["codecs"][fmt], p["psnr_db"])) for p in pts]
-        fewer[fmt] = all(b is None or ours < b for ours, b in cmp)
-        res.setdefault("equal_psnr_bytes", {})[fmt] = [{"latentfolio": o, fmt: b} for o, b in cmp]
-    res["fewer_bytes_than_at_every_point"] = fewer
-    avif_min = min(p["bytes"] for p in res["codecs"]["AVIF"])
-    small = [p for p in pts if p["bytes"] < 100]
-    res["avif_smallest_file_bytes"] = avif_min
-    res["beats_avif_below_100_bytes"] = bool(small) and all(
-        (bytes_at(res["codecs"]["AVIF"], p["psnr_db"]) or avif_min) > p["bytes"] for p in small)
-    return res
+    return analyse(res)
 
 
 def plot(res: dict, path: Path) -> None:
@@ -171,7 +189,20 @@ def main() -> None:
     ap.add_argument("--lambdas", default="0.0005,0.0015,0.005,0.015,0.05")
     ap.add_argument("--n-test", type=int, default=300)
     ap.add_argument("--skip-colour", action="store_true")
+    ap.add_argument("--reanalyse", action="store_true", help="recompute verdicts from results/codec.json")
     args = ap.parse_args()
+    if args.reanalyse:
+        import json
+
+        old = json.loads((RESULTS / "codec.json").read_text())
+        res = {k: v for k, v in old.items() if k not in ("benchmark", "date", "machine")}
+        for st in res["sets"].values():
+            analyse(st)
+        plot(res, RESULTS / "codec_rd.png")
+        path = RESULTS / "codec.json"
+        path.write_text(json.dumps({"benchmark": old["benchmark"], "date": old["date"],
+                                    "machine": old["machine"], **res}, indent=2) + "\n")
+        return
     lambdas = [float(v) for v in args.lambdas.split(",")]
     root = data_root()
     res = {"sets": {}}

@@ -99,7 +99,7 @@ def codec(r: dict) -> str:
                        for k, v in st["bd_rate_percent"].items())
         few = ", ".join(f"{k}: **{'yes' if v else 'no'}**" for k, v in st["fewer_bytes_than_at_every_point"].items())
         out.append(f"**Codec, {name}** ({st['images']} test images, whole files). BD-rate of latentfolio: {bd}. "
-                   f"Fewer bytes at equal PSNR at every latentfolio rate point: {few}. "
+                   f"Fewer bytes than at equal PSNR, at every latentfolio rate point: {few}. "
                    f"Beats AVIF below 100 bytes/image: **{'yes' if st['beats_avif_below_100_bytes'] else 'no'}** "
                    f"(AVIF's smallest file: {st['avif_smallest_file_bytes']:.0f} bytes).\n\n" + "\n".join(lines))
     return "\n\n".join(out) + "\n\n![rate-distortion](benchmarks/results/codec_rd.png)\n\n" + _machine(r)

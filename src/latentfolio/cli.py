@@ -79,7 +79,7 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20, more for small sets)."),
     max_time: Optional[float] = typer.Option(None, "--max-time", help="Wall-clock budget in minutes."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Default: train images/32, between 8 and 128."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default: the model's, 3e-3; codec and denoiser 1e-3)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default: the model's, 3e-3; denoiser 1e-3)."),
     optimizer: str = typer.Option("adamw", "--optimizer", help="adam | adamw."),
     schedule: str = typer.Option("onecycle", "--schedule", help="onecycle | cosine | constant."),
     loss: str = typer.Option("mse", "--loss", help="mse | bce | l1 | ssim."),

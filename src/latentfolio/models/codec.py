@@ -122,7 +122,6 @@ class Codec(Autoencoder):
     Config = CodecConfig
     spatial = True
     linear_output = True  # as in Ballé et al.: the synthesis transform regresses pixels directly
-    default_lr = 1e-3  # GDN and the density model diverge at the 3e-3 the other models use
 
     def __init__(self, config: CodecConfig):
         super().__init__(config)

@@ -11,7 +11,7 @@ class TrainConfig:
     epochs: int | None = None  # None: 20, or more for small sets so every run gets >= 2000 steps
     max_time: float | None = None  # minutes; the LR schedule then runs on wall-clock progress
     batch_size: int | None = None  # None: n_train/32 clamped to 8..128, so small sets still get 32 steps an epoch
-    lr: float | None = None  # peak LR of the schedule; None: the model's default (3e-3; codec, denoiser 1e-3)
+    lr: float | None = None  # peak LR of the schedule; None: the model's default (3e-3; denoiser 1e-3)
     optimizer: str = "adamw"  # adam | adamw
     weight_decay: float = 1e-5  # tiny: autoencoders underfit long before they overfit
     schedule: str = "onecycle"  # onecycle | cosine | constant
