@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_ENV = os.environ.get("LATENTFOLIO_DATA")  # read before the autouse fixture hides it
 
 
 @pytest.fixture(autouse=True)
@@ -94,9 +95,10 @@ def cifar_folder(tmp_path) -> Path:
 
 @pytest.fixture
 def real_data_root() -> Path:
-    if not (SHARED / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").exists():
-        pytest.skip("../shared/data/fashion-mnist is not present")
-    return SHARED
+    for root in (Path(DATA_ENV) if DATA_ENV else None, SHARED):
+        if root and (root / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").exists():
+            return root
+    pytest.skip("no FashionMNIST under $LATENTFOLIO_DATA or ../shared/data")
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300):
