@@ -142,3 +142,6 @@ def test_noise_command_is_seeded(tmp_path, shapes_folder):
         name = w["output"].split("/")[-1]
         assert (tmp_path / "n1" / name).read_bytes() == (tmp_path / "n2" / name).read_bytes()
     assert json.dumps(a)
+    # same file names in two label folders: both written, mirrored
+    r = add_noise([shapes_folder], "gaussian:0.1", tmp_path / "n3")
+    assert len(r["written"]) == 60 and (tmp_path / "n3" / "b" / "000.png").exists()

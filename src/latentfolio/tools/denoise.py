@@ -216,10 +216,12 @@ def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = Fal
     except ValueError as e:
         raise LatentfolioError(f"--spec: {e}") from None
     out_dir = Path(out_dir)
-    files = collect_images(inputs)
+    # Mirror the folder structure, so a/001.png and b/001.png do not collide.
+    pairs = [(f, (f.relative_to(p) if p.is_dir() else Path(f.name)).with_suffix(".png"))
+             for p in map(Path, inputs) for f in collect_images([p])]
     written = []
-    for i, f in enumerate(files):
-        dst = out_dir / (f.stem + ".png")
+    for i, (f, rel) in enumerate(pairs):
+        dst = out_dir / rel
         if dst.exists() and not force:
             raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
         try:
@@ -238,5 +240,5 @@ def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = Fal
         _io.write_bytes(dst, buf.getvalue())
         written.append({"input": str(f), "output": str(dst)})
     if not written:
-        raise LatentfolioError(f"no readable image among {len(files)} input file(s)")
+        raise LatentfolioError(f"no readable image among {len(pairs)} input file(s)")
     return {"spec": spec, "seed": seed, "written": written}
