@@ -109,3 +109,20 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 300):
     e = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "latentfolio.cli", *args], capture_output=True,
                           text=True, env=e, timeout=timeout)
+
+
+def cli(capsys, monkeypatch, *args):
+    """Run ``latentfolio ARGS`` in-process through the real entry point -> (code, stdout, stderr)."""
+    import sys
+
+    from latentfolio import cli as cli_mod
+
+    monkeypatch.setattr(sys, "argv", ["latentfolio", *map(str, args)])
+    capsys.readouterr()  # drop what fixtures printed
+    code = 0
+    try:
+        cli_mod.main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -9,22 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
-from latentfolio import cli as cli_mod
-
-from conftest import run_cli
-
-
-def cli(capsys, monkeypatch, *args):
-    """Run ``latentfolio ARGS`` in-process through the real entry point -> (code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["latentfolio", *map(str, args)])
-    capsys.readouterr()  # drop what fixtures printed
-    code = 0
-    try:
-        cli_mod.main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from conftest import cli, run_cli
 
 
 @pytest.fixture
@@ -44,7 +29,9 @@ def test_help_is_instant_and_imports_no_torch():
     r = run_cli("--help")
     assert r.returncode == 0
     for cmd in ("train", "evaluate", "reconstruct", "info", "demo", "models", "noise", "denoise",
-                "compress", "decompress", "codec-eval"):
+                "compress", "decompress", "codec-eval", "index", "similar", "duplicates", "cluster",
+                "map", "anomalies", "sample", "interpolate", "blend", "traverse", "sweep", "compare-latent",
+                "report", "fit-density"):
         assert cmd in r.stdout
 
 

@@ -27,3 +27,17 @@ def test_real_fashion_mnist_short_cli_run(tmp_path, real_data_root):
     assert res["metrics"]["n"] == 10000 and res["metrics"]["psnr_db"] > 15  # one epoch is enough for this
     r = run_cli("evaluate", str(out), "fashion-mnist", "--data-root", str(real_data_root), "--json")
     assert r.returncode == 0 and abs(json.loads(r.stdout)["psnr_db"] - res["metrics"]["psnr_db"]) < 1e-4
+    # organize and create on the same model: index all 70k, cluster, search, sample
+    cat = tmp_path / "fm.catalog"
+    r = run_cli("index", str(out), "fashion-mnist", "--data-root", str(real_data_root), "--catalog", str(cat), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["images"] == 70000
+    r = run_cli("cluster", str(cat), "--method", "kmeans", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["metrics"]["nmi"] > 0.4  # k-means on raw pixels: about 0.51
+    r = run_cli("similar", str(cat), "fashion-mnist:test:60003", "-k", "5", "--json")
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)["results"]
+    assert hits[0]["path"] == "fashion-mnist:test:60003" and hits[0]["distance"] == 0
+    r = run_cli("sample", str(out), "-n", "16", "--out", str(tmp_path / "s.png"))
+    assert r.returncode == 0 and (tmp_path / "s.png").exists(), r.stderr

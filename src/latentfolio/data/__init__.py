@@ -41,7 +41,7 @@ def load_data(source: str | os.PathLike, image_size: int | None = None, channels
               max_pixels: int | None = None, quiet: bool = False) -> ImageSet:
     """Load any supported source as an :class:`ImageSet` of uint8 pixels.
 
-    ``source`` is a dataset name (``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``), a folder
+    ``source`` is an :class:`ImageSet` (used as it is), a dataset name (``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``), a folder
     of the original IDX files, a ``cifar-10-batches-py`` folder, or any folder of images.
     ``image_size``/``channels`` default to the source's own (64 px for image folders).
     """
@@ -51,6 +51,12 @@ def load_data(source: str | os.PathLike, image_size: int | None = None, channels
         raise LatentfolioError(f"--image-size {image_size}: must be between 4 and 1024")
     if channels not in (None, 1, 3):
         raise LatentfolioError(f"--channels {channels}: must be 1 or 3")
+    if isinstance(source, ImageSet):  # the Python API: pixels already in memory
+        ds = source
+        size, ch = image_size or ds.image_size, channels or ds.channels
+        if (size, ch) != (ds.image_size, ds.channels):
+            ds.images = resize_array(ds.images, size, ch, fit)
+        return ds
     name = str(source)
     if name == "digits":
         ds = _digits()

@@ -1,4 +1,8 @@
-"""The model report: one offline HTML page with model info, loss curve and reconstructions."""
+"""The model report: one offline HTML page.
+
+Model info, loss curve and layers always; with data: reconstructions, a latent map, samples, an
+interpolation and a traversal (the last three for models with a vector latent).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _io
+from ..errors import LatentfolioError
 from ..imaging import auto_scale, make_grid
 from ..info import model_info
 from . import html
@@ -18,7 +23,7 @@ def _fmt(v):
 
 
 def model_report(model_dir: str | os.PathLike, out: str | os.PathLike, data=None, data_root=None,
-                 force: bool = False, n: int = 16) -> Path:
+                 force: bool = False, n: int = 16, map_method: str = "pca") -> Path:
     """Write ``out`` (HTML) for the model in ``model_dir``; reconstructions need ``data``."""
     from ..evaluate import load_for_model, reconstruct_pixels
     from ..saved import load_model
@@ -55,6 +60,7 @@ def model_report(model_dir: str | os.PathLike, out: str | os.PathLike, data=None
                          scale=auto_scale(model.config.image_size, 64))
         sections.append(("Reconstructions", "<p class=muted>Test images (odd rows) over their "
                          "reconstructions (even rows).</p>" + html.img(grid, "reconstructions")))
+        sections += latent_sections(model, ds, idx, map_method)
     layers = [{"layer": r["layer"], "type": r["type"], "output": "x".join(map(str, r["output"])),
                "params": f"{r['params']:,}"} for r in info["layers"]]
     sections.append(("Layers", html.table(layers)))
@@ -62,3 +68,52 @@ def model_report(model_dir: str | os.PathLike, out: str | os.PathLike, data=None
                     subtitle=f"model fingerprint {info['fingerprint'][:16]}")
     _io.write_text(out, doc)
     return Path(out)
+
+
+def latent_sections(model, ds, idx: np.ndarray, map_method: str = "pca", n_map: int = 2000,
+                    seed: int = 0) -> list[tuple[str, str]]:
+    """Latent map, samples, interpolation and traversal, as report sections."""
+    from ..tools.generate import interpolate_latents, sample_latents, traverse_latents
+    from ..tools.latent import (LatentDensity, decode_latents, encode_pixels, is_vector_latent,
+                                project_2d)
+    from .figures import scatter_png
+
+    if not is_vector_latent(model):
+        return [("Latent space", f"<p class=muted>The {model.type_name} model has a spatial latent "
+                 "map, not a vector code: no map, sampling or traversal.</p>")]
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.permutation(idx)[:n_map])
+    z = encode_pixels(model, ds.images[pick])
+    labels = ds.labels[pick] if ds.labels is not None else None
+    xy = project_2d(z, map_method, seed)
+    out = [("Latent map", f"<p class=muted>{len(pick)} test codes, {map_method.upper()} to 2-D"
+            + (", coloured by label" if labels is not None else "") + ".</p>"
+            + html.img(scatter_png(xy, labels, ds.classes or None), "latent map", 640))]
+    scale = auto_scale(model.config.image_size, 56)
+    try:
+        dens = LatentDensity.load(model.model_dir)
+    except LatentfolioError as e:  # a model folder from before densities: say so, go on
+        dens = None
+        if model.type_name != "vae":
+            out.append(("Samples", f"<p class=muted>No samples: {html.esc(e)}</p>"))
+    if dens is not None or model.type_name == "vae":
+        zs, src = sample_latents(model, 32, seed=seed)
+        out.append(("Samples", f"<p class=muted>32 codes drawn from the "
+                    f"{'prior N(0, I)' if src == 'prior' else 'Gaussian mixture fitted to the training codes'}"
+                    ".</p>" + html.img(make_grid(decode_latents(model, zs), 8, scale=scale), "samples")))
+    a, b = 0, 1
+    if labels is not None:  # two different classes make the interpolation worth looking at
+        other = np.flatnonzero(labels != labels[0])
+        b = int(other[0]) if len(other) else 1
+    if len(z) > 1:
+        path = interpolate_latents(z[a], z[b], 10, "linear")
+        out.append(("Interpolation", "<p class=muted>Linear path between the codes of two test "
+                    "images.</p>" + html.img(make_grid(decode_latents(model, path), 10, scale=scale),
+                                             "interpolation")))
+    if dens is not None:
+        dims = [int(d) for d in np.argsort(-dens.std_)[:5]]
+        grid = traverse_latents(z[a].astype(np.float64), dens.std_, dims, 3.0, 9)
+        out.append(("Traversal", f"<p class=muted>The 5 widest latent dimensions ({dims}), each "
+                    "varied from -3 to +3 training-set standard deviations.</p>"
+                    + html.img(make_grid(decode_latents(model, grid), 9, scale=scale), "traversal")))
+    return out

@@ -133,6 +133,10 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
         raise LatentfolioError(e.args[0]) from None
 
     _quiet_lightning()
+    if isinstance(data, ImageSet):  # in-memory pixels: recorded by name (they cannot be resumed from disk)
+        data_name = data.name
+    else:
+        data_name = str(data)
     ds = load_data(data, image_size=image_size, channels=channels, fit=fit, data_root=data_root)
     _log(describe(ds) + (f"; skipped {len(ds.skipped)} bad file(s)" if ds.skipped else ""))
 
@@ -162,11 +166,11 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
 
     if force and not resume and out.exists():
         shutil.rmtree(run, ignore_errors=True)
-        for f in ("config.json", "model.safetensors", "meta.json"):
+        for f in ("config.json", "model.safetensors", "meta.json", "density.safetensors", "density.json"):
             (out / f).unlink(missing_ok=True)
     run.mkdir(parents=True, exist_ok=True)
     _io.write_json(run / RUN_JSON, {
-        "data": str(data), "model": model, "image_size": ds.image_size, "channels": ds.channels,
+        "data": data_name, "model": model, "image_size": ds.image_size, "channels": ds.channels,
         "fit": fit, "data_root": str(data_root) if data_root else None,
         "model_config": net.config.to_dict(), "train_config": cfg.to_dict()})
 
@@ -222,7 +226,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
         metrics["denoise"] = {k: noisy[k] for k in ("noise", "noisy_psnr_db", "psnr_db", "ssim")}
     history = next(c for c in callbacks if isinstance(c, History)).rows
     save_model(net, out, {
-        "data": {"source": str(data), "name": ds.name, "fingerprint": ds.fingerprint(),
+        "data": {"source": data_name, "name": ds.name, "fingerprint": ds.fingerprint(),
                  "splits": ds.split_sizes(), "skipped": len(ds.skipped), "fit": fit,
                  "classes": ds.classes},
         "metrics": {"split": split, **metrics},
@@ -232,5 +236,11 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
         "parameters": n_params,
         "history": history,
     })
+    from ..tools.latent import fit_density, is_vector_latent
+
+    if is_vector_latent(net):  # the sampling density (Ghosh et al. 2020) and per-dim spreads
+        pick = np.sort(np.random.default_rng(cfg.seed).permutation(train_idx)[:20000])
+        fit_density(net, ds.images[pick], seed=cfg.seed, save_to=out,
+                    extra={"data": data_name, "split": "train"})
     _log(f"saved {out}  ({split}: psnr {metrics['psnr_db']:.2f} dB, ssim {metrics['ssim']:.4f})")
     return TrainResult(out, metrics, trainer.current_epoch, seconds, stopped)

@@ -1,70 +1,15 @@
-"""The ``latentfolio`` command. Thin: each command parses flags and calls one library function.
-
-Heavy imports (torch, lightning) happen inside the commands, so ``latentfolio --help`` is instant.
-A :class:`LatentfolioError` becomes one ``error: ...`` line on stderr and exit status 2.
-"""
+"""Commands for the core loop and the pixel tools: train, evaluate, reconstruct, info, models,
+noise, denoise, compress, decompress, codec-eval, demo."""
 
 from __future__ import annotations
 
-import json
-import sys
-import warnings
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from .errors import LatentfolioError
-
-app = typer.Typer(
-    name="latentfolio", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    help="Learn a compact latent space for an image collection, then compress, organize, clean "
-         "and create with it.")
-
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
-FORCE = typer.Option(False, "--force", help="Overwrite existing outputs.")
-DATA_ROOT = typer.Option(None, "--data-root", help="Where named datasets live "
-                         "(default: $LATENTFOLIO_DATA, else the user cache dir).")
-
-
-def _emit(obj, as_json: bool, human=None) -> None:
-    if as_json:
-        typer.echo(json.dumps(obj, indent=2, default=str))
-    elif human is not None:
-        human(obj)
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
-
-
-def _parse_value(v: str):
-    low = v.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if "," in v:
-        return tuple(_parse_value(p) for p in v.split(",") if p)
-    for t in (int, float):
-        try:
-            return t(v)
-        except ValueError:
-            pass
-    return v
-
-
-def _model_options(items: list[str]) -> dict:
-    out = {}
-    for it in items or []:
-        if "=" not in it:
-            raise LatentfolioError(f"--set {it!r}: expected KEY=VALUE, e.g. --set widths=16,32")
-        k, v = it.split("=", 1)
-        val = _parse_value(v)
-        out[k.strip().replace("-", "_")] = (val,) if k.strip() in ("widths", "hidden") and not isinstance(val, tuple) else val
-    return out
+from ..errors import LatentfolioError
+from .app import DATA_ROOT, FORCE, JSON, _console, _emit, _model_options, app
 
 
 @app.command()
@@ -103,7 +48,7 @@ def train(
     as_json: bool = JSON,
 ):
     """Train an autoencoder and save it as a model folder (config.json, model.safetensors, meta.json)."""
-    from .training.train import train as _train
+    from ..training.train import train as _train
 
     kw = dict(latent_dim=latent_dim, image_size=image_size, channels=channels,
               fit=fit, data_root=data_root, resume=resume, force=force,
@@ -149,7 +94,7 @@ def evaluate(
     as_json: bool = JSON,
 ):
     """Report mse, psnr_db, ssim and the number of images on a split."""
-    from .evaluate import evaluate as _evaluate
+    from ..evaluate import evaluate as _evaluate
 
     _emit(_evaluate(model_dir, data, split, data_root=data_root, noise=noise, seed=seed), as_json,
           _print_metrics)
@@ -164,7 +109,7 @@ def reconstruct(
     as_json: bool = JSON,
 ):
     """Originals over reconstructions, with PSNR under each, as one PNG."""
-    from .evaluate import reconstruct as _reconstruct
+    from ..evaluate import reconstruct as _reconstruct
 
     res = _reconstruct(model_dir, inputs, out, force)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {r['out']} ({len(r['images'])} images, "
@@ -174,8 +119,8 @@ def reconstruct(
 @app.command()
 def info(model_dir: Path = typer.Argument(..., help="A model folder."), as_json: bool = JSON):
     """Layer table (output shapes, parameters), latent size and compression ratio."""
-    from .info import model_info
-    from .saved import load_model
+    from ..info import model_info
+    from ..saved import load_model
 
     d = model_info(load_model(model_dir))
 
@@ -203,7 +148,7 @@ def models(as_json: bool = JSON):
     """List the registered models and their config fields with defaults."""
     import dataclasses
 
-    from .models import MODELS
+    from ..models import MODELS
 
     d = {name: {f.name: f.default for f in dataclasses.fields(cls.Config)} for name, cls in sorted(MODELS.items())}
 
@@ -226,7 +171,7 @@ def noise(
     as_json: bool = JSON,
 ):
     """Apply a seeded scan-noise spec to images (to make test sets)."""
-    from .tools.denoise import add_noise
+    from ..tools.denoise import add_noise
 
     res = add_noise(inputs, spec, out, seed, force)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} noisy image(s) to {out}"))
@@ -243,7 +188,7 @@ def denoise_cmd(
     as_json: bool = JSON,
 ):
     """Clean images of any size in blended tiles, keeping size, colour mode and format."""
-    from .tools.denoise import denoise
+    from ..tools.denoise import denoise
 
     res = denoise(model_dir, inputs, out, tile, overlap, force)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {out}"
@@ -259,7 +204,7 @@ def compress(
     as_json: bool = JSON,
 ):
     """Compress images into .lfz files (or one .lfa archive) with a learned codec."""
-    from .tools.codec import compress as _compress
+    from ..tools.codec import compress as _compress
 
     r = _compress(model_dir, inputs, out, force)
     _emit(r, as_json, lambda r: typer.echo(
@@ -277,7 +222,7 @@ def decompress(
     as_json: bool = JSON,
 ):
     """Decode .lfz files or .lfa archives (one image at a time) to PNG."""
-    from .tools.codec import decompress as _decompress
+    from ..tools.codec import decompress as _decompress
 
     r = _decompress(files, out, model, only or None, force)
     _emit(r, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {r['out']}"))
@@ -293,7 +238,7 @@ def codec_eval(
     as_json: bool = JSON,
 ):
     """Real bytes per image, bits per pixel, PSNR/SSIM and speed, over a split."""
-    from .tools.codec import codec_eval as _codec_eval
+    from ..tools.codec import codec_eval as _codec_eval
 
     r = _codec_eval(model_dir, data, split, limit, data_root)
     _emit(r, as_json, lambda r: typer.echo(
@@ -312,28 +257,8 @@ def demo(
     as_json: bool = JSON,
 ):
     """Train on FashionMNIST (or bundled digits when it is not available) and write report.html."""
-    from .reports.demo import demo as _demo
+    from ..reports.demo import demo as _demo
 
     res = _demo(out, data_root=data_root, force=force, epochs=epochs, download=not offline)
     _emit(res, as_json, lambda r: typer.echo(f"{r['data']}: test PSNR {r['metrics']['psnr_db']:.2f} dB "
                                              f"after {r['epochs']} epochs; open {r['report']}"))
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def main() -> None:
-    warnings.showwarning = _show_warning
-    try:
-        app()
-    except LatentfolioError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,76 @@
+"""The typer app, its shared options and helpers, and ``main`` (one-line errors, exit status 2)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+import typer
+
+from ..errors import LatentfolioError
+
+app = typer.Typer(
+    name="latentfolio", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Learn a compact latent space for an image collection, then compress, organize, clean "
+         "and create with it.")
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+FORCE = typer.Option(False, "--force", help="Overwrite existing outputs.")
+DATA_ROOT = typer.Option(None, "--data-root", help="Where named datasets live "
+                         "(default: $LATENTFOLIO_DATA, else the user cache dir).")
+
+
+def _emit(obj, as_json: bool, human=None) -> None:
+    if as_json:
+        typer.echo(json.dumps(obj, indent=2, default=str))
+    elif human is not None:
+        human(obj)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _parse_value(v: str):
+    low = v.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if "," in v:
+        return tuple(_parse_value(p) for p in v.split(",") if p)
+    for t in (int, float):
+        try:
+            return t(v)
+        except ValueError:
+            pass
+    return v
+
+
+def _model_options(items: list[str]) -> dict:
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise LatentfolioError(f"--set {it!r}: expected KEY=VALUE, e.g. --set widths=16,32")
+        k, v = it.split("=", 1)
+        val = _parse_value(v)
+        out[k.strip().replace("-", "_")] = (val,) if k.strip() in ("widths", "hidden") and not isinstance(val, tuple) else val
+    return out
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main() -> None:
+    warnings.showwarning = _show_warning
+    try:
+        app()
+    except LatentfolioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,148 @@
+"""Commands to organize a collection: index, similar, duplicates, cluster, map, anomalies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import DATA_ROOT, FORCE, JSON, _console, _emit, app
+
+CATALOG = typer.Argument(..., help="A catalog folder made by `latentfolio index`.")
+
+
+def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns])
+    _console().print(t)
+
+
+@app.command()
+def index(
+    model_dir: Path = typer.Argument(..., help="A model folder with a vector latent (fc, conv, vae, resnet)."),
+    data: str = typer.Argument(..., help="An image folder, or a dataset as for `train`."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", "-c", help="Catalog folder (default: ./<data name>.catalog)."),
+    batch_size: int = typer.Option(256, "--batch-size"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Decoding processes (default: cores - 1, at most 4; none on 2 cores)."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu."),
+    devices: str = typer.Option("auto", "--devices", help="auto, a count, or ids like 0,1 (several GPUs: DDP)."),
+    data_root: Optional[Path] = DATA_ROOT,
+    as_json: bool = JSON,
+):
+    """Encode every image into a catalog (SQLite rows + float32 codes + FAISS search).
+
+    Run it again after the folder changed: only new or changed files are encoded, deleted ones go.
+    """
+    from ..tools.catalog import index as _index
+
+    r = _index(model_dir, data, catalog, data_root, devices, accelerator, batch_size, workers)
+    if r:
+        _emit(r, as_json, lambda r: typer.echo(
+            f"{r['catalog']}: {r['images']} images ({r['added']} added, {r['changed']} changed, "
+            f"{r['removed']} removed, {r['bad']} bad, {r['unchanged']} unchanged); search: {r['search']}"))
+
+
+@app.command()
+def similar(
+    catalog: Path = CATALOG,
+    query: str = typer.Argument(..., help="An image file (encoded now), or a path or id in the catalog."),
+    k: int = typer.Option(12, "-k", help="How many neighbours (the query itself included when it is in the catalog)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write a PNG grid: query, then the results."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The catalog's model folder, if it moved."),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """The images most like QUERY, nearest first."""
+    from ..tools.organize import similar as _similar
+
+    r = _similar(catalog, query, k, out, model, force)
+    _emit(r, as_json, lambda r: _hits_table(f"nearest to {r['query']['path']}", r["results"],
+                                            ["rank", "distance", "id", "label", "path"]))
+
+
+@app.command()
+def duplicates(
+    catalog: Path = CATALOG,
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Latent L2 distance (default: 1/4 of the median nearest-neighbour distance)."),
+    as_json: bool = JSON,
+):
+    """Groups of near-duplicate images (identical files always group)."""
+    from ..tools.organize import duplicates as _duplicates
+
+    def human(r):
+        typer.echo(f"{len(r['groups'])} group(s), {r['images_in_groups']} images, threshold {r['threshold']:.4g}")
+        for n, g in enumerate(r["groups"], 1):
+            typer.echo(f"group {n} ({g['size']} images{', identical files' if g['exact'] else ''}):")
+            for im in g["images"]:
+                typer.echo(f"  {im['path']}")
+
+    _emit(_duplicates(catalog, threshold), as_json, human)
+
+
+@app.command()
+def cluster(
+    catalog: Path = CATALOG,
+    method: str = typer.Option("kmeans", "--method", help="kmeans | gmm | hdbscan | umap-gmm (N2D)."),
+    k: Optional[int] = typer.Option(None, "--k", help="Clusters (default: the number of labels, else 10; hdbscan finds its own)."),
+    organize: Optional[Path] = typer.Option(None, "--organize", help="Write one folder per cluster here, plus a contact sheet each."),
+    mode: str = typer.Option("symlink", "--mode", help="symlink | copy (originals are never moved)."),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Cluster the catalog; with labels, report NMI, ARI and accuracy (Hungarian matching)."""
+    from ..tools.organize import cluster as _cluster
+
+    def human(r):
+        typer.echo(f"{r['method']}: {r['clusters']} clusters; sizes " +
+                   ", ".join(f"{k}:{v}" for k, v in r["sizes"].items()))
+        if r.get("metrics"):
+            m = r["metrics"]
+            typer.echo(f"against labels: NMI {m['nmi']:.3f}  ARI {m['ari']:.3f}  ACC {m['acc']:.3f}")
+        if r.get("organize"):
+            typer.echo(f"wrote {len(r['organize']['folders'])} folders to {r['organize']['out']}")
+
+    _emit(_cluster(catalog, method, k, organize, mode, seed, force), as_json, human)
+
+
+@app.command("map")
+def map_cmd(
+    catalog: Path = CATALOG,
+    out: Path = typer.Option(..., "--out", "-o", help="map.png (static) or map.html (interactive, offline)."),
+    method: str = typer.Option("umap", "--method", help="umap | tsne | pca."),
+    color: str = typer.Option("auto", "--color", help="auto | label | cluster."),
+    thumbnails: bool = typer.Option(False, "--thumbnails", help="PNG: draw thumbnails instead of dots."),
+    limit: int = typer.Option(20000, "--limit", help="At most this many images (a random subset)."),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """The collection as a 2-D map, coloured by label or cluster; the HTML shows thumbnails on hover."""
+    from ..tools.organize import latent_map
+
+    r = latent_map(catalog, out, method, color, thumbnails, limit, seed, force)
+    _emit(r, as_json, lambda r: typer.echo(f"wrote {r['out']} ({r['points']} points, {r['method']})"))
+
+
+@app.command()
+def anomalies(
+    catalog: Path = CATALOG,
+    top: int = typer.Option(20, "--top", help="How many to list."),
+    score: str = typer.Option("both", "--score", help="recon | density | both."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Contact sheet PNG of the top ones."),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """The images that fit the collection least, most unusual first."""
+    from ..tools.organize import anomalies as _anomalies
+
+    r = _anomalies(catalog, top, score, out, seed, force)
+    _emit(r, as_json, lambda r: _hits_table(f"most unusual ({r['score']})", r["top"],
+                                            ["rank", "score", "recon_error", "label", "path"]))

@@ -1,0 +1,221 @@
+"""Organize: catalog, similar, duplicates, cluster + organize, map, anomalies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import cli, write_shapes
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from latentfolio.training.train import train
+
+    root = tmp_path_factory.mktemp("org")
+    data = root / "train"
+    for k, label in enumerate(("a", "b")):
+        write_shapes(data / label, 40, seed=10 + k)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENTFOLIO_CACHE", str(root / "cache"))
+        train(data, root / "m", "conv", image_size=16, latent_dim=6, epochs=4, progress=False)
+    return root / "m"
+
+
+@pytest.fixture
+def collection(tmp_path):
+    """Two labelled folders of shapes plus one file that is not an image."""
+    root = tmp_path / "art"
+    write_shapes(root / "a", 12, seed=1)
+    write_shapes(root / "b", 12, seed=2)
+    (root / "b" / "notes.png").write_text("not an image")
+    return root
+
+
+def _index(model, data, cat, **kw):
+    from latentfolio.tools.catalog import index
+
+    return index(model, data, cat, workers=0, progress=False, **kw)
+
+
+def _state(root):
+    return {str(p): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_catalog_round_trip(tmp_path, model, collection):
+    import latentfolio as lf
+    from latentfolio.evaluate import decode_inputs
+    from latentfolio.tools.catalog import Catalog
+    from latentfolio.tools.latent import encode_pixels
+
+    with pytest.warns(UserWarning, match="notes.png"):
+        r = _index(model, collection, tmp_path / "c")
+    assert (r["images"], r["added"], r["bad"]) == (24, 24, 1)
+    cat = Catalog(tmp_path / "c")
+    rows = cat.rows("path, hash, label, split, recon_error, row")
+    assert [row["row"] for row in rows] == list(range(24))
+    assert {row["label"] for row in rows} == {"a", "b"}
+    assert {row["split"] for row in rows} <= {"train", "val", "test"}
+    assert all(row["recon_error"] > 0 for row in rows)
+    first = rows[0]
+    assert first["hash"] == hashlib.sha256(open(first["path"], "rb").read()).hexdigest()
+    px, _ = decode_inputs([r_["path"] for r_ in rows], 16, 1)
+    np.testing.assert_allclose(np.asarray(cat.latents()), encode_pixels(lf.load(model), px), atol=1e-4)
+    again = _index(model, collection, tmp_path / "c")
+    assert (again["added"], again["changed"], again["removed"], again["unchanged"]) == (0, 0, 0, 24)
+
+
+def test_incremental_update_adds_modifies_and_deletes(tmp_path, model, collection):
+    import latentfolio as lf
+    from latentfolio.evaluate import decode_inputs
+    from latentfolio.tools.catalog import Catalog
+    from latentfolio.tools.latent import encode_pixels
+
+    _index(model, collection, tmp_path / "c")
+    shutil.copy(collection / "a" / "000.png", collection / "a" / "new.png")
+    (collection / "b" / "003.png").unlink()
+    Image.fromarray(np.full((24, 24), 200, np.uint8)).save(collection / "a" / "005.png")  # modified
+    r = _index(model, collection, tmp_path / "c")
+    assert (r["added"], r["changed"], r["removed"], r["images"]) == (1, 1, 1, 24)
+    cat = Catalog(tmp_path / "c")
+    rows = cat.rows("path, row")
+    assert not any(row["path"].endswith("b/003.png") for row in rows)
+    assert [row["row"] for row in rows] == list(range(24))
+    modified = cat.find(str(collection / "a" / "005.png"))
+    px, _ = decode_inputs([collection / "a" / "005.png"], 16, 1)
+    np.testing.assert_allclose(cat.latents()[modified["row"]], encode_pixels(lf.load(model), px)[0], atol=1e-4)
+
+
+def test_catalog_refuses_a_foreign_model(tmp_path, model, collection):
+    from latentfolio.errors import LatentfolioError
+    from latentfolio.training.train import train
+
+    _index(model, collection, tmp_path / "c")
+    other = tmp_path / "other"
+    train(collection, other, "conv", image_size=16, latent_dim=6, epochs=1, seed=5, progress=False)
+    with pytest.raises(LatentfolioError, match="another model"):
+        _index(other, collection, tmp_path / "c")
+
+
+def test_similar_returns_the_query_first(tmp_path, model, collection):
+    from latentfolio.tools.organize import similar
+
+    _index(model, collection, tmp_path / "c")
+    q = collection / "a" / "004.png"
+    r = similar(tmp_path / "c", str(q), k=5, out=tmp_path / "sim.png")
+    assert r["results"][0]["path"] == str(q.resolve()) and r["results"][0]["distance"] == 0
+    assert [h["rank"] for h in r["results"]] == [1, 2, 3, 4, 5]
+    assert all(a["distance"] <= b["distance"] for a, b in zip(r["results"], r["results"][1:]))
+    outside = tmp_path / "query.png"  # a file not in the catalog is encoded on the fly
+    shutil.copy(q, outside)
+    r = similar(tmp_path / "c", str(outside), k=3)
+    assert not r["query"]["in_catalog"] and r["results"][0]["path"] == str(q.resolve())
+    assert r["results"][0]["distance"] < 1e-4
+    assert Image.open(tmp_path / "sim.png").size[0] > 16
+
+
+def test_duplicates_groups_copies(tmp_path, model, collection):
+    from latentfolio.tools.organize import duplicates
+
+    shutil.copy(collection / "b" / "007.png", collection / "a" / "copy-of-b7.png")
+    _index(model, collection, tmp_path / "c")
+    r = duplicates(tmp_path / "c")
+    paths = [{p["path"].split("/art/")[1] for p in g["images"]} for g in r["groups"]]
+    assert {"b/007.png", "a/copy-of-b7.png"} in paths
+    assert next(g for g in r["groups"] if len(g["images"]) == 2 and g["exact"])
+
+
+def test_cluster_metrics_on_a_synthetic_labelled_set():
+    from latentfolio.tools.latent import cluster_accuracy, cluster_metrics
+    from latentfolio.tools.organize import LatentClusterer
+
+    m = cluster_metrics(np.array([0, 0, 1, 1, 2, 2]), np.array([5, 5, 3, 3, 4, 4]))
+    assert m["nmi"] == pytest.approx(1) and m["ari"] == pytest.approx(1) and m["acc"] == 1
+    assert cluster_accuracy(np.array([0, 0, 0, 1, 1, 1]), np.array([0, 0, 1, 1, 1, 1])) == pytest.approx(5 / 6)
+    assert cluster_metrics(np.array([-1, 0, 1]), np.array([0, 0, 1]))["n_labelled"] == 2
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 50)
+    z = rng.standard_normal((200, 8)) * 0.3 + np.eye(8)[labels] * 10
+    for method in ("kmeans", "gmm", "umap-gmm"):
+        got = LatentClusterer(method, 4, seed=0).fit(z).labels_
+        assert cluster_metrics(labels, got)["acc"] == 1.0, method
+    assert LatentClusterer("hdbscan", seed=0).fit(z).n_clusters_ == 4
+
+
+def test_organize_leaves_originals_untouched(tmp_path, capsys, monkeypatch, model, collection):
+    _index(model, collection, tmp_path / "c")
+    before = _state(collection)
+    for mode in ("symlink", "copy"):
+        out = tmp_path / f"org-{mode}"
+        code, o, e = cli(capsys, monkeypatch, "cluster", tmp_path / "c", "--k", 3, "--organize", out,
+                         "--mode", mode, "--json")
+        assert code == 0, e
+        r = json.loads(o)
+        assert sum(r["organize"]["folders"].values()) == 24 and r["metrics"]["n_labelled"] == 24
+        files = [p for p in out.rglob("*.png") if p.parent != out]
+        assert len(files) == 24 and len(list(out.glob("cluster-*.png"))) == 3
+        assert all(p.is_symlink() == (mode == "symlink") for p in files)
+    assert _state(collection) == before
+
+
+def test_map_png_and_offline_html(tmp_path, capsys, monkeypatch, model, collection):
+    _index(model, collection, tmp_path / "c")
+    for args in (["--method", "pca", "--out", tmp_path / "m.png"],
+                 ["--method", "tsne", "--thumbnails", "--out", tmp_path / "t.png"],
+                 ["--method", "umap", "--out", tmp_path / "m.html"]):
+        code, o, e = cli(capsys, monkeypatch, "map", tmp_path / "c", *args)
+        assert code == 0, e
+    assert Image.open(tmp_path / "m.png").size[0] > 100 and Image.open(tmp_path / "t.png").size[0] > 100
+    html = (tmp_path / "m.html").read_text()
+    assert "<script src=" not in html and "cdn.plot.ly" not in html.split("<body>")[1][:2000]
+    assert "plotly_hover" in html
+    assert html.count("iVBOR") >= 24  # one inlined PNG thumbnail per point
+    code, o, e = cli(capsys, monkeypatch, "map", tmp_path / "c", "--out", tmp_path / "m.jpg")
+    assert code == 2 and ".png or .html" in e
+
+
+def test_anomalies_rank_planted_outliers_first(tmp_path, capsys, monkeypatch, model):
+    data = tmp_path / "mixed"
+    write_shapes(data, 150, size=16, seed=3)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        # bright noisy pages among dark drawings
+        Image.fromarray(rng.integers(180, 256, (16, 16), dtype=np.uint8)).save(data / f"zz-noise{i}.png")
+    _index(model, data, tmp_path / "c")
+    planted = {"zz-noise0.png", "zz-noise1.png", "zz-noise2.png"}
+    # the latent density alone is the weaker signal on a 4-epoch model: top 5 of 153 there
+    for score, top_n in (("recon", 3), ("both", 3), ("density", 5)):
+        code, o, e = cli(capsys, monkeypatch, "anomalies", tmp_path / "c", "--top", top_n, "--score", score,
+                         "--json", "--out", tmp_path / f"{score}.png")
+        assert code == 0, e
+        top = {h["path"].rsplit("/", 1)[1] for h in json.loads(o)["top"]}
+        assert planted <= top, score
+
+
+def test_cli_end_to_end(tmp_path, capsys, monkeypatch, model, collection):
+    cat = tmp_path / "c"
+    code, o, e = cli(capsys, monkeypatch, "index", model, collection, "--catalog", cat, "--workers", 0, "--json")
+    assert code == 0, e
+    assert json.loads(o)["images"] == 24 and "notes.png" in e
+    code, o, e = cli(capsys, monkeypatch, "similar", cat, collection / "a" / "001.png", "-k", 4, "--json")
+    assert code == 0 and len(json.loads(o)["results"]) == 4
+    code, o, e = cli(capsys, monkeypatch, "similar", cat, "1", "-k", 2)
+    assert code == 0 and "nearest" in o
+    code, o, e = cli(capsys, monkeypatch, "duplicates", cat, "--json")
+    assert code == 0 and "groups" in json.loads(o)
+    code, o, e = cli(capsys, monkeypatch, "cluster", cat, "--method", "gmm", "--k", 2, "--json")
+    assert code == 0 and json.loads(o)["clusters"] == 2
+    code, o, e = cli(capsys, monkeypatch, "anomalies", cat, "--top", 5)
+    assert code == 0 and "most unusual" in o
+    for args, msg in ((["similar", cat, tmp_path / "nope.png"], "not in the catalog"),
+                      (["cluster", cat, "--method", "dbscan"], "--method"),
+                      (["similar", tmp_path / "missing", "1"], "not a latentfolio catalog"),
+                      (["index", tmp_path, collection], "not a latentfolio model folder")):
+        code, o, e = cli(capsys, monkeypatch, *args)
+        assert code == 2 and msg in e and len(e.strip().splitlines()) == 1, (args, e)
