@@ -60,7 +60,7 @@ def clustering(minutes: float) -> dict:
 
 def anomaly(minutes: float, latent: int) -> dict:
     import latentfolio as lf
-    from latentfolio.evaluate import reconstruct_pixels
+    from latentfolio.evaluation import reconstruct_pixels
     from latentfolio.tools.latent import LatentDensity, encode_pixels
     from latentfolio.tools.organize import anomaly_scores
     from sklearn.metrics import roc_auc_score
@@ -68,7 +68,7 @@ def anomaly(minutes: float, latent: int) -> dict:
     ds = lf.load_data("fashion-mnist")
     te = ds.indices("test")
     x_te, y_te = np.asarray(ds.images[te]), ds.labels[te]
-    per = {"recon": [], "density": [], "both": []}
+    per = {"recon": [], "density": [], "both": [], "both (rank mean)": []}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for c in range(10):
@@ -84,7 +84,8 @@ def anomaly(minutes: float, latent: int) -> dict:
             dens = LatentDensity.load(model_dir)  # fitted on the class's training codes only
             truth = (y_te != c).astype(int)  # 1 = anomaly
             for score in per:
-                s = anomaly_scores(err, z, score, density=dens)
+                kind, combine = ("both", "rank") if score.startswith("both (") else (score, "z")
+                s = anomaly_scores(err, z, kind, density=dens, combine=combine)
                 per[score].append(round(float(roc_auc_score(truth, s)), 4))
             log(f"class {c}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in per.items()))
     return {"per_class_auroc": per, "mean_auroc": {k: round(float(np.mean(v)), 4) for k, v in per.items()},
@@ -217,8 +218,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="cluster,anomaly,speed")
     ap.add_argument("--minutes", type=float, default=4.0, help="AE training budget for clustering")
-    ap.add_argument("--anomaly-minutes", type=float, default=0.5)
-    ap.add_argument("--anomaly-latent", type=int, default=16)
+    ap.add_argument("--anomaly-minutes", type=float, default=1.0)
+    ap.add_argument("--anomaly-latent", type=int, default=8)
     ap.add_argument("--vectors", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=32)
     args = ap.parse_args()
@@ -242,7 +243,8 @@ def main() -> None:
         a = anomaly(args.anomaly_minutes, args.anomaly_latent)
         result["anomaly"] = {**a, "anchors": {"conv AE + OC-SVM": 0.917, "GEOM": 0.935},
                              "target": "mean AUROC >= 0.94",
-                             "met": bool(max(a["mean_auroc"].values()) >= 0.94)}
+                             # the scores `anomalies --score` offers; the rank mean is shown for comparison
+                             "met": bool(max(a["mean_auroc"][k] for k in ("recon", "density", "both")) >= 0.94)}
     if "speed" in only:
         result["speed"] = speed(args.vectors, args.dim)
     save("latent", result)

@@ -23,7 +23,7 @@ import torch
 from common import TUTORIAL_28, TUTORIAL_128, data_root, save, tutorial_loop
 
 import latentfolio as lf
-from latentfolio.evaluate import evaluate_model
+from latentfolio.evaluation import evaluate_model
 from latentfolio.models import build_model
 
 

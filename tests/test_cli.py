@@ -123,3 +123,21 @@ def test_demo_offline_falls_back_to_digits(tmp_path, capsys, monkeypatch):
     assert "Reconstructions" in page and "Loss curve" in page and "Layers" in page
     assert "http://" not in page and "https://" not in page  # works offline: nothing external
     assert page.count("data:image/png;base64,") >= 2
+
+
+def test_python_api_mirrors_every_command():
+    import importlib
+    import pkgutil
+
+    import latentfolio as lf
+    from latentfolio.cli import app
+
+    # import every submodule first: a module named like an API function would shadow it
+    for m in pkgutil.walk_packages(lf.__path__, "latentfolio."):
+        if not m.name.endswith("__main__"):
+            importlib.import_module(m.name)
+
+    for c in app.registered_commands:
+        name = (c.name or c.callback.__name__).replace("-", "_").removesuffix("_cmd")
+        name = {"map": "latent_map", "models": "list_models"}.get(name, name)
+        assert callable(getattr(lf, name)), name

@@ -61,7 +61,7 @@ def test_sample_is_reproducible_and_uses_the_right_source(tmp_path, capsys, monk
 
 def test_interpolation_endpoints_are_the_reconstructions(tmp_path, capsys, monkeypatch, models):
     import latentfolio as lf
-    from latentfolio.evaluate import decode_inputs, reconstruct_pixels
+    from latentfolio.evaluation import decode_inputs, reconstruct_pixels
     from latentfolio.tools.generate import interpolate_latents
     from latentfolio.tools.latent import decode_latents, encode_pixels
 
@@ -84,7 +84,7 @@ def test_interpolation_endpoints_are_the_reconstructions(tmp_path, capsys, monke
 
 def test_blend(tmp_path, capsys, monkeypatch, models):
     import latentfolio as lf
-    from latentfolio.evaluate import decode_inputs, reconstruct_pixels
+    from latentfolio.evaluation import decode_inputs, reconstruct_pixels
 
     a, b, c = _img(models, "a", 0), _img(models, "b", 1), _img(models, "a", 2)
     out = tmp_path / "blend.png"

@@ -50,7 +50,7 @@ def _state(root):
 
 def test_catalog_round_trip(tmp_path, model, collection):
     import latentfolio as lf
-    from latentfolio.evaluate import decode_inputs
+    from latentfolio.evaluation import decode_inputs
     from latentfolio.tools.catalog import Catalog
     from latentfolio.tools.latent import encode_pixels
 
@@ -73,7 +73,7 @@ def test_catalog_round_trip(tmp_path, model, collection):
 
 def test_incremental_update_adds_modifies_and_deletes(tmp_path, model, collection):
     import latentfolio as lf
-    from latentfolio.evaluate import decode_inputs
+    from latentfolio.evaluation import decode_inputs
     from latentfolio.tools.catalog import Catalog
     from latentfolio.tools.latent import encode_pixels
 

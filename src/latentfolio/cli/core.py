@@ -94,7 +94,7 @@ def evaluate(
     as_json: bool = JSON,
 ):
     """Report mse, psnr_db, ssim and the number of images on a split."""
-    from ..evaluate import evaluate as _evaluate
+    from ..evaluation import evaluate as _evaluate
 
     _emit(_evaluate(model_dir, data, split, data_root=data_root, noise=noise, seed=seed), as_json,
           _print_metrics)
@@ -109,7 +109,7 @@ def reconstruct(
     as_json: bool = JSON,
 ):
     """Originals over reconstructions, with PSNR under each, as one PNG."""
-    from ..evaluate import reconstruct as _reconstruct
+    from ..evaluation import reconstruct as _reconstruct
 
     res = _reconstruct(model_dir, inputs, out, force)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {r['out']} ({len(r['images'])} images, "
@@ -119,7 +119,7 @@ def reconstruct(
 @app.command()
 def info(model_dir: Path = typer.Argument(..., help="A model folder."), as_json: bool = JSON):
     """Layer table (output shapes, parameters), latent size and compression ratio."""
-    from ..info import model_info
+    from ..modelinfo import model_info
     from ..saved import load_model
 
     d = model_info(load_model(model_dir))
@@ -146,11 +146,9 @@ def info(model_dir: Path = typer.Argument(..., help="A model folder."), as_json:
 @app.command()
 def models(as_json: bool = JSON):
     """List the registered models and their config fields with defaults."""
-    import dataclasses
+    from .. import list_models
 
-    from ..models import MODELS
-
-    d = {name: {f.name: f.default for f in dataclasses.fields(cls.Config)} for name, cls in sorted(MODELS.items())}
+    d = list_models()
 
     def human(d):
         for name, fields in d.items():

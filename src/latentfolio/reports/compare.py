@@ -42,7 +42,7 @@ def _groups(z: np.ndarray, labels: np.ndarray | None, k: int = 10, seed: int = 0
 
 def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_gaps: int = 10,
                    n_prior: int = 10, method: str = "pca", seed: int = 0, force: bool = False) -> dict:
-    from ..evaluate import load_for_model
+    from ..evaluation import load_for_model
     from ..saved import load_model
     from ..tools.latent import decode_latents, encode_pixels, require_vector_latent
 

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _io
 from ..errors import LatentfolioError
 from ..imaging import auto_scale, make_grid
-from ..info import model_info
+from ..modelinfo import model_info
 from . import html
 
 
@@ -25,7 +25,7 @@ def _fmt(v):
 def model_report(model_dir: str | os.PathLike, out: str | os.PathLike, data=None, data_root=None,
                  force: bool = False, n: int = 16, map_method: str = "pca") -> Path:
     """Write ``out`` (HTML) for the model in ``model_dir``; reconstructions need ``data``."""
-    from ..evaluate import load_for_model, reconstruct_pixels
+    from ..evaluation import load_for_model, reconstruct_pixels
     from ..saved import load_model
     from ..training.callbacks import loss_curve
 

@@ -45,8 +45,8 @@ def sweep(data, out, models="fc,conv", latent_dims="2,3,5,10,50", epochs: int | 
     A combination whose model folder is already complete is reused, so an interrupted sweep
     continues where it stopped (``--force`` retrains everything).
     """
-    from ..evaluate import load_for_model, reconstruct_pixels
-    from ..info import model_info
+    from ..evaluation import load_for_model, reconstruct_pixels
+    from ..modelinfo import model_info
     from ..models import get_model_class
     from ..saved import load_model
     from ..training.train import train

@@ -322,7 +322,7 @@ def compress(model_dir, inputs: list, out, force: bool = False) -> dict:
     import warnings
 
     from ..data.decode import BadImage, open_image
-    from ..evaluate import collect_images
+    from ..evaluation import collect_images
     from ..saved import load_model
 
     model = load_model(model_dir)
@@ -409,7 +409,7 @@ def decompress(files: list, out, model_dir=None, only: list[str] | None = None, 
 @torch.no_grad()
 def codec_eval(model_dir, data, split: str = "test", limit: int | None = None, data_root=None) -> dict:
     """Compress and decode each image of a split as real .lfz bytes; report rate, quality, speed."""
-    from ..evaluate import load_for_model
+    from ..evaluation import load_for_model
     from ..metrics import psnr, ssim
     from ..saved import load_model
 

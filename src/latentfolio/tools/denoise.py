@@ -208,7 +208,7 @@ def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: 
 def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = False) -> dict:
     """Apply a noise spec to image files at their own size; writes PNGs (L or RGB) to ``out_dir``."""
     from ..data.decode import BadImage, normalise_mode, open_image
-    from ..evaluate import collect_images
+    from ..evaluation import collect_images
     from .noise import Noise
 
     try:

@@ -29,7 +29,7 @@ def _load(model_dir):
 
 
 def _encode_files(model, inputs) -> tuple[np.ndarray, np.ndarray, list[Path]]:
-    from ..evaluate import decode_inputs
+    from ..evaluation import decode_inputs
 
     c = model.config
     fit = getattr(model, "meta", {}).get("data", {}).get("fit", "squash")

@@ -187,7 +187,7 @@ def fit_density(model: Autoencoder, pixels: np.ndarray, n_components: int = 10, 
 
 def fit_density_cmd(model_dir, data, data_root=None, n_components: int = 10, split: str = "train") -> dict:
     """``latentfolio fit-density``: (re)fit the sampling density of a model on ``data``."""
-    from ..evaluate import load_for_model
+    from ..evaluation import load_for_model
     from ..saved import load_model
 
     model = load_model(model_dir)

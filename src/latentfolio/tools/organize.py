@@ -46,7 +46,7 @@ def similar(catalog, query: str, k: int = 12, out=None, model_dir=None, force: b
     else:
         if not Path(query).is_file():
             raise LatentfolioError(f"{query}: not in the catalog, and no such image file")
-        from ..evaluate import decode_inputs
+        from ..evaluation import decode_inputs
         from .latent import encode_pixels
 
         model = cat.model(model_dir)
@@ -325,10 +325,18 @@ def _rank01(v: np.ndarray) -> np.ndarray:
     return order / max(1, len(v) - 1)
 
 
+def _robust_z(v: np.ndarray) -> np.ndarray:
+    """(v - median) / (1.4826 MAD): a z-score that the outliers themselves cannot mask."""
+    med = np.median(v)
+    mad = 1.4826 * np.median(np.abs(v - med)) or (np.std(v) or 1.0)
+    return (v - med) / mad
+
+
 def anomaly_scores(recon_error: np.ndarray, z: np.ndarray, score: str = "both", seed: int = 0,
-                   density: LatentDensity | None = None) -> np.ndarray:
+                   density: LatentDensity | None = None, combine: str = "z") -> np.ndarray:
     """Higher = more unusual. recon: reconstruction error; density: -log p(z) under a GMM fitted
-    on the codes; both: mean of the two ranks."""
+    on the codes; both: the sum of the two as robust z-scores (log error), or with
+    ``combine="rank"`` the mean of their ranks."""
     if score not in ("recon", "density", "both"):
         raise LatentfolioError(f"--score {score!r}: use recon, density or both")
     if score == "recon":
@@ -338,7 +346,9 @@ def anomaly_scores(recon_error: np.ndarray, z: np.ndarray, score: str = "both", 
     nll = -dens.score_samples(z)
     if score == "density":
         return nll
-    return (_rank01(np.asarray(recon_error)) + _rank01(nll)) / 2
+    if combine == "rank":
+        return (_rank01(np.asarray(recon_error)) + _rank01(nll)) / 2
+    return _robust_z(np.log(np.asarray(recon_error, np.float64) + 1e-12)) + _robust_z(nll)
 
 
 def anomalies(catalog, top: int = 20, score: str = "both", out=None, seed: int = 0, force: bool = False) -> dict:

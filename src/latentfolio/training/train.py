@@ -97,7 +97,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from ..evaluate import evaluate_model
+    from ..evaluation import evaluate_model
     from ..models import build_model, get_model_class
     from ..saved import save_model
     from .batches import loader
@@ -149,7 +149,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
     except (ValueError, TypeError) as e:
         raise LatentfolioError(f"model {model}: {e}") from None
     n_params = sum(p.numel() for p in net.parameters())
-    from ..info import model_info
+    from ..modelinfo import model_info
 
     mi = model_info(net)
     _log(f"model: {model}, {n_params:,} parameters, latent {'x'.join(map(str, mi['latent_shape']))} "
