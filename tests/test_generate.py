@@ -151,3 +151,19 @@ def test_compare_latent_and_report_work_offline(tmp_path, capsys, monkeypatch, m
     assert "http://" not in html and "https://" not in html and "<script" not in html
     code, o, e = cli(capsys, monkeypatch, "report", models["ae"], models["data"], "--out", report)
     assert code == 2 and "--force" in e
+
+
+def test_fit_density_restores_sampling_for_an_old_model_folder(tmp_path, capsys, monkeypatch, models):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(models["ae"], old)
+    for f in ("density.safetensors", "density.json"):
+        (old / f).unlink()
+    code, o, e = cli(capsys, monkeypatch, "sample", old, "--out", tmp_path / "s.png")
+    assert code == 2 and "fit-density" in e  # says how to fix it
+    code, o, e = cli(capsys, monkeypatch, "fit-density", old, models["data"], "--components", 3, "--json")
+    assert code == 0, e
+    assert json.loads(o)["n_components"] == 3 and (old / "density.safetensors").exists()
+    code, o, e = cli(capsys, monkeypatch, "sample", old, "--out", tmp_path / "s.png")
+    assert code == 0 and (tmp_path / "s.png").exists()
