@@ -34,7 +34,8 @@ IVF_FROM = 100_000  # exact search below this many images, IVF above
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
   id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, hash TEXT NOT NULL, bytes INTEGER,
-  mtime_ns INTEGER, label TEXT, split TEXT, recon_error REAL, cluster INTEGER, x REAL, y REAL,
+  mtime_ns INTEGER, label TEXT, split TEXT, recon_error REAL, ssim_error REAL, cluster INTEGER,
+  x REAL, y REAL,
   row INTEGER UNIQUE);
 CREATE INDEX IF NOT EXISTS images_hash ON images(hash);
 CREATE TABLE IF NOT EXISTS bad (path TEXT PRIMARY KEY, bytes INTEGER, mtime_ns INTEGER);
@@ -130,18 +131,22 @@ class _EncodeSet:
 def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scratch: Path,
             fit: str, array, devices="auto", accelerator="auto", batch_size: int = 256,
             workers: int | None = None, progress: bool | None = None) -> tuple[np.ndarray, np.ndarray, list]:
-    """Encode ``items`` into rows ``slots`` of the latents file; -> (ok, recon_error, hashes)."""
+    """Encode ``items`` into rows ``slots`` of the latents file; -> (ok, errors, hashes).
+
+    ``errors`` is (N, 2): the reconstruction's MSE and 1 - SSIM, both in [0, 1] pixel units.
+    """
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import BasePredictionWriter
     from torch.utils.data import DataLoader
 
+    from ..metrics import ssim
     from ..training.train import _quiet_lightning
 
     c = model.config
     n_total = len(slots)
     ok_mm = np.lib.format.open_memmap(scratch / "ok.npy", "w+", np.uint8, (n_total,))
-    err_mm = np.lib.format.open_memmap(scratch / "err.npy", "w+", np.float32, (n_total,))
+    err_mm = np.lib.format.open_memmap(scratch / "err.npy", "w+", np.float32, (n_total, 2))
     hash_mm = np.lib.format.open_memmap(scratch / "hash.npy", "w+", "S64", (n_total,))
     del ok_mm, err_mm, hash_mm  # each process reopens them; they are shared through the disk
     dim = int(_dim(model))
@@ -156,8 +161,9 @@ def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scr
             z = self.model.embed(x)
             r = self.model.decode(z)
             to01 = (lambda t: (t + 1) / 2) if c.norm == "pm1" else (lambda t: t)
-            err = (to01(r.float()).clamp(0, 1) - to01(x)).pow(2).flatten(1).mean(1)
-            return z.float().flatten(1), err
+            r01, x01 = to01(r.float()).clamp(0, 1), to01(x)
+            mse = (r01 - x01).pow(2).flatten(1).mean(1)
+            return z.float().flatten(1), torch.stack([mse, 1 - ssim(r01, x01)], 1)
 
     class Writer(BasePredictionWriter):
         def __init__(self):
@@ -345,6 +351,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.executescript(SCHEMA)
+    cols = {r[1] for r in db.execute("PRAGMA table_info(images)")}
+    if "ssim_error" not in cols:  # catalogs from before the structural error: NULL until re-indexed
+        db.execute("ALTER TABLE images ADD COLUMN ssim_error REAL")
     return db
 
 
@@ -456,15 +465,15 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
                 bad += 1
                 db.execute("INSERT OR REPLACE INTO bad VALUES (?, ?, ?)", (it.key, it.bytes, it.mtime_ns))
                 continue
-            rows.append((it.key, h, it.bytes, it.mtime_ns, it.label, it.split, float(e), int(slot)))
+            rows.append((it.key, h, it.bytes, it.mtime_ns, it.label, it.split, float(e[0]), float(e[1]), int(slot)))
             if it.key in known:
                 changed += 1
             else:
                 added += 1
         with db:
             db.executemany("DELETE FROM images WHERE path = ?", [(it.key,) for it in todo if it.key in known])
-            db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, row) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, "
+                           "ssim_error, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for f in scratch.iterdir():
             f.unlink()
         scratch.rmdir()
