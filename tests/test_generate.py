@@ -96,6 +96,9 @@ def test_blend(tmp_path, capsys, monkeypatch, models):
     blended = np.asarray(Image.open(out))
     assert np.abs(blended.astype(int) - reconstruct_pixels(model, px)[0, :, :, 0]).max() <= 1
     assert (tmp_path / "sheet.png").exists()
+    (tmp_path / "bad.png").write_text("no pixels here")
+    code, o, e = cli(capsys, monkeypatch, "blend", models["ae"], a, tmp_path / "bad.png", "--out", tmp_path / "y.png")
+    assert code == 2 and "bad.png: not an image" in e and len(e.strip().splitlines()) == 1, e
     for weights, msg in (("0.5,0.6,0.1", "sum to"), ("0.5,0.5", "2 weight(s) for 3 image(s)"), ("a,b,c", "expected numbers")):
         code, o, e = cli(capsys, monkeypatch, "blend", models["ae"], a, b, c, "--weights", weights,
                          "--out", tmp_path / "x.png")

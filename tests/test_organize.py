@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 
 import numpy as np
@@ -216,6 +217,26 @@ def test_cli_end_to_end(tmp_path, capsys, monkeypatch, model, collection):
     for args, msg in ((["similar", cat, tmp_path / "nope.png"], "not in the catalog"),
                       (["cluster", cat, "--method", "dbscan"], "--method"),
                       (["similar", tmp_path / "missing", "1"], "not a latentfolio catalog"),
-                      (["index", tmp_path, collection], "not a latentfolio model folder")):
+                      (["index", tmp_path, collection], "not a latentfolio model folder"),
+                      (["similar", cat, collection / "b" / "notes.png"], "notes.png: not an image"),
+                      (["duplicates", cat, "--threshold", "-1"], "--threshold"),
+                      (["map", cat, "--method", "isomap", "--out", tmp_path / "m.png"], "--method")):
         code, o, e = cli(capsys, monkeypatch, *args)
         assert code == 2 and msg in e and len(e.strip().splitlines()) == 1, (args, e)
+
+
+def test_a_damaged_catalog_is_one_line_and_index_repairs_it(tmp_path, capsys, monkeypatch, model, collection):
+    cat = tmp_path / "c"
+    _index(model, collection, cat)
+    os.truncate(cat / "latents.f32", 6 * 4 * 5)  # 5 of 24 codes left
+    code, o, e = cli(capsys, monkeypatch, "similar", cat, "1")
+    assert code == 2 and "run `latentfolio index` again" in e and len(e.strip().splitlines()) == 1
+    r = _index(model, collection, cat)
+    assert r["images"] == 24 and r["added"] == 19
+    code, o, e = cli(capsys, monkeypatch, "similar", cat, "1", "--json")
+    assert code == 0, e
+    (cat / "catalog.sqlite").write_bytes(b"not a database at all" * 10)
+    for f in cat.glob("catalog.sqlite-*"):
+        f.unlink()
+    code, o, e = cli(capsys, monkeypatch, "duplicates", cat)
+    assert code == 2 and "not a readable catalog database" in e and len(e.strip().splitlines()) == 1

@@ -116,8 +116,12 @@ def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def decode_inputs(inputs, size: int, channels: int, fit: str = "squash") -> tuple[np.ndarray, list[Path]]:
-    """Decode user-named image files; bad ones are named in a warning and skipped."""
+def decode_inputs(inputs, size: int, channels: int, fit: str = "squash",
+                  strict: bool = False) -> tuple[np.ndarray, list[Path]]:
+    """Decode user-named image files; bad ones are named in a warning and skipped.
+
+    ``strict``: a bad file is an error naming it (for commands where each input has a role).
+    """
     arrays, used = [], []
     files = collect_images(inputs)
     for f in files:
@@ -125,6 +129,8 @@ def decode_inputs(inputs, size: int, channels: int, fit: str = "squash") -> tupl
             arrays.append(decode_image(str(f), size, channels, fit))
             used.append(f)
         except BadImage as e:
+            if strict:
+                raise LatentfolioError(f"{f}: {e}") from None
             warnings.warn(f"skipped {f}: {e}", stacklevel=2)
     if not arrays:
         raise LatentfolioError(f"no readable image among {len(files)} input file(s)")

@@ -66,6 +66,25 @@ def save_png(img: Image.Image, path: str | os.PathLike) -> None:
     _io.write_bytes(path, buf.getvalue())
 
 
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend (imported on first use)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def fig_to_pil(fig, tight: bool = False, dpi: float | None = None) -> Image.Image:
+    """Render a matplotlib figure to an RGB Pillow image and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+    pyplot().close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
 def png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")

@@ -79,6 +79,16 @@ def load_data(source: str | os.PathLike, image_size: int | None = None, channels
     return ds
 
 
+def is_array_source(source) -> bool:
+    """True when ``source`` holds its images in arrays (a named dataset, digits, an IDX or CIFAR
+    folder), not as image files."""
+    name = str(source)
+    if name == "digits" or name in DATASETS:
+        return True
+    p = Path(name).expanduser()
+    return p.is_dir() and (is_idx_folder(p) or is_cifar_folder(p) or is_cifar_folder(p / "cifar-10-batches-py"))
+
+
 def _from_known_folder(path: Path, name: str) -> ImageSet | None:
     if is_idx_folder(path):
         images, labels, n_train = load_idx_folder(path)

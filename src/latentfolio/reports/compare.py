@@ -15,9 +15,9 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
-from ..imaging import auto_scale, make_grid, save_png
+from ..imaging import auto_scale, fig_to_pil, make_grid, pyplot, save_png
 from . import html
-from .figures import _plt, fig_to_pil, scatter_axes
+from .figures import scatter_axes
 
 OUTPUTS = ("maps.png", "gaps.png", "prior.png", "compare.json", "index.html")
 
@@ -44,7 +44,7 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
                    n_prior: int = 10, method: str = "pca", seed: int = 0, force: bool = False) -> dict:
     from ..evaluation import load_for_model
     from ..saved import load_model
-    from ..tools.latent import decode_latents, encode_pixels, require_vector_latent
+    from ..tools.latent import decode_latents, encode_pixels, projector, require_vector_latent
 
     if method not in ("pca", "umap"):
         raise LatentfolioError(f"--method {method!r}: use pca or umap (both can place new points)")
@@ -65,7 +65,7 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
     vae_ds = load_for_model(models["VAE"], data, data_root)
     vae_pixels = np.ascontiguousarray(vae_ds.images[idx])
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 6))
     gap_rows, prior_rows, stats = [], [], {}
     pairs = None
@@ -81,18 +81,7 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
             pairs = [all_pairs[i] for i in sorted(pick)]
         mids = np.stack([(centres[a] + centres[b]) / 2 for a, b in pairs]).astype(np.float32)
         prior = rng.standard_normal((n_prior, z.shape[1])).astype(np.float32)
-        if method == "pca":
-            from sklearn.decomposition import PCA
-
-            red = PCA(2, random_state=seed).fit(z)
-        else:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import umap
-
-                red = umap.UMAP(random_state=seed).fit(z)
+        red = projector(method, seed, n=len(z)).fit(z)  # fitted, so the midpoints can be placed too
         scatter_axes(ax, red.transform(z), groups, names, f"{name} latent space ({z.shape[1]}-d, {method})")
         mxy = red.transform(mids)
         ax.scatter(mxy[:, 0], mxy[:, 1], marker="x", s=60, c="black", label="midpoints")
@@ -104,7 +93,7 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
         zq = encode_pixels(model, pixels if name == "AE" else vae_pixels, sample=True, seed=seed)
         stats[name] = {"latent_dim": int(z.shape[1]), "code_std_mean": float(zq.std(0).mean()),
                        "midpoint_nn_ratio": _nn_ratio(mids, zq), "prior_nn_ratio": _nn_ratio(prior, zq)}
-    maps = fig_to_pil(fig)
+    maps = fig_to_pil(fig, tight=True, dpi=110)
     size = models["AE"].config.image_size
     scale = auto_scale(size, 56)
     k = len(pairs)

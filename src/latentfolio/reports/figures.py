@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def fig_to_pil(fig) -> Image.Image:
-    plt = _plt()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
+from ..imaging import fig_to_pil, pyplot
 
 
 def scatter_axes(ax, xy: np.ndarray, groups: np.ndarray | None, names: list[str] | None,
@@ -34,7 +16,7 @@ def scatter_axes(ax, xy: np.ndarray, groups: np.ndarray | None, names: list[str]
         ax.scatter(xy[:, 0], xy[:, 1], s=s, c="#4477aa", linewidths=0)
     else:
         groups = np.asarray(groups)
-        cmap = _plt().get_cmap("tab10" if groups.max(initial=0) < 10 else "tab20")
+        cmap = pyplot().get_cmap("tab10" if groups.max(initial=0) < 10 else "tab20")
         unknown = groups < 0
         if unknown.any():
             ax.scatter(xy[unknown, 0], xy[unknown, 1], s=s, c="#bbbbbb", linewidths=0, label="?")
@@ -50,10 +32,10 @@ def scatter_axes(ax, xy: np.ndarray, groups: np.ndarray | None, names: list[str]
 
 
 def scatter_png(xy: np.ndarray, groups=None, names=None, title: str = "") -> Image.Image:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 6))
     scatter_axes(ax, xy, groups, names, title)
-    return fig_to_pil(fig)
+    return fig_to_pil(fig, tight=True, dpi=110)
 
 
 def thumbnail_map(xy: np.ndarray, thumbs: np.ndarray, canvas: int = 1600, thumb: int = 28,
@@ -62,7 +44,7 @@ def thumbnail_map(xy: np.ndarray, thumbs: np.ndarray, canvas: int = 1600, thumb:
 
     With ``groups``, each thumbnail gets a thin frame in its group's colour.
     """
-    plt = _plt()
+    plt = pyplot()
     lo, hi = xy.min(0), xy.max(0)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
     pos = ((xy - lo) / span * (canvas - thumb)).astype(int)

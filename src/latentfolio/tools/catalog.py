@@ -72,14 +72,11 @@ def _folder_items(root: Path) -> list[Item]:
 
 def resolve_source(data, image_size: int, channels: int, fit: str, data_root=None):
     """-> (items, array ImageSet or None, source description)."""
-    from ..data import DATASETS, load_data
-    from ..data.cifar import is_cifar_folder
-    from ..data.idx import is_idx_folder
+    from ..data import is_array_source, load_data
 
     name = str(data)
     path = Path(name).expanduser()
-    if name in DATASETS or name == "digits" or (path.is_dir() and (is_idx_folder(path) or is_cifar_folder(path)
-                                                                    or is_cifar_folder(path / "cifar-10-batches-py"))):
+    if is_array_source(data):
         ds = load_data(data, image_size=image_size, channels=channels, fit=fit, data_root=data_root)
         labels = ds.labels if ds.labels is not None else np.full(len(ds), -1)
         items = [Item(f"{ds.name}:{SPLIT_NAMES[int(s)]}:{i}",
@@ -141,6 +138,7 @@ def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scr
     from torch.utils.data import DataLoader
 
     from ..metrics import ssim
+    from ..training.losses import to_unit
     from ..training.train import _quiet_lightning
 
     c = model.config
@@ -160,8 +158,7 @@ def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scr
             x = self.model.preprocess(batch["pixels"].to(self.device))
             z = self.model.embed(x)
             r = self.model.decode(z)
-            to01 = (lambda t: (t + 1) / 2) if c.norm == "pm1" else (lambda t: t)
-            r01, x01 = to01(r.float()).clamp(0, 1), to01(x)
+            r01, x01 = to_unit(r.float(), c.norm).clamp(0, 1), to_unit(x, c.norm)
             mse = (r01 - x01).pow(2).flatten(1).mean(1)
             return z.float().flatten(1), torch.stack([mse, 1 - ssim(r01, x01)], 1)
 
@@ -219,9 +216,13 @@ def _dim(model) -> int:
 
 # --- the catalog -----------------------------------------------------------------------------
 class Catalog:
-    """An open catalog folder. ``Catalog(path)`` opens an existing one."""
+    """An open catalog folder. ``Catalog(path)`` opens an existing one.
 
-    def __init__(self, path: str | os.PathLike):
+    ``check`` refuses a catalog whose code file does not cover its rows (damaged, or an index run
+    that was killed); ``index`` opens without it, because it repairs exactly that.
+    """
+
+    def __init__(self, path: str | os.PathLike, check: bool = True):
         self.path = Path(path)
         if not (self.path / META).exists():
             raise LatentfolioError(f"{self.path}: not a latentfolio catalog (no {META}); make one with "
@@ -230,8 +231,17 @@ class Catalog:
         if not isinstance(self.meta, dict) or self.meta.get("format_version", 99) > FORMAT_VERSION:
             raise LatentfolioError(f"{self.path / META}: unknown catalog format version "
                                    f"{self.meta.get('format_version') if isinstance(self.meta, dict) else '?'}")
+        missing = {"dim", "model_fingerprint", "source", "image_size", "channels"} - set(self.meta)
+        if missing:
+            raise LatentfolioError(f"{self.path / META}: not a catalog header (no {', '.join(sorted(missing))})")
         self.dim = int(self.meta["dim"])
         self.db = _connect(self.path / DB)
+        if check:
+            rows, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(row), -1) FROM images").fetchone()
+            have = _file_rows(self.path, self.dim)
+            if have != rows or top >= have:
+                raise LatentfolioError(f"{self.path / LATENTS}: holds {have} codes for {rows} images (damaged, or "
+                                       "an interrupted index); run `latentfolio index` again to repair it")
         self._index = None
         self._array = None
         self._lat = None
@@ -245,7 +255,7 @@ class Catalog:
 
     def latents(self) -> np.ndarray:
         """(N, dim) float32, memory-mapped, in row order."""
-        n = os.path.getsize(self.path / LATENTS) // (4 * self.dim)  # rows are compacted: file = table
+        n = _file_rows(self.path, self.dim)  # rows are compacted: file = table
         if n == 0:
             return np.zeros((0, self.dim), np.float32)
         if self._lat is None or len(self._lat) != n:
@@ -346,14 +356,22 @@ def check_model(model, meta: dict, where) -> None:
             "use that model, or a new --catalog")
 
 
+def _file_rows(folder: Path, dim: int) -> int:
+    f = folder / LATENTS
+    return f.stat().st_size // (4 * dim) if f.exists() else 0
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path))
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(SCHEMA)
-    cols = {r[1] for r in db.execute("PRAGMA table_info(images)")}
-    if "ssim_error" not in cols:  # catalogs from before the structural error: NULL until re-indexed
-        db.execute("ALTER TABLE images ADD COLUMN ssim_error REAL")
+    try:
+        db = sqlite3.connect(str(path))
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        cols = {r[1] for r in db.execute("PRAGMA table_info(images)")}
+        if "ssim_error" not in cols:  # catalogs from before the structural error: NULL until re-indexed
+            db.execute("ALTER TABLE images ADD COLUMN ssim_error REAL")
+    except sqlite3.DatabaseError as e:
+        raise LatentfolioError(f"{path}: not a readable catalog database ({e})") from None
     return db
 
 
@@ -411,7 +429,7 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
     catalog = Path(catalog or f"{Path(str(data)).name or 'data'}.catalog")
     items, ds, source = resolve_source(data, c.image_size, c.channels, fit, data_root)
     if (catalog / META).exists():
-        cat = Catalog(catalog)
+        cat = Catalog(catalog, check=False)
         check_model(model, cat.meta, catalog)
         if cat.meta["source"] != source:
             raise LatentfolioError(f"{catalog}: this catalog indexes {cat.meta['source']}, not {data}; "
@@ -428,6 +446,8 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
             "data_root": str(data_root) if data_root else None, "search": "flat"})
         cat = Catalog(catalog)
     db = cat.db
+    with db:  # rows whose codes the file lacks (a damaged file, a killed run) are encoded again
+        db.execute("DELETE FROM images WHERE row >= ?", (_file_rows(catalog, dim),))
     known = {r["path"]: r for r in db.execute("SELECT path, hash, bytes, mtime_ns, row FROM images")}
     known_bad = {r["path"]: (r["bytes"], r["mtime_ns"]) for r in db.execute("SELECT * FROM bad")}
     seen = {it.key for it in items}
@@ -448,7 +468,7 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
         db.executemany("INSERT INTO bad VALUES (?, ?, ?)", [(it.key, it.bytes, it.mtime_ns) for it in still_bad])
     if todo:
         end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
-        end = max(end, os.path.getsize(catalog / LATENTS) // (4 * dim))
+        end = max(end, _file_rows(catalog, dim))
         slots = np.arange(end, end + len(todo))
         with open(catalog / LATENTS, "r+b") as f:
             f.truncate((end + len(todo)) * dim * 4)
@@ -477,8 +497,7 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
         for f in scratch.iterdir():
             f.unlink()
         scratch.rmdir()
-    file_rows = os.path.getsize(catalog / LATENTS) // (4 * dim)
-    if deleted or changed or bad or file_rows != len(cat):  # (a killed run leaves spare rows)
+    if deleted or changed or bad or _file_rows(catalog, dim) != len(cat):  # (a killed run leaves spare rows)
         _compact(catalog, db, dim)
     search = build_ann(cat) if (deleted or todo or not (catalog / FAISS).exists()) else cat.meta.get("search", "flat")
     if search != cat.meta.get("search"):

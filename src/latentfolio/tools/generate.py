@@ -33,7 +33,7 @@ def _encode_files(model, inputs) -> tuple[np.ndarray, np.ndarray, list[Path]]:
 
     c = model.config
     fit = getattr(model, "meta", {}).get("data", {}).get("fit", "squash")
-    pixels, used = decode_inputs(inputs, c.image_size, c.channels, fit)
+    pixels, used = decode_inputs(inputs, c.image_size, c.channels, fit, strict=True)
     return encode_pixels(model, pixels), pixels, used
 
 
@@ -104,10 +104,11 @@ def interpolate(model_dir, a, b, out, steps: int = 10, method: str = "linear", g
     _io.check_writable(out, force)
     if gif:
         _io.check_writable(gif, force)
+    for p in (a, b):
+        if Path(p).is_dir():
+            raise LatentfolioError(f"{p}: interpolate takes two image files, not a folder")
     model = _load(model_dir)
     z, _, used = _encode_files(model, [a, b])
-    if len(used) != 2:
-        raise LatentfolioError("interpolate needs two readable images")
     path = interpolate_latents(z[0], z[1], steps, method)
     frames = decode_latents(model, path)
     save_png(make_grid(frames, steps, scale=_scale(model)), out)
@@ -140,8 +141,6 @@ def blend(model_dir, inputs, out, weights: str | None = None, sheet=None, force:
     if len(inputs) < 2:
         raise LatentfolioError("blend needs at least two images")
     z, pixels, used = _encode_files(model, inputs)
-    if len(used) != len(inputs):
-        raise LatentfolioError(f"blend: only {len(used)} of {len(inputs)} inputs are readable images")
     w = parse_weights(weights, len(used))
     mix = decode_latents(model, (w[:, None] * z).sum(0, keepdims=True))
     save_png(to_pil(mix[0]), out)
@@ -194,6 +193,8 @@ def traverse(model_dir, image, out, dims: str = "top5", span: float = 3.0, steps
     std = LatentDensity.load(model.model_dir).std_
     chosen = parse_dims(dims, std)
     z, _, used = _encode_files(model, [image])
+    if len(used) != 1:
+        raise LatentfolioError(f"traverse: {image} must be one image file")
     frames = decode_latents(model, traverse_latents(z[0].astype(np.float64), std, chosen, span, steps))
     offsets = np.linspace(-span, span, steps)
     caps = [f"d{d} {o:+.1f}sd" if j == 0 or j == steps - 1 else f"{o:+.1f}"

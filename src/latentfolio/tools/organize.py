@@ -51,7 +51,7 @@ def similar(catalog, query: str, k: int = 12, out=None, model_dir=None, force: b
 
         model = cat.model(model_dir)
         qpix, _ = decode_inputs([query], int(cat.meta["image_size"]), int(cat.meta["channels"]),
-                                cat.meta.get("fit", "squash"))
+                                cat.meta.get("fit", "squash"), strict=True)
         z = encode_pixels(model, qpix)[0]
         qdesc = {"path": str(query), "in_catalog": False}
     dist, rows = cat.search(z[None], k)
@@ -74,6 +74,8 @@ def duplicates(catalog, threshold: float | None = None, neighbours: int = 16) ->
     Default threshold: a quarter of the median distance between an image and its nearest other
     image, so "duplicate" means much closer than two typical different neighbours.
     """
+    if threshold is not None and not threshold >= 0:
+        raise LatentfolioError(f"--threshold {threshold}: must be >= 0")
     cat = _open(catalog)
     n = len(cat)
     if n < 2:
@@ -203,7 +205,7 @@ def cluster(catalog, method: str = "kmeans", k: int | None = None, organize=None
     """Cluster the catalog's codes, store a cluster id per row; optionally one folder per cluster."""
     if mode not in ("symlink", "copy"):
         raise LatentfolioError(f"--mode {mode!r}: use symlink or copy")
-    LatentClusterer(method, k or 10, seed)  # check the flags before any work
+    LatentClusterer(method, 10 if k is None else k, seed)  # check the flags before any work
     cat = _open(catalog)
     if organize:
         organize = Path(organize)
@@ -255,7 +257,7 @@ def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str
             dest = d / (base if base not in used else f"{r['id']}-{base}")
             used.add(dest.name)
             if src is None:
-                _io.write_bytes(dest, _png(to_pil(cat.thumbnails([r])[0])))
+                save_png(to_pil(cat.thumbnails([r])[0]), dest)
             elif mode == "symlink":
                 os.symlink(src.resolve(), dest)
             else:
@@ -265,21 +267,19 @@ def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str
     return {"out": str(out), "mode": mode, "folders": written}
 
 
-def _png(img) -> bytes:
-    from ..imaging import png_bytes
-
-    return png_bytes(img)
-
-
 # --- map ---------------------------------------------------------------------------------------
 def latent_map(catalog, out, method: str = "umap", color: str = "auto", thumbnails: bool = False,
                limit: int = 20000, seed: int = 0, force: bool = False) -> dict:
     """A 2-D map of the catalog: PNG (dots or thumbnails) or a self-contained interactive HTML."""
-    from .latent import project_2d
+    from .latent import PROJECTIONS, project_2d
 
     out = Path(out)
     if out.suffix.lower() not in (".png", ".html", ".htm"):
         raise LatentfolioError(f"--out {out}: use a .png or .html file")
+    if method not in PROJECTIONS:
+        raise LatentfolioError(f"--method {method!r}: use one of {', '.join(PROJECTIONS)}")
+    if limit < 3:
+        raise LatentfolioError(f"--limit {limit}: a map needs at least 3 images")
     if color not in ("auto", "label", "cluster"):
         raise LatentfolioError(f"--color {color!r}: use auto, label or cluster")
     _io.check_writable(out, force)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .. import _io
-from ..imaging import auto_scale, make_grid, save_png
+from ..imaging import auto_scale, fig_to_pil, make_grid, pyplot, save_png
 
 
 class ReconGrid(pl.Callback):
@@ -79,12 +79,7 @@ class History(pl.Callback):
 
 def loss_curve(rows: list[dict]):
     """Train and validation loss per epoch (log scale) as a Pillow image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
+    plt = pyplot()
     ep = [r["epoch"] for r in rows]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     for k, style in (("train_loss", "-o"), ("val_loss", "-s")):
@@ -101,8 +96,4 @@ def loss_curve(rows: list[dict]):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
+    return fig_to_pil(fig)
