@@ -15,10 +15,10 @@ from torch import nn
 
 RESULTS = Path(__file__).parent / "results"
 
-# The tutorial 28 px conv AE: 1 -> 16 -> 32, 3x3 stride 2, BatchNorm, ReLU, 32-d latent.
-TUTORIAL_28 = dict(widths=(16, 32), kernel=3, batchnorm=True, activation="relu")
+# The tutorial 28 px conv AE: 1 -> 16 -> 32, 3x3 stride 2, BatchNorm, ReLU, 32-d latent (one linear map).
+TUTORIAL_28 = dict(widths=(16, 32), kernel=3, batchnorm=True, activation="relu", mlp_width=0)
 # The tutorial 128 px colour AE: 4x4 kernels, stride 2, 32/64/128 channels, 1024-d latent.
-TUTORIAL_128 = dict(widths=(32, 64, 128), kernel=4, batchnorm=False, activation="relu")
+TUTORIAL_128 = dict(widths=(32, 64, 128), kernel=4, batchnorm=False, activation="relu", mlp_width=0)
 
 
 def machine() -> dict:

@@ -56,12 +56,19 @@ def quality(r: dict) -> str:
            f"{t['default_at_quarter_time_minus_baseline_db']:+.2f} dB at T/4).\n\n" + "\n".join(lines))
     if "colour_128" in r:
         c = r["colour_128"]
-        out += ("\n\n**Colour 128 px** (" + c["data"] + f", {c['budget_minutes']} min each). "
-                f"Target resnet ≥ tutorial + 3 dB: **{'met' if c['met_plus_3db'] else 'NOT met'}** "
-                f"({c['gain_db']:+.2f} dB).\n\n| model | test PSNR (dB) | SSIM |\n|---|---:|---:|\n"
-                f"| tutorial 128 px AE (latent 1024, PIL loop, batch 32) | {c['tutorial_128']['psnr_db']:.2f} | "
-                f"{c['tutorial_128']['ssim']:.3f} |\n| `resnet` (latent 1024, defaults) | {c['resnet']['psnr_db']:.2f} | "
-                f"{c['resnet']['ssim']:.3f} |")
+        out += ("\n\n**Colour 128 px** (" + c["data"] + f", {c['budget_minutes']} min each, all at 1024 latent "
+                f"values = 48x compression). Target resnet ≥ tutorial + 3 dB: "
+                f"**{'met' if c['met_plus_3db'] else 'NOT met'}** ({c['gain_db']:+.2f} dB).\n\n"
+                "| model | epochs | test PSNR (dB) | SSIM | vs tutorial |\n|---|---:|---:|---:|---:|\n"
+                f"| tutorial 128 px AE (1024 vector, PIL loop, batch 32) | — | {c['tutorial_128']['psnr_db']:.2f} | "
+                f"{c['tutorial_128']['ssim']:.3f} | — |")
+        for key, what in (("resnet", "`resnet` (1024 vector, defaults)"),
+                          ("resnet_map", "`resnet --set latent_map=true --set widths=32,64,128` (4x16x16 map)")):
+            if key in c:
+                m = c[key]
+                gain = m.get("gain_db", m["psnr_db"] - c["tutorial_128"]["psnr_db"])
+                out += (f"\n| {what} | {m.get('epochs', '—')} | {m['psnr_db']:.2f} | {m['ssim']:.3f} | "
+                        f"{gain:+.2f} dB |")
     return out + "\n\n" + _machine(r)
 
 

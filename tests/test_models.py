@@ -68,16 +68,54 @@ def test_pixels_round_trip():
 
 def test_tutorial_architectures_by_config():
     t28 = build_model("conv", image_size=28, channels=1, latent_dim=32, widths=(16, 32), kernel=3,
-                      batchnorm=True, activation="relu")
+                      batchnorm=True, activation="relu", mlp_width=0)
     convs = [l for l in t28.encoder.net if isinstance(l, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == \
         [(1, 16, (3, 3), (2, 2)), (16, 32, (3, 3), (2, 2))]
     assert any(isinstance(l, torch.nn.BatchNorm2d) for l in t28.encoder.net)
     t128 = build_model("conv", image_size=128, channels=3, latent_dim=1024, widths=(32, 64, 128),
-                       kernel=4, batchnorm=False, activation="relu")
+                       kernel=4, batchnorm=False, activation="relu", mlp_width=0)
     assert t128.encoder(torch.zeros(1, 3, 128, 128)).shape == (1, 128, 16, 16)
     assert t128.to_latent.out_features == 1024
     assert t128(torch.rand(1, 3, 128, 128)).recon.shape == (1, 3, 128, 128)
+    assert isinstance(t28.to_latent, torch.nn.Linear) and t28.to_latent.in_features == 32 * 7 * 7
+
+
+@pytest.mark.parametrize("size,kernel", [(28, 3), (28, 4), (17, 3), (64, 4), (8, 3)])
+def test_conv_decoder_retraces_encoder_sizes(size, kernel):
+    m = build_model("conv", image_size=size, channels=1, latent_dim=8, kernel=kernel, mlp_width=16).eval()
+    sizes, h = [], torch.zeros(1, 1, size, size)
+    for layer in m.encoder.net:
+        h = layer(h)
+        if isinstance(layer, torch.nn.Conv2d):
+            sizes.append(h.shape[-1])
+    h, dec = m.from_latent(torch.zeros(1, 8)).view(1, -1, m.s, m.s), []
+    for layer in m.decoder.net:
+        h = layer(h)
+        if isinstance(layer, torch.nn.ConvTranspose2d):
+            dec.append(h.shape[-1])
+    assert dec == (sizes[:-1][::-1] + [size])  # no crop: every stage lands on the encoder's size
+
+
+def test_old_conv_configs_load_with_their_layout():
+    from latentfolio.models.conv import ConvConfig
+
+    old = ConvConfig.from_saved({"image_size": 28, "channels": 1, "latent_dim": 32, "norm": "01",
+                                "widths": [32, 64, 128], "kernel": 3, "batchnorm": True,
+                                "activation": "silu", "convs_per_stage": 1})
+    assert old.mirror_sizes is False and old.mlp_width == 0
+    assert ConvConfig().mirror_sizes is True and ConvConfig().mlp_width > 0
+
+
+def test_resnet_latent_map():
+    m = build_model("resnet", image_size=128, channels=3, latent_dim=1024, widths=(32, 64, 128),
+                    latent_map=True)
+    x = torch.rand(2, 3, 128, 128)
+    assert m.encode(x).shape == (2, 4, 16, 16)  # 1024 values as a 4 x 16 x 16 map
+    assert m(x).recon.shape == x.shape
+    with pytest.raises(ValueError, match="whole number"):
+        build_model("resnet", image_size=128, channels=3, latent_dim=1000, widths=(32, 64, 128),
+                    latent_map=True)
 
 
 def test_unknown_names_are_errors():

@@ -76,7 +76,7 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
     fields = {k: v for k, v in cfg.items() if k not in ("format_version", "type")}
     try:
         cls = get_model_class(cfg["type"])
-        model = cls(cls.Config.from_dict(fields))
+        model = cls(cls.Config.from_saved(fields))
     except (KeyError, ValueError, TypeError) as e:
         raise LatentfolioError(f"{d / CONFIG}: {e.args[0] if e.args else e}") from None
     if not (d / WEIGHTS).exists():

@@ -37,6 +37,12 @@ class ModelConfig:
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**kw)
 
+    @classmethod
+    def from_saved(cls, d: dict) -> "ModelConfig":
+        """A config read from a model folder: fields added since it was saved get the values the
+        model was built with, which are not always today's defaults."""
+        return cls.from_dict(d)
+
 
 @dataclass
 class DiagonalGaussian:

@@ -26,6 +26,12 @@ class ResNetConfig(ModelConfig):
     # Residual blocks per stage (an int applies to every stage). None in the first, half-resolution
     # stage: there a block costs as much as all the others together, for little gain in a fixed time.
     blocks: tuple[int, ...] | int = (0, 1, 1, 1)
+    # False: the encoder's last map is flattened into a latent vector (what organize, sample and
+    # the density tools need). True: the latent stays a map of latent_dim / s² channels at the
+    # last stage's s x s (the Stable Diffusion VAE's layout: 128 px, widths 32/64/128, latent
+    # 1024 -> 4 x 16 x 16). Same number of values, but each one describes its own neighbourhood,
+    # so far more detail survives: the choice for compressing and cleaning colour art.
+    latent_map: bool = False
 
     def stage_blocks(self) -> list[int]:
         b = self.blocks
@@ -72,9 +78,17 @@ class ResNetAutoencoder(Autoencoder):
             enc += [ResBlock(wi, wi) for _ in range(nb[i])]
         enc += [nn.GroupNorm(_groups(cin), cin), nn.SiLU()]
         self.encoder = nn.Sequential(*enc)
-        flat = w[-1] * self.s * self.s
-        self.to_latent = nn.Linear(flat, c.latent_dim)
-        self.from_latent = nn.Linear(c.latent_dim, flat)
+        if c.latent_map:
+            if c.latent_dim % (self.s * self.s):
+                raise ValueError(f"latent_map: latent_dim {c.latent_dim} is not a whole number of "
+                                 f"{self.s}x{self.s} channels (try {max(1, c.latent_dim // self.s**2) * self.s**2})")
+            lc = c.latent_dim // (self.s * self.s)
+            self.to_latent = nn.Conv2d(w[-1], lc, 3, 1, 1)  # (B, lc, s, s)
+            self.from_latent = nn.Conv2d(lc, w[-1], 3, 1, 1)
+        else:
+            flat = w[-1] * self.s * self.s
+            self.to_latent = nn.Linear(flat, c.latent_dim)
+            self.from_latent = nn.Linear(c.latent_dim, flat)
         dec: list[nn.Module] = []
         for i in range(len(w) - 1, -1, -1):
             dec += [ResBlock(w[i], w[i]) for _ in range(nb[i])]
@@ -84,7 +98,8 @@ class ResNetAutoencoder(Autoencoder):
         self.decoder = nn.Sequential(*dec)
 
     def encode(self, x: Tensor) -> Tensor:
-        return self.to_latent(self.encoder(x).flatten(1))  # (B, latent)
+        h = self.encoder(x)
+        return self.to_latent(h if self.config.latent_map else h.flatten(1))  # (B, lc, s, s) | (B, latent)
 
     def decode(self, z: Tensor) -> Tensor:
         h = self.from_latent(z).view(-1, self.config.widths[-1], self.s, self.s)

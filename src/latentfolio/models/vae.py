@@ -23,6 +23,7 @@ class VAEConfig(ConvConfig):
 @register_model("vae")
 class ConvVAE(ConvAutoencoder):
     Config = VAEConfig
+    default_lr = 3e-3  # the KL term makes the high conv LR less safe
 
     def latent_out_features(self) -> int:
         return 2 * self.config.latent_dim  # mean and log-variance

@@ -240,11 +240,23 @@ class Catalog:
             rows, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(row), -1) FROM images").fetchone()
             have = _file_rows(self.path, self.dim)
             if have != rows or top >= have:
+                # closed now, not whenever the error's traceback is collected: a connection left
+                # open keeps SQLite's per-process view of the file (and its WAL) alive
+                self.close()
                 raise LatentfolioError(f"{self.path / LATENTS}: holds {have} codes for {rows} images (damaged, or "
                                        "an interrupted index); run `latentfolio index` again to repair it")
         self._index = None
         self._array = None
         self._lat = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # rows ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -362,6 +374,7 @@ def _file_rows(folder: Path, dim: int) -> int:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    db = None
     try:
         db = sqlite3.connect(str(path))
         db.row_factory = sqlite3.Row
@@ -371,6 +384,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         if "ssim_error" not in cols:  # catalogs from before the structural error: NULL until re-indexed
             db.execute("ALTER TABLE images ADD COLUMN ssim_error REAL")
     except sqlite3.DatabaseError as e:
+        if db is not None:
+            db.close()
         raise LatentfolioError(f"{path}: not a readable catalog database ({e})") from None
     return db
 

@@ -32,7 +32,8 @@ def is_vector_latent(model: Autoencoder) -> bool:
 def require_vector_latent(model: Autoencoder, what: str) -> None:
     if not is_vector_latent(model):
         raise LatentfolioError(f"{getattr(model, 'model_dir', 'model')}: {what} needs a model with a "
-                               f"vector latent (fc, conv, vae, resnet), not {model.type_name}")
+                               f"vector latent (fc, conv, vae, resnet), not {model.type_name}"
+                               + (" with a latent map" if getattr(model.config, "latent_map", False) else ""))
 
 
 @torch.no_grad()
