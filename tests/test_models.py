@@ -107,6 +107,14 @@ def test_old_conv_configs_load_with_their_layout():
     assert ConvConfig().mirror_sizes is True and ConvConfig().mlp_width > 0
 
 
+@pytest.mark.parametrize("field,value,msg", [("batchnorm", "maybe", "true or false"),
+                                              ("mlp_width", -1, "whole number"),
+                                              ("latent_dim", 2.5, "whole number")])
+def test_config_values_are_type_checked(field, value, msg):
+    with pytest.raises(ValueError, match=msg):
+        build_model("conv", **{field: value})
+
+
 def test_resnet_latent_map():
     m = build_model("resnet", image_size=128, channels=3, latent_dim=1024, widths=(32, 64, 128),
                     latent_map=True)

@@ -35,6 +35,13 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown config field(s) {sorted(unknown)} for {cls.__name__}")
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        for k, v in kw.items():  # a flag like --set batchnorm=maybe is an error, not "truthy"
+            default = names[k].default
+            if isinstance(default, bool):
+                if not isinstance(v, bool):
+                    raise ValueError(f"{k}: expected true or false, not {v!r}")
+            elif isinstance(default, int) and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ValueError(f"{k}: expected a whole number >= 0, not {v!r}")
         return cls(**kw)
 
     @classmethod

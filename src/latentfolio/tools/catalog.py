@@ -252,12 +252,6 @@ class Catalog:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Catalog":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     # rows ----------------------------------------------------------------------------------
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
