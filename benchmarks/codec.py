@@ -141,19 +141,23 @@ def analyse(res: dict) -> dict:
     return res
 
 
-def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw) -> dict:
+def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw, model_kw=None) -> dict:
     ds = lf.load_data(data, data_root=root, **load_kw)
     images = np.ascontiguousarray(ds.images[ds.indices("test")[:n_test]])
     res = {"images": len(images), "size": list(images.shape[1:]), "codecs": {}}
     pts = []
     with tempfile.TemporaryDirectory() as d:
-        for lm in lambdas:
-            out = Path(d) / f"l{lm}"
-            r = lf.train(data, out, "codec", data_root=root, lmbda=lm, max_time=minutes, progress=False, **train_kw)
-            pt = ours_point(lf.load(out), images, lm)
+        # `train --lambdas`: the highest λ from scratch, each lower λ fine-tuning the one before.
+        results = lf.train(data, Path(d) / "rd", "codec", data_root=root, lambdas=lambdas, max_time=minutes,
+                           progress=False, model_options=model_kw, **train_kw)
+        for r in results:
+            model = lf.load(r.model_dir)
+            lm = model.meta["training"]["config"]["lmbda"]
+            pt = ours_point(model, images, lm)
             pt.update(train_seconds=round(r.seconds, 1), epochs=r.epochs)
             pts.append(pt)
             print(f"{name} latentfolio λ={lm}: {pt['bytes']:.1f} B, {pt['psnr_db']:.2f} dB", flush=True)
+    pts.sort(key=lambda p: p["lmbda"])
     res["codecs"]["latentfolio"] = pts
     for fmt, qs in QUALITIES.items():
         res["codecs"][fmt] = [pillow_point(images, fmt, q) for q in qs]

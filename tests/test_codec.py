@@ -52,9 +52,9 @@ def test_round_trip_exact_repeatable_and_deterministic(model):
     img = photo()
     a, b = C.compress_image(model, img), C.compress_image(model, img)
     assert isinstance(a, bytes) and a == b  # deterministic bytes
-    assert a[:4] == b"LFZ\x1a" and a[4] == 1
+    assert a[:4] == b"LFZ\x1a" and a[4] == C.VERSION == 2
     hd = C.parse(a)
-    k_shape = (1, model.config.latent_dim, -(-45 // 8), -(-70 // 8))
+    k_shape = (1, model.config.latent_dim, -(-45 // model.stride), -(-70 // model.stride))
     sym = C.decode_symbols(model, hd.payload, k_shape)
     a_img, _ = C._split(img)
     assert np.array_equal(sym, C._latent(model, C._planes(model, a_img)))  # symbols exact
@@ -102,10 +102,10 @@ def test_truncated_unknown_version_and_not_lfz(model):
     for n in (3, 10, 30, len(blob) - 1):
         with pytest.raises(LatentfolioError, match="truncated|CRC|not a latentfolio"):
             C.decompress_bytes(model, blob[:n])
-    v2 = bytearray(blob)
-    v2[4] = 2
-    body = bytes(v2[:-4])
-    with pytest.raises(LatentfolioError, match="version 2 is not supported"):
+    v9 = bytearray(blob)
+    v9[4] = 9
+    body = bytes(v9[:-4])
+    with pytest.raises(LatentfolioError, match="version 9 is not supported"):
         C.decompress_bytes(model, body + struct.pack("<I", zlib.crc32(body)))
     with pytest.raises(LatentfolioError, match="bad magic"):
         C.decompress_bytes(model, b"\x89PNG" + blob[4:])
@@ -183,3 +183,42 @@ def test_codec_eval_reports_real_bytes(codec_dir):
     r = codec_eval(codec_dir[0], codec_dir[1], split="all", limit=10)
     assert r["n"] == 10 and r["bytes_per_image"] > r["estimated_payload_bytes"]
     assert 0 < r["psnr_db"] < 60 and r["encode_images_per_s"] > 0
+
+
+def test_lambdas_chain_fine_tunes_down_the_rates_and_resumes(tmp_path):
+    import latentfolio as lf
+
+    root = write_shapes(tmp_path / "shapes", 60, size=32, colour=False)
+    kw = dict(image_size=32, epochs=2, model_options={"width": 16, "latent_dim": 8}, progress=False)
+    res = lf.train(root, tmp_path / "rd", "codec", lambdas=[0.002, 0.05], **kw)
+    hi, lo = (load_model(tmp_path / "rd" / f"lambda-{v}") for v in ("0.05", "0.002"))
+    assert [r.model_dir.name for r in res] == ["lambda-0.05", "lambda-0.002"]  # highest λ first
+    assert hi.meta["training"]["config"]["init"] is None
+    assert lo.meta["training"]["config"]["init"] == str(tmp_path / "rd" / "lambda-0.05")
+    assert lo.meta["training"]["config"]["lmbda"] == 0.002
+    before = (tmp_path / "rd" / "lambda-0.05" / "model.safetensors").stat().st_mtime_ns
+    again = lf.train(root, tmp_path / "rd", "codec", lambdas=[0.002, 0.05], resume=True, **kw)
+    assert [r.model_dir for r in again] == [r.model_dir for r in res]  # finished ones are kept
+    assert (tmp_path / "rd" / "lambda-0.05" / "model.safetensors").stat().st_mtime_ns == before
+    with pytest.raises(LatentfolioError, match="positive"):
+        lf.train(root, tmp_path / "bad", "codec", lambdas=[0.01, -1], **kw)
+
+
+def test_version_1_files_still_decode_and_v2_headers_are_small(model, monkeypatch):
+    img = photo((30, 20), mode="RGBA")
+    blob = C.compress_image(model, img)
+    hd = C.parse(blob)
+    assert hd.version == 2 and hd.mode == "RGBA" and (hd.width, hd.height) == (30, 20)
+    grey = C.compress_image(model, photo((28, 28)).convert("L"))
+    assert len(grey) - len(C.parse(grey).payload.rstrip(b"\0")) <= 16 + 3  # 16-byte header and CRC
+    # the same image as a version-1 file, as latentfolio 0.1 wrote them
+    payload = hd.payload
+    v1 = (C.MAGIC + bytes([1, C.FLAG_ALPHA]) + C._fp(model, 8) + struct.pack("<HH", 30, 20) + b"\x04RGBA"
+          + struct.pack("<I", len(hd.alpha)) + hd.alpha + payload)
+    v1 += struct.pack("<I", zlib.crc32(v1))
+    assert np.array_equal(np.asarray(C.decompress_bytes(model, v1)), np.asarray(C.decompress_bytes(model, blob)))
+    # a mode outside the code table travels by name
+    monkeypatch.setattr(C, "MODES", ("L",))
+    odd = C.parse(C.compress_image(model, photo((20, 20))))
+    assert odd.mode == "RGB" and odd.flags >> 1 == C.MODE_NAMED
+    assert C._read_leb128(C._leb128(65535), 0, "x") == (65535, 3)

@@ -145,3 +145,52 @@ def test_noise_command_is_seeded(tmp_path, shapes_folder):
     # same file names in two label folders: both written, mirrored
     r = add_noise([shapes_folder], "gaussian:0.1", tmp_path / "n3")
     assert len(r["written"]) == 60 and (tmp_path / "n3" / "b" / "000.png").exists()
+
+
+def test_scan_damages_every_image_and_training_keeps_a_clean_share():
+    """Applying `scan` (the `noise` command, benchmarks) damages every image; only the trainer
+    shows a blind scan model some clean pages, so it learns to leave them alone."""
+    from latentfolio.models import build_model
+    from latentfolio.training.config import TrainConfig
+    from latentfolio.training.module import AutoencoderModule
+
+    x = torch.from_numpy(np.stack([shapes_image(np.random.default_rng(i), 32, False) for i in range(200)])
+                         ).permute(0, 3, 1, 2).float() / 255
+    y = Noise("scan")(x, torch.Generator().manual_seed(0))
+    untouched = (y == x).flatten(1).all(1).float().mean()
+    assert untouched < 0.02 and Noise("scan").clean_share > 0 and Noise("gaussian:0.2").clean_share == 0
+    net = build_model("denoiser", image_size=32, channels=1, width=8, blocks=1)
+    module = AutoencoderModule(net, TrainConfig(denoise="scan"))
+    inp, target = module._inputs((x * 255).round().byte().permute(0, 2, 3, 1),
+                                 torch.Generator().manual_seed(1))
+    clean = (inp == target).flatten(1).all(1).float().mean()
+    assert 0.1 < clean < 0.3  # about SCAN_CLEAN = 0.2
+
+
+def test_unet_denoiser_runs_any_size_and_old_layout_still_loads(tmp_path):
+    from latentfolio.models import build_model
+    from latentfolio.models.denoiser import DenoiserConfig
+    from latentfolio.saved import load_model, save_model
+
+    for levels in (1, 2, 3):
+        net = build_model("denoiser", image_size=32, channels=3, width=8, blocks=1, levels=levels)
+        for h, w in ((32, 32), (13, 37)):
+            out = net(torch.rand(2, 3, h, w))
+            assert out.recon.shape == (2, 3, h, w)
+            assert out.z.shape[-2:] == (-(-h // 2 ** levels), -(-w // 2 ** levels))
+    # skips carry detail: the U-Net's output depends on them
+    net = build_model("denoiser", image_size=16, channels=1, width=8, blocks=1)
+    torch.nn.init.normal_(net.decoder[-1].weight, std=0.1)
+    x = torch.rand(1, 1, 16, 16)
+    z, feats = net._encode(x)
+    assert not torch.allclose(net.decode(z, feats), net.decode(z))
+    # a model folder saved before levels/skips existed: one level, no skips, same weights
+    old = build_model("denoiser", image_size=16, channels=1, width=8, blocks=1, latent_dim=8, levels=1, skips=False)
+    save_model(old, tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    del cfg["levels"], cfg["skips"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
+    back = load_model(tmp_path / "old")
+    assert back.config.levels == 1 and not back.config.skips
+    assert torch.equal(back(x).recon, old.eval()(x).recon)
+    assert DenoiserConfig().levels == 2 and DenoiserConfig().skips

@@ -143,3 +143,22 @@ def test_early_stopping(tmp_path):
     res = train("digits", tmp_path / "m", "fc", latent_dim=8, epochs=50, patience=2, lr=1e-12,
                 schedule="constant", progress=False)
     assert res.stopped == "early_stopping" and res.epochs < 10
+
+
+def test_init_fine_tunes_from_a_model_folder(tmp_path, shapes_folder):
+    base = tmp_path / "base"
+    train(shapes_folder, base, "conv", image_size=16, latent_dim=8, epochs=3, progress=False)
+    ft = tmp_path / "ft"
+    res = train(shapes_folder, ft, init=str(base), epochs=1, lr=1e-4, progress=False)
+    m, b = load_model(ft), load_model(base)
+    assert m.type_name == "conv" and m.config == b.config  # model, config and size come from --init
+    assert m.meta["training"]["config"]["init"] == str(base)
+    assert res.metrics["mse"] < 1.5 * b.meta["metrics"]["mse"]  # it started trained, not from scratch
+    scratch = train(shapes_folder, tmp_path / "s", "conv", image_size=16, latent_dim=8, epochs=1, progress=False)
+    assert res.metrics["mse"] < scratch.metrics["mse"]
+    with pytest.raises(LatentfolioError, match="cannot start a 'fc' model"):
+        train(shapes_folder, tmp_path / "x", "fc", init=str(base), epochs=1, progress=False)
+    with pytest.raises(LatentfolioError, match="do not fit"):
+        train(shapes_folder, tmp_path / "y", init=str(base), latent_dim=4, epochs=1, progress=False)
+    with pytest.raises(LatentfolioError, match="no such model folder"):
+        train(shapes_folder, tmp_path / "z", init=str(tmp_path / "nope"), epochs=1, progress=False)

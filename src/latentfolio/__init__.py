@@ -16,10 +16,16 @@ is ``list_models``: ``latentfolio.models`` is the subpackage).
 __version__ = "0.1.0"
 
 
-def train(data, out, model: str = "conv", **kwargs):
-    """Train an autoencoder; see :func:`latentfolio.training.train.train`."""
-    from .training.train import train as _train
+def train(data, out, model: str | None = None, *, lambdas=None, **kwargs):
+    """Train an autoencoder; see :func:`latentfolio.training.train.train`.
 
+    With ``lambdas`` (codec): one model per λ under ``out``, each lower λ fine-tuning the one
+    before (:func:`latentfolio.training.train.train_lambdas`); returns a list of results.
+    """
+    from .training.train import train as _train, train_lambdas
+
+    if lambdas is not None:
+        return train_lambdas(data, out, list(lambdas), model, **kwargs)
     return _train(data, out, model, **kwargs)
 
 

@@ -16,7 +16,7 @@ from .app import DATA_ROOT, FORCE, JSON, _console, _emit, _model_options, app
 def train(
     data: str = typer.Argument(..., help="Image folder, IDX or CIFAR folder, or mnist | fashion-mnist | cifar10 | digits."),
     out: Path = typer.Option(..., "--out", "-o", help="Model folder to write."),
-    model: str = typer.Option("conv", "--model", help="fc | conv | vae | resnet (see `latentfolio models`)."),
+    model: Optional[str] = typer.Option(None, "--model", help="fc | conv | vae | resnet | denoiser | codec (default conv; see `latentfolio models`)."),
     latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Bottleneck size (model default: 32; resnet 256)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Square side in px (default: the data's; 64 for folders)."),
     channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3 (default: detected from the data)."),
@@ -41,6 +41,7 @@ def train(
     lmbda: float = typer.Option(0.01, "--lambda", help="Codec: rate-distortion trade-off (loss = lambda*255^2*MSE + bpp)."),
     lambdas: Optional[str] = typer.Option(None, "--lambdas", help="Codec: several qualities in one go, e.g. 0.002,0.006,0.02; OUT gets one model folder per lambda."),
     denoise: Optional[str] = typer.Option(None, "--denoise", help="Train a denoiser: corrupt inputs with this noise spec (e.g. scan; see `latentfolio noise --help`)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Fine-tune: start from this model folder's weights (its model, config and size)."),
     set_: List[str] = typer.Option([], "--set", help="Model config field, e.g. --set widths=16,32 --set batchnorm=false."),
     data_root: Optional[Path] = DATA_ROOT,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its last checkpoint."),
@@ -48,7 +49,7 @@ def train(
     as_json: bool = JSON,
 ):
     """Train an autoencoder and save it as a model folder (config.json, model.safetensors, meta.json)."""
-    from ..training.train import train as _train
+    from ..training.train import train as _train, train_lambdas
 
     kw = dict(latent_dim=latent_dim, image_size=image_size, channels=channels,
               fit=fit, data_root=data_root, resume=resume, force=force,
@@ -56,13 +57,13 @@ def train(
               batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, loss=loss,
               ssim_weight=ssim_weight, beta=beta, kl_warmup=kl_warmup, patience=patience, seed=seed,
               precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
-              num_nodes=num_nodes, denoise=denoise)
+              num_nodes=num_nodes, denoise=denoise, init=str(init) if init else None)
     if lambdas:
         try:
             values = [float(v) for v in lambdas.split(",") if v.strip()]
         except ValueError:
             raise LatentfolioError(f"--lambdas {lambdas!r}: expected numbers like 0.002,0.006,0.02") from None
-        results = [_train(data, out / f"lambda-{v:g}", model, lmbda=v, **kw) for v in values]
+        results = train_lambdas(data, out, values, model, **kw)
     else:
         results = [_train(data, out, model, lmbda=lmbda, **kw)]
     rows = [{"model_dir": str(r.model_dir), "epochs": r.epochs, "seconds": round(r.seconds, 1),

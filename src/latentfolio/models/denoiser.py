@@ -1,10 +1,12 @@
 """A denoising autoencoder that keeps detail: fully convolutional, with a spatial latent.
 
 Flattened bottlenecks blur (a 32-number code cannot hold a pen line's exact position), so this
-model keeps a latent *map* at half resolution, (B, latent_dim, H/2, W/2), and uses plain residual
+model keeps a latent *map*, (B, latent_dim, H / 2**levels, W / 2**levels), and uses plain residual
 blocks with no normalisation (normalisation shifts brightness, which a restorer must not do;
-Lim et al. 2017, EDSR). Trained on corrupted inputs with clean targets it is the denoising
-autoencoder of Vincent et al. 2008. Being fully convolutional it runs on any image size.
+Lim et al. 2017, EDSR). Most of the work runs at low resolution, where it is cheap, and U-Net
+skips (Ronneberger et al. 2015) bring the fine detail back on the way up. Trained on corrupted
+inputs with clean targets it is the denoising autoencoder of Vincent et al. 2008. Being fully
+convolutional it runs on any image size.
 """
 
 from __future__ import annotations
@@ -21,9 +23,17 @@ from .registry import register_model
 
 @dataclass
 class DenoiserConfig(ModelConfig):
-    latent_dim: int = 32  # channels of the latent map at half resolution
-    width: int = 48  # feature channels at full resolution; x2 at half resolution
+    latent_dim: int = 64  # channels of the latent map at 1 / 2**levels resolution
+    width: int = 16  # feature channels at full resolution, doubled at each level down (16: 4 epochs of
+    # FashionMNIST in 4 CPU minutes and 24.4 dB at σ = 0.2; 32 gave 2 epochs and 21.2 dB in the same time)
     blocks: int = 2  # residual blocks at each resolution, in encoder and decoder
+    levels: int = 2  # stride-2 steps down to the latent map: most of the work runs at low resolution
+    skips: bool = True  # U-Net skips (Ronneberger et al. 2015): encoder features added on the way up
+
+    @classmethod
+    def from_saved(cls, d: dict) -> "DenoiserConfig":
+        # Model folders saved before these fields existed: one level, no skips.
+        return cls.from_dict({"levels": 1, "skips": False, **d})
 
 
 class PlainResBlock(nn.Module):
@@ -48,31 +58,63 @@ class Denoiser(Autoencoder):
 
     def __init__(self, config: DenoiserConfig):
         super().__init__(config)
-        c, w = config, config.width
-        self.encoder = nn.Sequential(
-            nn.Conv2d(c.channels, w, 3, 1, 1), *[PlainResBlock(w) for _ in range(c.blocks)],
-            nn.Conv2d(w, 2 * w, 3, 2, 1), *[PlainResBlock(2 * w) for _ in range(c.blocks)],
-            nn.Conv2d(2 * w, c.latent_dim, 1))  # (B, latent_dim, H/2, W/2)
-        self.decoder = nn.Sequential(
-            nn.Conv2d(c.latent_dim, 2 * w, 1), *[PlainResBlock(2 * w) for _ in range(c.blocks)],
-            nn.Conv2d(2 * w, 4 * w, 3, 1, 1), nn.PixelShuffle(2),  # sub-pixel upsampling to full size
-            *[PlainResBlock(w) for _ in range(c.blocks)], nn.Conv2d(w, c.channels, 3, 1, 1))
+        c, w, b, n = config, config.width, config.blocks, config.levels
+        enc: list[nn.Module] = [nn.Conv2d(c.channels, w, 3, 1, 1), *[PlainResBlock(w) for _ in range(b)]]
+        for i in range(n):
+            enc += [nn.Conv2d(w << i, w << (i + 1), 3, 2, 1), *[PlainResBlock(w << (i + 1)) for _ in range(b)]]
+        enc.append(nn.Conv2d(w << n, c.latent_dim, 1))
+        self.encoder = nn.Sequential(*enc)  # (B, latent_dim, H / 2**levels, W / 2**levels)
+        dec: list[nn.Module] = [nn.Conv2d(c.latent_dim, w << n, 1), *[PlainResBlock(w << n) for _ in range(b)]]
+        for i in reversed(range(n)):  # sub-pixel upsampling (Shi et al. 2016), one level at a time
+            dec += [nn.Conv2d(w << (i + 1), 4 * (w << i), 3, 1, 1), nn.PixelShuffle(2),
+                    *[PlainResBlock(w << i) for _ in range(b)]]
+        dec.append(nn.Conv2d(w, c.channels, 3, 1, 1))
+        self.decoder = nn.Sequential(*dec)
         nn.init.zeros_(self.decoder[-1].weight)  # start as the identity map
         nn.init.zeros_(self.decoder[-1].bias)
+        # Where the skips leave the encoder (just before each stride-2 conv) and join the decoder
+        # (just after each PixelShuffle): positions in the two Sequentials, finest level first.
+        self._skip_out = [1 + b + i * (1 + b) for i in range(n)]
+        self._skip_in = [len(dec) - 2 - b - i * (2 + b) for i in range(n)]
+
+    @property
+    def multiple(self) -> int:
+        return 1 << self.config.levels
+
+    def _pad(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        m = self.multiple
+        return F.pad(x, (0, (-w) % m, 0, (-h) % m), mode="replicate")  # any size: pad to the stride
+
+    def _encode(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        feats = []
+        for i, layer in enumerate(self.encoder):
+            if i in self._skip_out:
+                feats.append(x)
+            x = layer(x)
+        return x, feats
 
     def encode(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        return self.encoder(F.pad(x, (0, w % 2, 0, h % 2), mode="replicate"))  # odd sizes: pad 1 px
+        return self._encode(self._pad(x))[0]
 
-    def decode(self, z: Tensor) -> Tensor:
-        """The correction the latent map encodes, (B, C, 2h, 2w); ``forward`` adds it to the input."""
-        return self.decoder(z)
+    def decode(self, z: Tensor, skips: list[Tensor] | None = None) -> Tensor:
+        """The correction the latent map encodes, (B, C, H, W); ``forward`` adds it to the input.
+
+        With ``skips`` (the encoder's features, as ``forward`` passes them) this is the U-Net's
+        decoder; without, it decodes from the latent alone.
+        """
+        for i, layer in enumerate(self.decoder):
+            x = layer(z if i == 0 else x)
+            if skips and i in self._skip_in:
+                x = x + skips[self._skip_in.index(i)]
+        return x
 
     def forward(self, x: Tensor) -> AEOutput:
         # Residual learning (Zhang et al. 2017, DnCNN): predict what to change, add the input back.
         # Clean input then needs no change at all, and training starts from the identity.
-        z = self.encode(x)
-        return AEOutput(recon=self.output_activation(x + self.decode(z)[..., : x.shape[-2], : x.shape[-1]]), z=z)
+        z, feats = self._encode(self._pad(x))
+        delta = self.decode(z, feats if self.config.skips else None)[..., : x.shape[-2], : x.shape[-1]]
+        return AEOutput(recon=self.output_activation(x + delta), z=z)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:

@@ -1,16 +1,23 @@
 """Real files from a trained ``codec`` model: the ``.lfz`` format, ``.lfa`` archives, evaluation.
 
-``.lfz`` layout (little-endian)::
+``.lfz`` layout, version 2 (little-endian)::
 
-    magic  b"LFZ\\x1a"   4 bytes  -- never changes
-    version u8          1        -- this module writes and reads 1; others are refused
-    flags   u8          1        -- bit 0: alpha plane present
-    model   8 bytes              -- first 8 bytes of the SHA-256 of model.safetensors
-    width, height  u16 each      -- up to 65535 px
-    mode    u8 length + ASCII    -- the Pillow mode to restore ("L", "RGB", "RGBA", "P", ...)
-    [alpha  u32 length + zlib]   -- lossless alpha, when flag bit 0 is set
-    payload                      -- ANS-coded latent symbols (constriction), 32-bit words
+    magic   b"LFZ\\x1a"  4 bytes  -- never changes
+    version u8          1        -- this module writes 2 and reads 1 and 2; others are refused
+    flags   u8          1        -- bit 0: alpha plane present; bits 1-7: Pillow mode code (MODES),
+                                    127 = the mode's name follows the size
+    model   4 bytes              -- first 4 bytes of the SHA-256 of model.safetensors
+    width, height  LEB128        -- 1 byte each up to 127 px, at most 65535 px
+    [mode   u8 length + ASCII]   -- only for a mode outside MODES
+    [alpha  LEB128 length + zlib] -- lossless alpha, when flag bit 0 is set
+    payload                      -- ANS-coded latent symbols (constriction's 32-bit words, little-
+                                    endian), up to 3 zero bytes at the very end dropped
     crc32   u32                  -- of every byte before it
+
+Version 1 (still read): flags = alpha bit only, an 8-byte model fingerprint, u16 width and
+height, the mode as u8 length + ASCII, a u32 alpha length, and whole 32-bit payload words. The
+v2 header is 16 bytes for a small image instead of 24, which matters at 28 px, where a whole
+file is 50 to 300 bytes.
 
 The symbols are coded with the integer tables frozen into the model folder, never with floats
 recomputed at decode time, so a file decodes to the same symbols on any machine.
@@ -36,15 +43,39 @@ from .. import _io
 from ..errors import LatentfolioError
 from .denoise import _merge, _split
 
-MAGIC, VERSION = b"LFZ\x1a", 1
+MAGIC, VERSION = b"LFZ\x1a", 2
+READS = (1, 2)
 ARCHIVE_MAGIC, ARCHIVE_VERSION = b"LFA\x1a", 1
-FP_LEN = 8
+FP_LEN = 8  # model store folders and archive headers; an .lfz v2 file keeps the first FP_LEN_V2
+FP_LEN_V2 = 4
 FLAG_ALPHA = 1
+MODES = ("L", "RGB", "RGBA", "P", "LA", "1", "I;16", "I;16L", "I;16B", "I", "F", "CMYK", "YCbCr", "LAB",
+         "HSV", "RGBX", "PA", "La", "RGBa")  # codes 0..: append only, never reorder
+MODE_NAMED = 127
 _FOOTER = struct.Struct("<QII4s")  # index offset, index length, index crc32, magic
 
 
-def _fp(model) -> bytes:
-    return bytes.fromhex(model.fingerprint)[:FP_LEN]
+def _fp(model, n: int = FP_LEN) -> bytes:
+    return bytes.fromhex(model.fingerprint)[:n]
+
+
+def _leb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_leb128(data: bytes, pos: int, name: str) -> tuple[int, int]:
+    n = shift = 0
+    for i in range(pos, min(pos + 5, len(data))):
+        n |= (data[i] & 0x7F) << shift
+        shift += 7
+        if not data[i] & 0x80:
+            return n, i + 1
+    raise LatentfolioError(f"{name}: malformed .lfz file")
 
 
 def _require_codec(model) -> None:
@@ -73,15 +104,45 @@ def parse(data: bytes, name: str = "file") -> Header:
     """Validate and split an .lfz file. Any damage is a LatentfolioError naming the problem."""
     if len(data) < 4 or data[:4] != MAGIC:
         raise LatentfolioError(f"{name}: not a latentfolio .lfz file (bad magic number)")
-    if len(data) < 6 + FP_LEN + 4 + 1 + 4:
+    if len(data) < 6 + FP_LEN_V2 + 2 + 4:
         raise LatentfolioError(f"{name}: truncated .lfz file ({len(data)} bytes)")
     version, flags = data[4], data[5]
-    if version != VERSION:
+    if version not in READS:
         raise LatentfolioError(f"{name}: .lfz format version {version} is not supported "
-                               f"(this latentfolio reads version {VERSION})")
+                               f"(this latentfolio reads versions {', '.join(map(str, READS))})")
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
     if zlib.crc32(body) != crc:
         raise LatentfolioError(f"{name}: corrupted or truncated .lfz file (CRC mismatch)")
+    try:
+        return (_parse_v1 if version == 1 else _parse_v2)(body, flags, name)
+    except (struct.error, IndexError, UnicodeDecodeError):
+        raise LatentfolioError(f"{name}: malformed .lfz file") from None
+
+
+def _parse_v2(body: bytes, flags: int, name: str) -> Header:
+    pos = 6
+    fp = body[pos:pos + FP_LEN_V2]
+    width, pos = _read_leb128(body, pos + FP_LEN_V2, name)
+    height, pos = _read_leb128(body, pos, name)
+    code = flags >> 1
+    if code == MODE_NAMED:
+        mode = body[pos + 1:pos + 1 + body[pos]].decode("ascii")
+        pos += 1 + body[pos]
+    elif code < len(MODES):
+        mode = MODES[code]
+    else:
+        raise LatentfolioError(f"{name}: malformed .lfz file (unknown mode code {code})")
+    alpha = None
+    if flags & FLAG_ALPHA:
+        alen, pos = _read_leb128(body, pos, name)
+        alpha, pos = body[pos:pos + alen], pos + alen
+    if pos > len(body) or not 0 < width <= 65535 or not 0 < height <= 65535:
+        raise LatentfolioError(f"{name}: malformed .lfz file")
+    payload = body[pos:]
+    return Header(2, flags, fp, width, height, mode, alpha, payload + bytes(-len(payload) % 4))
+
+
+def _parse_v1(body: bytes, flags: int, name: str) -> Header:
     pos = 6
     fp = body[pos:pos + FP_LEN]
     pos += FP_LEN
@@ -98,7 +159,7 @@ def parse(data: bytes, name: str = "file") -> Header:
     payload = body[pos:]
     if pos > len(body) or len(payload) % 4 or width == 0 or height == 0:
         raise LatentfolioError(f"{name}: malformed .lfz file")
-    return Header(version, flags, fp, width, height, mode, alpha, payload)
+    return Header(1, flags, fp, width, height, mode, alpha, payload)
 
 
 def _planes(model, a: np.ndarray) -> np.ndarray:
@@ -156,7 +217,11 @@ def code_symbols(model, sym: np.ndarray) -> bytes:
     for m in reversed(range(sym.shape[1])):  # ANS is a stack: encode in reverse decode order
         s = np.clip(sym[:, m].ravel() + r - lo[m], 0, ln[m] - 1).astype(np.int32)
         coder.encode_reverse(s, cats[m])
-    return coder.get_compressed().astype("<u4").tobytes()
+    raw = coder.get_compressed().astype("<u4").tobytes()
+    k = 0
+    while k < 3 and k < len(raw) and raw[-1 - k] == 0:  # the top word's zero high bytes: the
+        k += 1  # reader pads back to whole words, so this is exact
+    return raw[:len(raw) - k]
 
 
 def decode_symbols(model, payload: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
@@ -191,13 +256,16 @@ def compress_image(model, img: Image.Image) -> bytes:
         raise LatentfolioError(f"image is {w}x{h}: .lfz holds at most 65535 px a side")
     a, info = _split(img)
     sym = _latent(model, _planes(model, a))
-    flags, extra = 0, b""
+    code = MODES.index(img.mode) if img.mode in MODES else MODE_NAMED
+    flags, extra = code << 1, b""
+    if code == MODE_NAMED:
+        mode = img.mode.encode("ascii")
+        extra += bytes([len(mode)]) + mode
     if "alpha" in info:
         flags |= FLAG_ALPHA
         z = zlib.compress(np.asarray(info["alpha"], np.uint8).tobytes(), 9)
-        extra = struct.pack("<I", len(z)) + z
-    mode = img.mode.encode("ascii")
-    head = MAGIC + bytes([VERSION, flags]) + _fp(model) + struct.pack("<HH", w, h) + bytes([len(mode)]) + mode
+        extra += _leb128(len(z)) + z
+    head = MAGIC + bytes([VERSION, flags]) + _fp(model, FP_LEN_V2) + _leb128(w) + _leb128(h)
     body = head + extra + code_symbols(model, sym)
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -206,12 +274,12 @@ def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
     """The bytes of an .lfz file -> a Pillow image of the original size and mode."""
     hd = parse(data, name)
     _require_codec(model)
-    if hd.fingerprint != _fp(model):
+    if hd.fingerprint != _fp(model, len(hd.fingerprint)):
         raise LatentfolioError(f"{name}: was compressed with another model (fingerprint "
-                               f"{hd.fingerprint.hex()}, this model is {_fp(model).hex()})")
+                               f"{hd.fingerprint.hex()}, this model is {_fp(model, len(hd.fingerprint)).hex()})")
     k = 1 if hd.mode in ("L", "LA", "1", "I", "I;16", "I;16L", "I;16B", "F") else 3
     p = k if model.config.channels == 1 else 1
-    shape = (p, model.config.latent_dim, -(-hd.height // 8), -(-hd.width // 8))
+    shape = (p, model.config.latent_dim, -(-hd.height // model.stride), -(-hd.width // model.stride))
     try:
         sym = decode_symbols(model, hd.payload, shape)
     except Exception as e:  # a payload the tables cannot decode
@@ -263,11 +331,14 @@ def _model_for(fp: bytes, given, cache: dict, name: str):
     if given is not None:
         return given
     if fp not in cache:
-        d = model_store() / fp.hex()
-        if not d.exists():
+        found = sorted(model_store().glob(fp.hex() + "*")) if model_store().is_dir() else []
+        if not found:
             raise LatentfolioError(f"{name}: needs model {fp.hex()}, which is not in {model_store()}; "
                                    "pass --model MODEL_DIR")
-        cache[fp] = load_model(d)
+        if len(found) > 1:  # two stored models share the file's short fingerprint
+            raise LatentfolioError(f"{name}: model {fp.hex()} is ambiguous in {model_store()}; "
+                                   "pass --model MODEL_DIR")
+        cache[fp] = load_model(found[0])
     return cache[fp]
 
 

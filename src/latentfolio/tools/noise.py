@@ -202,7 +202,7 @@ def jpeg(x, q, g):
 SCAN = [("illumination", 0.5, (0.05, 0.3)), ("grain", 0.5, (0.02, 0.08)), ("smudge", 0.3, (1, 2)),
         ("dust", 0.5, (0.002, 0.02)), ("hair", 0.3, (1, 3)), ("gaussian", 0.6, (0.02, 0.3)),
         ("salt_pepper", 0.2, (0.002, 0.03)), ("jpeg", 0.3, (20, 70))]
-SCAN_CLEAN = 0.2  # share of images left clean, so the model learns to leave clean input alone
+SCAN_CLEAN = 0.2  # share of training images a `scan` denoiser sees clean, to learn to leave them alone
 
 
 class Noise:
@@ -211,6 +211,9 @@ class Noise:
     def __init__(self, spec: str):
         self.spec = spec
         self.steps = parse_spec(spec)
+        # Training only (the trainer applies it): a blind `scan` model must also see clean pages.
+        # Applying the spec itself always damages every image.
+        self.clean_share = SCAN_CLEAN if any(name == "scan" for name, _ in self.steps) else 0.0
 
     def __repr__(self) -> str:
         return f"Noise({self.spec!r})"
@@ -220,9 +223,8 @@ class Noise:
         x = x.float()
         for name, value in self.steps:
             if name == "scan":
-                keep = _u((b,), generator, x.device) >= SCAN_CLEAN
                 for n, p, (lo, hi) in SCAN:
-                    on = (_u((b,), generator, x.device) < p) & keep
+                    on = _u((b,), generator, x.device) < p
                     s = _u((b,), generator, x.device, lo, hi) * value if n != "jpeg" else _u((b,), generator, x.device, lo, hi)
                     x = NOISES[n].fn(x, s * on, generator).clamp(0, 1)
             else:

@@ -29,6 +29,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # clip the gradient norm: a safety net at high learning rates
     lmbda: float = 0.01  # codec only: rate-distortion trade-off λ (loss = λ·255²·MSE + bpp)
     denoise: str | None = None  # noise spec (e.g. "scan"): corrupt inputs on the fly, clean targets
+    init: str | None = None  # a model folder whose weights start training (fine-tuning); same model and config
 
     OPTIMIZERS = ("adam", "adamw")
     SCHEDULES = ("onecycle", "cosine", "constant")

@@ -82,7 +82,11 @@ class AutoencoderModule(pl.LightningModule):
                 self._gen = torch.Generator(device=x.device).manual_seed(self.cfg.seed + self.global_rank)
             generator = self._gen
         norm = self.model.config.norm
-        noisy = self.corrupt(to_unit(x, norm), generator)
+        clean = to_unit(x, norm)
+        noisy = self.corrupt(clean, generator)
+        if self.corrupt.clean_share:
+            keep = torch.rand(len(x), generator=generator, device=x.device) < self.corrupt.clean_share
+            noisy = torch.where(keep.view(-1, 1, 1, 1), clean, noisy)
         return (noisy * 2 - 1 if norm == "pm1" else noisy), x
 
     def fixed_generator(self, device, offset: int = 0) -> torch.Generator:

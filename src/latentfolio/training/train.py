@@ -82,7 +82,7 @@ def _split_indices(ds: ImageSet) -> tuple[np.ndarray, np.ndarray]:
     return train, val
 
 
-def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", *,
+def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = None, *,
           latent_dim: int | None = None, image_size: int | None = None, channels: int | None = None,
           fit: str = "squash", data_root: str | None = None, resume: bool = False, force: bool = False,
           model_options: dict | None = None, progress: bool | None = None,
@@ -91,6 +91,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
 
     ``train_options`` are :class:`TrainConfig` fields (epochs, max_time, lr, loss, beta, ...);
     ``model_options`` are fields of the model's config (widths, kernel, batchnorm, ...).
+    ``model`` defaults to ``conv``; with ``init=MODEL_DIR`` (fine-tuning) the model type, its config,
+    image size and channels default to that folder's, and training starts from its weights.
     With ``resume=True`` the run continues from ``out/run/checkpoints/last.ckpt`` with the
     settings it was started with (``epochs``/``max_time`` may be raised).
     """
@@ -99,7 +101,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
 
     from ..evaluation import evaluate_model
     from ..models import build_model, get_model_class
-    from ..saved import save_model
+    from ..saved import load_model, read_config, save_model
     from .batches import loader
     from .callbacks import History, ReconGrid
     from .module import AutoencoderModule, NonFiniteLoss
@@ -126,6 +128,15 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
         except TypeError as e:
             raise LatentfolioError(str(e)) from None
         model_fields = dict(model_options or {})
+        if cfg.init:  # fine-tuning: the same model, built from the same config, starts from its weights
+            base = read_config(cfg.init)
+            if model not in (None, base["type"]):
+                raise LatentfolioError(f"--init {cfg.init}: a {base['type']!r} model cannot start a {model!r} model")
+            model = base["type"]
+            model_fields = {**{k: v for k, v in base.items() if k not in ("format_version", "type")},
+                            **model_fields}
+            image_size, channels = image_size or base["image_size"], channels or base["channels"]
+    model = model or "conv"
     try:
         cfg.check()
         get_model_class(model)
@@ -148,6 +159,14 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
         net = build_model(model, **model_fields)
     except (ValueError, TypeError) as e:
         raise LatentfolioError(f"model {model}: {e}") from None
+    if cfg.init and not resume:
+        state = load_model(cfg.init).state_dict()
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            lines = str(e).splitlines()
+            raise LatentfolioError(f"--init {cfg.init}: its weights do not fit this model "
+                                   f"({(lines[1] if len(lines) > 1 else lines[0]).strip()})") from None
     n_params = sum(p.numel() for p in net.parameters())
     from ..modelinfo import model_info
 
@@ -244,3 +263,32 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str = "conv", 
                     extra={"data": data_name, "split": "train"})
     _log(f"saved {out}  ({split}: psnr {metrics['psnr_db']:.2f} dB, ssim {metrics['ssim']:.4f})")
     return TrainResult(out, metrics, trainer.current_epoch, seconds, stopped)
+
+
+def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list[float], model: str | None = None,
+                  **kwargs) -> list[TrainResult]:
+    """Several qualities of a rate-distortion model in one go: ``out/lambda-<λ>`` for each λ.
+
+    The highest λ trains first (from scratch, or from ``init``); each lower λ then fine-tunes the
+    model before it, as learned codecs are usually trained (Ballé et al. 2018; CompressAI): the
+    transforms carry over and only the rate trade-off moves, so each rate gets far more training.
+    """
+    if not lambdas:
+        raise LatentfolioError("--lambdas: give at least one value")
+    if any(not v > 0 for v in lambdas):
+        raise LatentfolioError(f"--lambdas {','.join(map(str, lambdas))}: every value must be positive")
+    results: list[TrainResult] = []
+    init = kwargs.pop("init", None)
+    resume = kwargs.pop("resume", False)
+    for v in sorted(set(lambdas), reverse=True):
+        d = Path(out) / f"lambda-{v:g}"
+        if resume and (d / "model.safetensors").exists():  # finished before the kill: keep it
+            meta = _io.read_json(d / "meta.json", "model meta")
+            r = TrainResult(d, meta.get("metrics", {}), meta.get("training", {}).get("epochs", 0),
+                            meta.get("training", {}).get("seconds", 0.0), "completed")
+        else:
+            again = resume and (d / RUN_DIR / "checkpoints" / LAST_CKPT).exists()
+            r = train(data, d, model, lmbda=v, init=None if again else init, resume=again, **kwargs)
+        results.append(r)
+        init = str(r.model_dir)
+    return results
