@@ -147,7 +147,7 @@ def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw, 
     res = {"images": len(images), "size": list(images.shape[1:]), "codecs": {}}
     pts = []
     with tempfile.TemporaryDirectory() as d:
-        # `train --lambdas`: the highest λ from scratch, each lower λ fine-tuning the one before.
+        # `train --lambdas`: the lowest λ from scratch, each higher λ fine-tuning the one before.
         results = lf.train(data, Path(d) / "rd", "codec", data_root=root, lambdas=lambdas, max_time=minutes,
                            progress=False, model_options=model_kw, **train_kw)
         for r in results:

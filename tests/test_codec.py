@@ -192,14 +192,14 @@ def test_lambdas_chain_fine_tunes_down_the_rates_and_resumes(tmp_path):
     kw = dict(image_size=32, epochs=2, model_options={"width": 16, "latent_dim": 8}, progress=False)
     res = lf.train(root, tmp_path / "rd", "codec", lambdas=[0.002, 0.05], **kw)
     hi, lo = (load_model(tmp_path / "rd" / f"lambda-{v}") for v in ("0.05", "0.002"))
-    assert [r.model_dir.name for r in res] == ["lambda-0.05", "lambda-0.002"]  # highest λ first
-    assert hi.meta["training"]["config"]["init"] is None
-    assert lo.meta["training"]["config"]["init"] == str(tmp_path / "rd" / "lambda-0.05")
-    assert lo.meta["training"]["config"]["lmbda"] == 0.002
-    before = (tmp_path / "rd" / "lambda-0.05" / "model.safetensors").stat().st_mtime_ns
+    assert [r.model_dir.name for r in res] == ["lambda-0.002", "lambda-0.05"]  # lowest λ first
+    assert lo.meta["training"]["config"]["init"] is None
+    assert hi.meta["training"]["config"]["init"] == str(tmp_path / "rd" / "lambda-0.002")
+    assert hi.meta["training"]["config"]["lmbda"] == 0.05
+    before = (tmp_path / "rd" / "lambda-0.002" / "model.safetensors").stat().st_mtime_ns
     again = lf.train(root, tmp_path / "rd", "codec", lambdas=[0.002, 0.05], resume=True, **kw)
     assert [r.model_dir for r in again] == [r.model_dir for r in res]  # finished ones are kept
-    assert (tmp_path / "rd" / "lambda-0.05" / "model.safetensors").stat().st_mtime_ns == before
+    assert (tmp_path / "rd" / "lambda-0.002" / "model.safetensors").stat().st_mtime_ns == before
     with pytest.raises(LatentfolioError, match="positive"):
         lf.train(root, tmp_path / "bad", "codec", lambdas=[0.01, -1], **kw)
 

@@ -269,9 +269,10 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
                   **kwargs) -> list[TrainResult]:
     """Several qualities of a rate-distortion model in one go: ``out/lambda-<λ>`` for each λ.
 
-    The highest λ trains first (from scratch, or from ``init``); each lower λ then fine-tunes the
-    model before it, as learned codecs are usually trained (Ballé et al. 2018; CompressAI): the
-    transforms carry over and only the rate trade-off moves, so each rate gets far more training.
+    The lowest λ trains first (from scratch, or from ``init``); each higher λ then fine-tunes the
+    model before it: the transforms carry over and only the rate trade-off moves. High rates need
+    the most training (from scratch in a short budget, λ = 0.05 reached only 23.6 dB at 128 B on
+    FashionMNIST), and this order gives them everyone's training before theirs.
     """
     if not lambdas:
         raise LatentfolioError("--lambdas: give at least one value")
@@ -280,7 +281,7 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
     results: list[TrainResult] = []
     init = kwargs.pop("init", None)
     resume = kwargs.pop("resume", False)
-    for v in sorted(set(lambdas), reverse=True):
+    for v in sorted(set(lambdas)):
         d = Path(out) / f"lambda-{v:g}"
         if resume and (d / "model.safetensors").exists():  # finished before the kill: keep it
             meta = _io.read_json(d / "meta.json", "model meta")
