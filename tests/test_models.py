@@ -155,3 +155,10 @@ def test_load_refuses_bad_folders(tmp_path):
     (d / "config.json").write_text("{not json")
     with pytest.raises(LatentfolioError, match="not a valid JSON"):
         load_model(d)
+
+
+def test_codec_stages_and_denoiser_levels_are_bounded():
+    for name, kw, needle in (("codec", {"stages": 1}, "from 2 to 6"), ("codec", {"stages": 40}, "from 2 to 6"),
+                             ("denoiser", {"levels": 40}, "at most 6")):
+        with pytest.raises(ValueError, match=needle):
+            build_model(name, image_size=28, channels=1, **kw)

@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 def train(data, out, model: str | None = None, *, lambdas=None, **kwargs):
     """Train an autoencoder; see :func:`latentfolio.training.train.train`.
 
-    With ``lambdas`` (codec): one model per λ under ``out``, each lower λ fine-tuning the one
-    before (:func:`latentfolio.training.train.train_lambdas`); returns a list of results.
+    With ``lambdas`` (codec): one model per λ under ``out``, the lowest λ first and each higher
+    λ fine-tuning the one before (:func:`latentfolio.training.train.train_lambdas`); returns a list of results.
     """
     from .training.train import train as _train, train_lambdas
 

@@ -132,8 +132,8 @@ class Codec(Autoencoder):
     def __init__(self, config: CodecConfig):
         super().__init__(config)
         c, n, m = config.channels, config.width, config.latent_dim
-        if config.stages < 2:
-            raise ValueError(f"stages: at least 2, not {config.stages}")
+        if not 2 <= config.stages <= 6:
+            raise ValueError(f"stages: from 2 to 6 (a latent at 1/4 to 1/64 resolution), not {config.stages}")
         k = config.stages - 2  # middle layers
         enc = [nn.Conv2d(c, n, 5, 2, 2), GDN(n)]
         for _ in range(k):
@@ -162,7 +162,7 @@ class Codec(Autoencoder):
         return 1 << self.config.stages
 
     def decode(self, z: Tensor) -> Tensor:
-        return self.output_activation(self.decoder(z))  # (B, C, 8h, 8w)
+        return self.output_activation(self.decoder(z))  # (B, C, stride·h, stride·w)
 
     def quantize(self, y: Tensor) -> Tensor:
         """Additive uniform noise while training (the relaxation of rounding), rounding otherwise."""

@@ -59,6 +59,8 @@ class Denoiser(Autoencoder):
     def __init__(self, config: DenoiserConfig):
         super().__init__(config)
         c, w, b, n = config, config.width, config.blocks, config.levels
+        if n > 6:
+            raise ValueError(f"levels: at most 6 (a latent at 1/64 resolution), not {n}")
         enc: list[nn.Module] = [nn.Conv2d(c.channels, w, 3, 1, 1), *[PlainResBlock(w) for _ in range(b)]]
         for i in range(n):
             enc += [nn.Conv2d(w << i, w << (i + 1), 3, 2, 1), *[PlainResBlock(w << (i + 1)) for _ in range(b)]]

@@ -101,7 +101,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
 
     from ..evaluation import evaluate_model
     from ..models import build_model, get_model_class
-    from ..saved import load_model, read_config, save_model
+    from ..saved import CONFIG, META, WEIGHTS, load_model, save_model
     from .batches import loader
     from .callbacks import History, ReconGrid
     from .module import AutoencoderModule, NonFiniteLoss
@@ -129,13 +129,14 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
             raise LatentfolioError(str(e)) from None
         model_fields = dict(model_options or {})
         if cfg.init:  # fine-tuning: the same model, built from the same config, starts from its weights
-            base = read_config(cfg.init)
-            if model not in (None, base["type"]):
-                raise LatentfolioError(f"--init {cfg.init}: a {base['type']!r} model cannot start a {model!r} model")
-            model = base["type"]
-            model_fields = {**{k: v for k, v in base.items() if k not in ("format_version", "type")},
-                            **model_fields}
-            image_size, channels = image_size or base["image_size"], channels or base["channels"]
+            init_model = load_model(cfg.init)
+            if model not in (None, init_model.type_name):
+                raise LatentfolioError(f"--init {cfg.init}: a {init_model.type_name!r} model cannot start a "
+                                       f"{model!r} model")
+            model = init_model.type_name
+            model_fields = {**init_model.config.to_dict(), **model_fields}
+            image_size = image_size or init_model.config.image_size
+            channels = channels or init_model.config.channels
     model = model or "conv"
     try:
         cfg.check()
@@ -160,9 +161,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     except (ValueError, TypeError) as e:
         raise LatentfolioError(f"model {model}: {e}") from None
     if cfg.init and not resume:
-        state = load_model(cfg.init).state_dict()
         try:
-            net.load_state_dict(state, strict=True)
+            net.load_state_dict(init_model.state_dict(), strict=True)
         except RuntimeError as e:
             lines = str(e).splitlines()
             raise LatentfolioError(f"--init {cfg.init}: its weights do not fit this model "
@@ -185,7 +185,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
 
     if force and not resume and out.exists():
         shutil.rmtree(run, ignore_errors=True)
-        for f in ("config.json", "model.safetensors", "meta.json", "density.safetensors", "density.json"):
+        for f in (CONFIG, WEIGHTS, META, "density.safetensors", "density.json"):
             (out / f).unlink(missing_ok=True)
     run.mkdir(parents=True, exist_ok=True)
     _io.write_json(run / RUN_JSON, {
@@ -274,6 +274,8 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
     the most training (from scratch in a short budget, λ = 0.05 reached only 23.6 dB at 128 B on
     FashionMNIST), and this order gives them everyone's training before theirs.
     """
+    from ..saved import META, WEIGHTS
+
     if not lambdas:
         raise LatentfolioError("--lambdas: give at least one value")
     if any(not v > 0 for v in lambdas):
@@ -283,8 +285,8 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
     resume = kwargs.pop("resume", False)
     for v in sorted(set(lambdas)):
         d = Path(out) / f"lambda-{v:g}"
-        if resume and (d / "model.safetensors").exists():  # finished before the kill: keep it
-            meta = _io.read_json(d / "meta.json", "model meta")
+        if resume and (d / WEIGHTS).exists():  # finished before the kill: keep it
+            meta = _io.read_json(d / META, "model meta")
             r = TrainResult(d, meta.get("metrics", {}), meta.get("training", {}).get("epochs", 0),
                             meta.get("training", {}).get("seconds", 0.0), "completed")
         else:
