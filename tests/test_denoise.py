@@ -65,7 +65,7 @@ def denoiser(tmp_path_factory):
     """A small denoiser trained on grey shapes with gaussian noise."""
     root = write_shapes(tmp_path_factory.mktemp("clean") / "shapes", 120)
     out = tmp_path_factory.mktemp("dn") / "model"
-    res = train(root, out, "denoiser", image_size=24, epochs=15, denoise="gaussian:0.15", lr=3e-3,
+    res = train(root, out, "denoiser", image_size=24, epochs=15, denoise="gaussian:0.15",
                 model_options={"width": 16, "blocks": 1}, latent_dim=16, progress=False)
     return out, root, res
 
