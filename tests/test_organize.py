@@ -132,6 +132,25 @@ def test_duplicates_groups_copies(tmp_path, model, collection):
     assert next(g for g in r["groups"] if len(g["images"]) == 2 and g["exact"])
 
 
+def test_catalogs_are_closed_by_whoever_opened_them(tmp_path, model, collection, monkeypatch):
+    # A connection left to the garbage collector keeps SQLite's WAL view of the file alive.
+    from latentfolio.tools.catalog import Catalog
+    from latentfolio.tools.organize import anomalies, duplicates
+
+    opened, closed = [], []
+    real_init, real_close = Catalog.__init__, Catalog.close
+    monkeypatch.setattr(Catalog, "__init__", lambda self, *a, **k: (opened.append(self), real_init(self, *a, **k))[1])
+    monkeypatch.setattr(Catalog, "close", lambda self: (closed.append(self), real_close(self))[1])
+    _index(model, collection, tmp_path / "c")
+    duplicates(tmp_path / "c")
+    anomalies(tmp_path / "c", top=3)
+    assert len(opened) == 3 and closed == opened
+    cat = Catalog(tmp_path / "c")  # an open Catalog handed in stays open for its owner
+    duplicates(cat)
+    assert closed[-1] is not cat and len(cat) == 24
+    cat.close()
+
+
 def test_cluster_metrics_on_a_synthetic_labelled_set():
     from latentfolio.tools.latent import cluster_accuracy, cluster_metrics
     from latentfolio.tools.organize import LatentClusterer

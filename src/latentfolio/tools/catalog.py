@@ -439,10 +439,14 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
     items, ds, source = resolve_source(data, c.image_size, c.channels, fit, data_root)
     if (catalog / META).exists():
         cat = Catalog(catalog, check=False)
-        check_model(model, cat.meta, catalog)
-        if cat.meta["source"] != source:
-            raise LatentfolioError(f"{catalog}: this catalog indexes {cat.meta['source']}, not {data}; "
-                                   "use another --catalog")
+        try:
+            check_model(model, cat.meta, catalog)
+            if cat.meta["source"] != source:
+                raise LatentfolioError(f"{catalog}: this catalog indexes {cat.meta['source']}, not {data}; "
+                                       "use another --catalog")
+        except LatentfolioError:
+            cat.close()
+            raise
     else:
         if catalog.exists() and any(catalog.iterdir()):
             raise LatentfolioError(f"{catalog}: exists and is not a catalog")
@@ -454,67 +458,70 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
             "image_size": c.image_size, "channels": c.channels, "fit": fit, "source": source,
             "data_root": str(data_root) if data_root else None, "search": "flat"})
         cat = Catalog(catalog)
-    db = cat.db
-    with db:  # rows whose codes the file lacks (a damaged file, a killed run) are encoded again
-        db.execute("DELETE FROM images WHERE row >= ?", (_file_rows(catalog, dim),))
-    known = {r["path"]: r for r in db.execute("SELECT path, hash, bytes, mtime_ns, row FROM images")}
-    known_bad = {r["path"]: (r["bytes"], r["mtime_ns"]) for r in db.execute("SELECT * FROM bad")}
-    seen = {it.key for it in items}
-    deleted = [p for p in known if p not in seen]
-    # unchanged files that were unreadable last time are not tried again
-    still_bad = [it for it in items if known_bad.get(it.key) == (it.bytes, it.mtime_ns)]
-    skip = {it.key for it in still_bad}
-    todo = [it for it in items if it.key not in skip and (
-        it.key not in known
-        or (it.file is not None and (known[it.key]["bytes"], known[it.key]["mtime_ns"]) != (it.bytes, it.mtime_ns)))]
-    n_before = len(known)
-    if deleted:
+    try:
+        db = cat.db
+        with db:  # rows whose codes the file lacks (a damaged file, a killed run) are encoded again
+            db.execute("DELETE FROM images WHERE row >= ?", (_file_rows(catalog, dim),))
+        known = {r["path"]: r for r in db.execute("SELECT path, hash, bytes, mtime_ns, row FROM images")}
+        known_bad = {r["path"]: (r["bytes"], r["mtime_ns"]) for r in db.execute("SELECT * FROM bad")}
+        seen = {it.key for it in items}
+        deleted = [p for p in known if p not in seen]
+        # unchanged files that were unreadable last time are not tried again
+        still_bad = [it for it in items if known_bad.get(it.key) == (it.bytes, it.mtime_ns)]
+        skip = {it.key for it in still_bad}
+        todo = [it for it in items if it.key not in skip and (
+            it.key not in known
+            or (it.file is not None and (known[it.key]["bytes"], known[it.key]["mtime_ns"]) != (it.bytes, it.mtime_ns)))]
+        n_before = len(known)
+        if deleted:
+            with db:
+                db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in deleted])
+        added = changed = bad = 0
         with db:
-            db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in deleted])
-    added = changed = bad = 0
-    with db:
-        db.execute("DELETE FROM bad")
-        db.executemany("INSERT INTO bad VALUES (?, ?, ?)", [(it.key, it.bytes, it.mtime_ns) for it in still_bad])
-    if todo:
-        end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
-        end = max(end, _file_rows(catalog, dim))
-        slots = np.arange(end, end + len(todo))
-        with open(catalog / LATENTS, "r+b") as f:
-            f.truncate((end + len(todo)) * dim * 4)
-        scratch = catalog / ".pending"
-        scratch.mkdir(exist_ok=True)
-        print(f"index: encoding {len(todo)} image(s) into {catalog}", file=sys.stderr, flush=True)
-        ok, err, hashes = _encode(model, todo, slots, catalog / LATENTS, scratch, fit, ds.images if ds else None,
-                                  devices, accelerator, batch_size, workers, progress)
-        if ok is None:  # a non-zero DDP rank: rank 0 writes the rows
-            return {}
-        rows = []
-        for it, slot, o, e, h in zip(todo, slots, ok, err, hashes):
-            if not o:
-                bad += 1
-                db.execute("INSERT OR REPLACE INTO bad VALUES (?, ?, ?)", (it.key, it.bytes, it.mtime_ns))
-                continue
-            rows.append((it.key, h, it.bytes, it.mtime_ns, it.label, it.split, float(e[0]), float(e[1]), int(slot)))
-            if it.key in known:
-                changed += 1
-            else:
-                added += 1
-        with db:
-            db.executemany("DELETE FROM images WHERE path = ?", [(it.key,) for it in todo if it.key in known])
-            db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, "
-                           "ssim_error, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        for f in scratch.iterdir():
-            f.unlink()
-        scratch.rmdir()
-    if deleted or changed or bad or _file_rows(catalog, dim) != len(cat):  # (a killed run leaves spare rows)
-        _compact(catalog, db, dim)
-    search = build_ann(cat) if (deleted or todo or not (catalog / FAISS).exists()) else cat.meta.get("search", "flat")
-    if search != cat.meta.get("search"):
-        cat.meta["search"] = search
-        _io.write_json(catalog / META, cat.meta)
-    n = len(cat)
-    if n == 0:
-        raise LatentfolioError(f"{data}: no readable image to index ({bad} bad file(s))")
-    return {"catalog": str(catalog), "images": n, "added": added, "changed": changed,
-            "removed": len(deleted), "bad": bad + len(still_bad), "unchanged": n_before - len(deleted) - changed,
-            "search": search, "dim": dim}
+            db.execute("DELETE FROM bad")
+            db.executemany("INSERT INTO bad VALUES (?, ?, ?)", [(it.key, it.bytes, it.mtime_ns) for it in still_bad])
+        if todo:
+            end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
+            end = max(end, _file_rows(catalog, dim))
+            slots = np.arange(end, end + len(todo))
+            with open(catalog / LATENTS, "r+b") as f:
+                f.truncate((end + len(todo)) * dim * 4)
+            scratch = catalog / ".pending"
+            scratch.mkdir(exist_ok=True)
+            print(f"index: encoding {len(todo)} image(s) into {catalog}", file=sys.stderr, flush=True)
+            ok, err, hashes = _encode(model, todo, slots, catalog / LATENTS, scratch, fit, ds.images if ds else None,
+                                      devices, accelerator, batch_size, workers, progress)
+            if ok is None:  # a non-zero DDP rank: rank 0 writes the rows
+                return {}
+            rows = []
+            for it, slot, o, e, h in zip(todo, slots, ok, err, hashes):
+                if not o:
+                    bad += 1
+                    db.execute("INSERT OR REPLACE INTO bad VALUES (?, ?, ?)", (it.key, it.bytes, it.mtime_ns))
+                    continue
+                rows.append((it.key, h, it.bytes, it.mtime_ns, it.label, it.split, float(e[0]), float(e[1]), int(slot)))
+                if it.key in known:
+                    changed += 1
+                else:
+                    added += 1
+            with db:
+                db.executemany("DELETE FROM images WHERE path = ?", [(it.key,) for it in todo if it.key in known])
+                db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, "
+                               "ssim_error, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for f in scratch.iterdir():
+                f.unlink()
+            scratch.rmdir()
+        if deleted or changed or bad or _file_rows(catalog, dim) != len(cat):  # (a killed run leaves spare rows)
+            _compact(catalog, db, dim)
+        search = build_ann(cat) if (deleted or todo or not (catalog / FAISS).exists()) else cat.meta.get("search", "flat")
+        if search != cat.meta.get("search"):
+            cat.meta["search"] = search
+            _io.write_json(catalog / META, cat.meta)
+        n = len(cat)
+        if n == 0:
+            raise LatentfolioError(f"{data}: no readable image to index ({bad} bad file(s))")
+        return {"catalog": str(catalog), "images": n, "added": added, "changed": changed,
+                "removed": len(deleted), "bad": bad + len(still_bad), "unchanged": n_before - len(deleted) - changed,
+                "search": search, "dim": dim}
+    finally:
+        cat.close()  # now, not when the garbage collector gets to it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -19,8 +20,20 @@ CLUSTER_METHODS = ("kmeans", "gmm", "hdbscan", "umap-gmm")
 FIT_MAX = 50_000  # fit GMM / UMAP / HDBSCAN on at most this many codes, then assign the rest
 
 
-def _open(catalog) -> Catalog:
-    return catalog if isinstance(catalog, Catalog) else Catalog(catalog)
+def _with_catalog(fn):
+    """Let ``fn`` take an open :class:`Catalog` or a path; a catalog opened here is closed here."""
+
+    @functools.wraps(fn)
+    def wrapper(catalog, *args, **kwargs):
+        if isinstance(catalog, Catalog):
+            return fn(catalog, *args, **kwargs)
+        cat = Catalog(catalog)
+        try:
+            return fn(cat, *args, **kwargs)
+        finally:
+            cat.close()
+
+    return wrapper
 
 
 def _row_dict(r, distance: float | None = None) -> dict:
@@ -31,13 +44,14 @@ def _row_dict(r, distance: float | None = None) -> dict:
 
 
 # --- similar ---------------------------------------------------------------------------------
+@_with_catalog
 def similar(catalog, query: str, k: int = 12, out=None, model_dir=None, force: bool = False) -> dict:
     """The ``k`` nearest images to QUERY: a catalog path or id, or any image file (encoded now)."""
     if k < 1:
         raise LatentfolioError(f"-k {k}: must be at least 1")
     if out:
         _io.check_writable(out, force)
-    cat = _open(catalog)
+    cat: Catalog = catalog
     row = cat.find(str(query))
     if row is not None:
         z = np.array(cat.latents()[row["row"]])
@@ -68,6 +82,7 @@ def similar(catalog, query: str, k: int = 12, out=None, model_dir=None, force: b
 
 
 # --- duplicates ------------------------------------------------------------------------------
+@_with_catalog
 def duplicates(catalog, threshold: float | None = None, neighbours: int = 16) -> dict:
     """Groups of near-duplicates: codes closer than ``threshold`` (L2), joined transitively.
 
@@ -76,7 +91,7 @@ def duplicates(catalog, threshold: float | None = None, neighbours: int = 16) ->
     """
     if threshold is not None and not threshold >= 0:
         raise LatentfolioError(f"--threshold {threshold}: must be >= 0")
-    cat = _open(catalog)
+    cat: Catalog = catalog
     n = len(cat)
     if n < 2:
         return {"threshold": threshold, "groups": [], "images_in_groups": 0}
@@ -200,13 +215,14 @@ def _contact_sheet(images: np.ndarray, out, ncol: int = 8) -> None:
     save_png(make_grid(images, ncol, scale=auto_scale(images.shape[1], 64)), out)
 
 
+@_with_catalog
 def cluster(catalog, method: str = "kmeans", k: int | None = None, organize=None, mode: str = "symlink",
             seed: int = 0, force: bool = False, sheet_max: int = 64) -> dict:
     """Cluster the catalog's codes, store a cluster id per row; optionally one folder per cluster."""
     if mode not in ("symlink", "copy"):
         raise LatentfolioError(f"--mode {mode!r}: use symlink or copy")
     LatentClusterer(method, 10 if k is None else k, seed)  # check the flags before any work
-    cat = _open(catalog)
+    cat: Catalog = catalog
     if organize:
         organize = Path(organize)
         if organize.exists() and any(organize.iterdir()) and not force:
@@ -268,6 +284,7 @@ def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str
 
 
 # --- map ---------------------------------------------------------------------------------------
+@_with_catalog
 def latent_map(catalog, out, method: str = "umap", color: str = "auto", thumbnails: bool = False,
                limit: int = 20000, seed: int = 0, force: bool = False) -> dict:
     """A 2-D map of the catalog: PNG (dots or thumbnails) or a self-contained interactive HTML."""
@@ -283,7 +300,7 @@ def latent_map(catalog, out, method: str = "umap", color: str = "auto", thumbnai
     if color not in ("auto", "label", "cluster"):
         raise LatentfolioError(f"--color {color!r}: use auto, label or cluster")
     _io.check_writable(out, force)
-    cat = _open(catalog)
+    cat: Catalog = catalog
     rows = cat.rows("id, path, label, cluster, row")
     n = len(rows)
     pick = np.sort(np.random.default_rng(seed).permutation(n)[:limit]) if n > limit else np.arange(n)
@@ -358,12 +375,13 @@ def anomaly_scores(recon_error: np.ndarray, z: np.ndarray, score: str = "both", 
     return _robust_z(np.log(np.maximum(structural, 0) + 1e-6)) + _robust_z(nll)
 
 
+@_with_catalog
 def anomalies(catalog, top: int = 20, score: str = "both", out=None, seed: int = 0, force: bool = False) -> dict:
     if top < 1:
         raise LatentfolioError(f"--top {top}: must be at least 1")
     if out:
         _io.check_writable(out, force)
-    cat = _open(catalog)
+    cat: Catalog = catalog
     rows = cat.rows("id, path, label, recon_error, ssim_error, row")
     if len(rows) < 3:
         raise LatentfolioError(f"{cat.path}: anomaly scores need at least 3 images")
