@@ -278,7 +278,7 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
     FashionMNIST), and this order gives them everyone's training before theirs.
     """
     from ..models import get_model_class
-    from ..saved import CONFIG, META, WEIGHTS
+    from ..saved import META, WEIGHTS, read_config
 
     if not lambdas:
         raise LatentfolioError("--lambdas: give at least one value")
@@ -288,15 +288,9 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
     init = kwargs.pop("init", None)
     resume = kwargs.pop("resume", False)
     lr = kwargs.pop("lr", None)
+    step_lr = lr
     for i, v in enumerate(sorted(set(lambdas))):
         d = Path(out) / f"lambda-{v:g}"
-        step_lr = lr
-        if i > 0:
-            # Fine-tuning peaks at a third of the first model's LR. At the full peak the trained
-            # transforms blow up: on 64 px colour photos the loss jumped from 8.6 to 6·10⁶ and the
-            # model came out at 22.8 dB for 329 B, against 26.2 dB for 310 B at a third.
-            first = lr or get_model_class(_io.read_json(Path(init) / CONFIG, "model config")["type"]).default_lr
-            step_lr = first * FINETUNE_LR
         if resume and (d / WEIGHTS).exists():  # finished before the kill: keep it
             meta = _io.read_json(d / META, "model meta")
             r = TrainResult(d, meta.get("metrics", {}), meta.get("training", {}).get("epochs", 0),
@@ -306,4 +300,9 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
             r = train(data, d, model, lmbda=v, init=None if again else init, resume=again, lr=step_lr, **kwargs)
         results.append(r)
         init = str(r.model_dir)
+        if i == 0:
+            # Fine-tuning peaks at a third of the first model's LR. At the full peak the trained
+            # transforms blow up: on 64 px colour photos the loss jumped from 8.6 to 6·10⁶ and the
+            # model came out at 22.8 dB for 329 B, against 26.2 dB for 310 B at a third.
+            step_lr = (lr or get_model_class(read_config(init)["type"]).default_lr) * FINETUNE_LR
     return results
