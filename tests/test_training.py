@@ -192,3 +192,62 @@ def test_trained_conv_model_saves_what_it_evaluated(tmp_path, shapes_folder):
     again = evaluate(out, shapes_folder)
     assert again["psnr_db"] == pytest.approx(res.metrics["psnr_db"], abs=1e-4)
     assert all(t.is_contiguous() for t in load_model(out).state_dict().values())
+
+
+def test_blow_up_guard_rolls_back_weights_and_optimiser_and_halves_lr():
+    from types import SimpleNamespace
+
+    from latentfolio.models import build_model
+    from latentfolio.training.callbacks import BlowUpGuard
+    from latentfolio.training.config import TrainConfig
+    from latentfolio.training.module import AutoencoderModule
+
+    model = build_model("fc", image_size=8, channels=1, latent_dim=4)
+    module = AutoencoderModule(model, TrainConfig())
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    model(torch.rand(4, 1, 8, 8)).recon.pow(2).mean().backward()
+    opt.step()
+    trainer = SimpleNamespace(sanity_checking=False, optimizers=[opt], is_global_zero=True,
+                              current_epoch=0, callback_metrics={"val_loss": torch.tensor(1.0)})
+    guard = BlowUpGuard(factor=3.0, echo=False)
+    guard.on_validation_end(trainer, module)  # best so far: snapshot
+    good = {k: v.clone() for k, v in model.state_dict().items()}
+    good_avg = [s["exp_avg"].clone() for s in opt.state.values()]
+
+    with torch.no_grad():  # the run blows up: weights and Adam's moments go wild
+        for p in model.parameters():
+            p.mul_(50.0)
+        for s in opt.state.values():
+            s["exp_avg"].fill_(7.0)
+    trainer.current_epoch, trainer.callback_metrics = 1, {"val_loss": torch.tensor(2.5)}
+    guard.on_validation_end(trainer, module)  # 2.5x the best: a bad epoch, not a blow-up
+    assert module.lr_scale == 1.0 and not guard.events
+    trainer.current_epoch, trainer.callback_metrics = 2, {"val_loss": torch.tensor(9.0)}
+    guard.on_validation_end(trainer, module)
+    assert module.lr_scale == 0.5
+    assert all(torch.equal(v, good[k]) for k, v in model.state_dict().items())
+    assert all(torch.equal(s["exp_avg"], a) for s, a in zip(opt.state.values(), good_avg))
+    assert guard.events == [{"epoch": 3, "val_loss": 9.0, "best_val_loss": 1.0, "back_to_epoch": 1,
+                             "lr_scale": 0.5}]
+    trainer.current_epoch, trainer.callback_metrics = 3, {"val_loss": torch.tensor(float("nan"))}
+    guard.on_validation_end(trainer, module)  # a non-finite validation loss also rolls back
+    assert module.lr_scale == 0.25 and len(guard.events) == 2
+
+
+def test_training_recovers_from_a_blow_up(tmp_path, monkeypatch):
+    from latentfolio.training.module import AutoencoderModule
+
+    def wreck(self):  # at the start of epoch 3, the weights blow up as at too high a learning rate
+        if self.current_epoch == 2:
+            with torch.no_grad():
+                for p in self.model.parameters():
+                    p.add_(torch.randn_like(p) * 5.0)
+
+    monkeypatch.setattr(AutoencoderModule, "on_train_epoch_start", wreck, raising=False)
+    out = tmp_path / "m"
+    res = train("digits", out, "conv", latent_dim=8, epochs=6, progress=False)
+    events = load_model(out).meta["training"]["rollbacks"]
+    assert [(e["epoch"], e["back_to_epoch"], e["lr_scale"]) for e in events] == [(3, 2, 0.5)]
+    h = rows(out)
+    assert float(h[-1]["val_loss"]) < float(h[1]["val_loss"])  # ends better than before the blow-up
+    assert res.metrics["psnr_db"] > 15

@@ -44,6 +44,7 @@ class AutoencoderModule(pl.LightningModule):
             self.corrupt = Noise(cfg.denoise)
         self._gen: torch.Generator | None = None
         self._fused = False  # set by configure_optimizers: a fused step, so clip here, not in Lightning
+        self.lr_scale = 1.0  # halved by BlowUpGuard after each roll-back
         self._elapsed_before = 0.0  # seconds trained before a resume
         self._t0: float | None = None
 
@@ -69,9 +70,11 @@ class AutoencoderModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["latentfolio_elapsed"] = self.elapsed()
+        checkpoint["latentfolio_lr_scale"] = self.lr_scale
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._elapsed_before = float(checkpoint.get("latentfolio_elapsed", 0.0))
+        self.lr_scale = float(checkpoint.get("latentfolio_lr_scale", 1.0))
 
     def kl_weight(self) -> float:
         if self.cfg.kl_warmup <= 0:
@@ -148,5 +151,5 @@ class AutoencoderModule(pl.LightningModule):
         self._fused = scaler is None and all(p.device.type in ("cpu", "cuda") for p in params)
         opt = opt_cls(params, lr=lr, weight_decay=self.cfg.weight_decay, fused=self._fused)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda _step: lr_factor(self.cfg.schedule, self.progress() if self._trainer else 0.0))
+            opt, lambda _step: self.lr_scale * lr_factor(self.cfg.schedule, self.progress() if self._trainer else 0.0))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -103,7 +103,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     from ..models import build_model, get_model_class
     from ..saved import CONFIG, META, WEIGHTS, load_model, save_model
     from .batches import loader
-    from .callbacks import History, ReconGrid
+    from .callbacks import BlowUpGuard, History, ReconGrid
     from .module import AutoencoderModule, NonFiniteLoss
 
     out = Path(out)
@@ -199,6 +199,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
                         save_top_k=1, auto_insert_metric_name=False),
         History(run, echo=not show_bar),
         ReconGrid(run, ds.images[val_idx[:8]]),
+        BlowUpGuard(),
     ]
     if cfg.patience:
         callbacks.append(EarlyStopping("val_loss", patience=cfg.patience, check_finite=True))
@@ -251,7 +252,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
         "metrics": {"split": split, **metrics},
         "training": {"config": cfg.to_dict(), "epochs": trainer.current_epoch,
                      "steps": trainer.global_step, "seconds": round(module.elapsed(), 1),
-                     "stopped": stopped, "batch_size": bs, "precision": precision},
+                     "stopped": stopped, "batch_size": bs, "precision": precision,
+                     "rollbacks": next(c for c in callbacks if isinstance(c, BlowUpGuard)).events},
         "parameters": n_params,
         "history": history,
     })
