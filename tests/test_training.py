@@ -247,6 +247,7 @@ def test_training_recovers_from_a_blow_up(tmp_path, monkeypatch):
     out = tmp_path / "m"
     res = train("digits", out, "conv", latent_dim=8, epochs=6, progress=False)
     events = load_model(out).meta["training"]["rollbacks"]
+    assert events == res.rollbacks
     assert [(e["epoch"], e["back_to_epoch"], e["lr_scale"]) for e in events] == [(3, 2, 0.5)]
     h = rows(out)
     assert float(h[-1]["val_loss"]) < float(h[1]["val_loss"])  # ends better than before the blow-up

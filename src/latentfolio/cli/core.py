@@ -67,7 +67,7 @@ def train(
     else:
         results = [_train(data, out, model, lmbda=lmbda, **kw)]
     rows = [{"model_dir": str(r.model_dir), "epochs": r.epochs, "seconds": round(r.seconds, 1),
-             "stopped": r.stopped, "metrics": r.metrics} for r in results]
+             "stopped": r.stopped, "rollbacks": len(r.rollbacks), "metrics": r.metrics} for r in results]
     _emit(rows[0] if len(rows) == 1 else rows, as_json)
 
 

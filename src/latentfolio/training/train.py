@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ class TrainResult:
     epochs: int
     seconds: float
     stopped: str  # "completed", "max_time", "early_stopping"
+    rollbacks: list[dict] = field(default_factory=list)  # blow-ups rolled back (BlowUpGuard.events)
 
 
 def _log(msg: str) -> None:
@@ -232,10 +233,11 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     seconds = time.monotonic() - t0
     if trainer.interrupted:
         raise LatentfolioError(f"training interrupted; continue with --resume (checkpoint {ckpt})")
+    rollbacks = next(c for c in callbacks if isinstance(c, BlowUpGuard)).events
     stopped = ("early_stopping" if any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks)
                else "max_time" if trainer.current_epoch < epochs and cfg.max_time else "completed")
     if not trainer.is_global_zero:
-        return TrainResult(out, {}, trainer.current_epoch, seconds, stopped)
+        return TrainResult(out, {}, trainer.current_epoch, seconds, stopped, rollbacks)
 
     net = module.model.cpu().eval()
     net.finalize()  # e.g. the codec freezes its entropy model into integer tables
@@ -253,7 +255,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
         "training": {"config": cfg.to_dict(), "epochs": trainer.current_epoch,
                      "steps": trainer.global_step, "seconds": round(module.elapsed(), 1),
                      "stopped": stopped, "batch_size": bs, "precision": precision,
-                     "rollbacks": next(c for c in callbacks if isinstance(c, BlowUpGuard)).events},
+                     "rollbacks": rollbacks},
         "parameters": n_params,
         "history": history,
     })
@@ -264,7 +266,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
         fit_density(net, ds.images[pick], seed=cfg.seed, save_to=out,
                     extra={"data": data_name, "split": "train"})
     _log(f"saved {out}  ({split}: psnr {metrics['psnr_db']:.2f} dB, ssim {metrics['ssim']:.4f})")
-    return TrainResult(out, metrics, trainer.current_epoch, seconds, stopped)
+    return TrainResult(out, metrics, trainer.current_epoch, seconds, stopped, rollbacks)
 
 
 FINETUNE_LR = 1 / 3  # --lambdas: each fine-tuned rate's peak LR, relative to the first rate's
