@@ -47,7 +47,7 @@ class BlowUpGuard(pl.Callback):
     half the learning rate. A one-cycle peak that suits most data can be too high for some: a
     64 px colour codec at λ 0.004 jumped from val loss 19 to 66 at the 3e-3 peak and, left alone,
     finished at 15 dB; at 2e-3 the same run was smooth. Healthy runs never come near ``factor``,
-    so they are untouched. The snapshot lives in memory (one copy of the weights and Adam state);
+    so they are untouched. The snapshot lives in CPU memory (one copy of the weights and Adam state);
     after a resume the guard starts over from the first epoch it sees.
     """
 
@@ -65,16 +65,16 @@ class BlowUpGuard(pl.Callback):
         epoch = trainer.current_epoch + 1
         if math.isfinite(loss) and loss < self.best:
             self.best, self.best_epoch = loss, epoch
-            self.snapshot = {
-                "model": {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()},
-                "optimizers": [copy.deepcopy(o.state_dict()) for o in trainer.optimizers]}
+            # Kept on the CPU, so a GPU run does not hold a second copy of the weights and Adam state
+            self.snapshot = {"model": _cpu_copy(module.model.state_dict()),
+                             "optimizers": [_cpu_copy(o.state_dict()) for o in trainer.optimizers]}
             return
         blown = not math.isfinite(loss) or loss > self.factor * self.best
         if not blown or self.snapshot is None or len(self.events) >= self.max_rollbacks:
             return
         module.model.load_state_dict(self.snapshot["model"])
         for opt, state in zip(trainer.optimizers, self.snapshot["optimizers"]):
-            opt.load_state_dict(copy.deepcopy(state))
+            opt.load_state_dict(copy.deepcopy(state))  # a copy: on the CPU, loading would alias it
         module.lr_scale *= 0.5
         self.events.append({"epoch": epoch, "val_loss": loss, "best_val_loss": self.best,
                             "back_to_epoch": self.best_epoch, "lr_scale": module.lr_scale})
@@ -82,6 +82,17 @@ class BlowUpGuard(pl.Callback):
             print(f"epoch {epoch}: validation loss jumped to {loss:.4g} (best {self.best:.4g}, epoch "
                   f"{self.best_epoch}): a blow-up; back to epoch {self.best_epoch}'s weights, "
                   f"learning rate x{module.lr_scale:g}", file=sys.stderr, flush=True)
+
+
+def _cpu_copy(obj):
+    """A deep copy of a (nested) state dict with every tensor copied to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
 class History(pl.Callback):
