@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -141,3 +142,44 @@ def test_python_api_mirrors_every_command():
         name = (c.name or c.callback.__name__).replace("-", "_").removesuffix("_cmd")
         name = {"map": "latent_map", "models": "list_models"}.get(name, name)
         assert callable(getattr(lf, name)), name
+
+
+def test_ddp_on_two_cpu_processes_trains_once_and_reports_once(tmp_path):
+    # Lightning's DDP launcher re-runs the command for rank 1 after rank 0 has made OUT: the
+    # second process must not refuse OUT as existing (or clear it for --force), and only rank 0
+    # prints the result.
+    out = tmp_path / "ddp"
+    args = ("train", "digits", "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp",
+            "--epochs", "2", "--latent-dim", "8", "--out", str(out), "--json")
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)  # exactly one JSON document
+    assert res["epochs"] == 2 and res["metrics"]["n"] > 0
+    assert "already exists" not in r.stderr
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["training"]["epochs"] == 2
+    r = run_cli(*args)  # a finished OUT is still protected without --force
+    assert r.returncode != 0 and "already exists" in r.stderr
+    # --lambdas: every rank starts the second rate from the first one's folder, which only rank 0
+    # writes, so all ranks wait for it
+    out = tmp_path / "rd"
+    r = run_cli("train", "digits", "--model", "codec", "--lambdas", "0.01,0.03", "--accelerator", "cpu",
+                "--devices", "2", "--strategy", "ddp", "--epochs", "1", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    assert [Path(x["model_dir"]).name for x in json.loads(r.stdout)] == ["lambda-0.01", "lambda-0.03"]
+    assert json.loads((out / "lambda-0.03" / "meta.json").read_text())["training"]["config"]["init"]
+
+
+def test_worker_process_detection(monkeypatch):
+    from latentfolio.training.train import is_worker_process
+
+    for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    assert not is_worker_process()
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert not is_worker_process()
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert is_worker_process()
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("NODE_RANK", "2")
+    assert is_worker_process()

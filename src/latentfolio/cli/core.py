@@ -49,7 +49,7 @@ def train(
     as_json: bool = JSON,
 ):
     """Train an autoencoder and save it as a model folder (config.json, model.safetensors, meta.json)."""
-    from ..training.train import train as _train, train_lambdas
+    from ..training.train import is_worker_process, train as _train, train_lambdas
 
     kw = dict(latent_dim=latent_dim, image_size=image_size, channels=channels,
               fit=fit, data_root=data_root, resume=resume, force=force,
@@ -66,6 +66,8 @@ def train(
         results = train_lambdas(data, out, values, model, **kw)
     else:
         results = [_train(data, out, model, lmbda=lmbda, **kw)]
+    if is_worker_process():  # a DDP rank > 0, re-run by Lightning's launcher: rank 0 reports
+        return
     rows = [{"model_dir": str(r.model_dir), "epochs": r.epochs, "seconds": round(r.seconds, 1),
              "stopped": r.stopped, "rollbacks": len(r.rollbacks), "metrics": r.metrics} for r in results]
     _emit(rows[0] if len(rows) == 1 else rows, as_json)

@@ -34,7 +34,8 @@ class TrainResult:
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    if not is_worker_process():  # DDP ranks 1..: rank 0 speaks for the run
+        print(msg, file=sys.stderr, flush=True)
 
 
 def describe(ds: ImageSet) -> str:
@@ -61,6 +62,25 @@ def cpu_has_bf16() -> bool:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # private helpers moved: stay on the safe side
         return False
+
+
+def is_worker_process() -> bool:
+    """True in a process Lightning launched for another DDP rank (or another node's processes).
+
+    Lightning's DDP launcher re-runs the same command for ranks 1.., after rank 0 has made the
+    output folder: those processes must not refuse it as existing, clear it for --force, or write
+    to it. Rank 0 owns the folder; Lightning already saves checkpoints only there.
+    """
+    return any(int(os.environ.get(k) or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
+
+
+def _rank_zero_done() -> None:
+    """Under DDP, every rank waits here until rank 0 has saved the model folder (its evaluation and
+    saving run on rank 0 alone): the next --lambdas rate starts from that folder on every rank."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def _precision(p: str, accelerator: str) -> str:
@@ -122,7 +142,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
                                      **{k: v for k, v in train_options.items()
                                         if k in ("epochs", "max_time") and v is not None}})
     else:
-        if out.exists() and any(out.iterdir()) and not force:
+        worker = is_worker_process()
+        if out.exists() and any(out.iterdir()) and not force and not worker:
             raise LatentfolioError(f"{out}: already exists (use --force to overwrite, or --resume)")
         try:
             cfg = TrainConfig(**train_options)
@@ -184,15 +205,16 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     if cfg.max_time and not cfg.epochs:
         epochs = 10_000  # the clock decides
 
-    if force and not resume and out.exists():
-        shutil.rmtree(run, ignore_errors=True)
-        for f in (CONFIG, WEIGHTS, META, "density.safetensors", "density.json"):
-            (out / f).unlink(missing_ok=True)
-    run.mkdir(parents=True, exist_ok=True)
-    _io.write_json(run / RUN_JSON, {
-        "data": data_name, "model": model, "image_size": ds.image_size, "channels": ds.channels,
-        "fit": fit, "data_root": str(data_root) if data_root else None,
-        "model_config": net.config.to_dict(), "train_config": cfg.to_dict()})
+    if not is_worker_process():
+        if force and not resume and out.exists():
+            shutil.rmtree(run, ignore_errors=True)
+            for f in (CONFIG, WEIGHTS, META, "density.safetensors", "density.json"):
+                (out / f).unlink(missing_ok=True)
+        run.mkdir(parents=True, exist_ok=True)
+        _io.write_json(run / RUN_JSON, {
+            "data": data_name, "model": model, "image_size": ds.image_size, "channels": ds.channels,
+            "fit": fit, "data_root": str(data_root) if data_root else None,
+            "model_config": net.config.to_dict(), "train_config": cfg.to_dict()})
 
     show_bar = sys.stderr.isatty() if progress is None else progress
     callbacks = [
@@ -237,6 +259,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     stopped = ("early_stopping" if any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks)
                else "max_time" if trainer.current_epoch < epochs and cfg.max_time else "completed")
     if not trainer.is_global_zero:
+        _rank_zero_done()
         return TrainResult(out, {}, trainer.current_epoch, seconds, stopped, rollbacks)
 
     net = module.model.cpu().eval()
@@ -266,6 +289,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
         fit_density(net, ds.images[pick], seed=cfg.seed, save_to=out,
                     extra={"data": data_name, "split": "train"})
     _log(f"saved {out}  ({split}: psnr {metrics['psnr_db']:.2f} dB, ssim {metrics['ssim']:.4f})")
+    _rank_zero_done()
     return TrainResult(out, metrics, trainer.current_epoch, seconds, stopped, rollbacks)
 
 
