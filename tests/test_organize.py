@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import cli, write_shapes
+from conftest import cli, run_cli, write_shapes
 
 
 @pytest.fixture(scope="module")
@@ -266,3 +266,30 @@ def test_a_damaged_catalog_is_one_line_and_index_repairs_it(tmp_path, capsys, mo
         f.unlink()
     code, o, e = cli(capsys, monkeypatch, "duplicates", cat)
     assert code == 2 and "not a readable catalog database" in e and len(e.strip().splitlines()) == 1
+
+
+def test_index_on_two_processes_matches_one(tmp_path, model, collection):
+    # Several devices encode in forked processes that run only the prediction; Lightning's default
+    # launcher re-ran the whole `index` for rank 1, which edited the catalog under rank 0 and
+    # marked half the images bad.
+    from latentfolio.tools.catalog import Catalog
+
+    r = run_cli("index", str(model), str(collection), "--catalog", str(tmp_path / "two"), "--devices", "2",
+                "--accelerator", "cpu", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert (res["images"], res["added"], res["bad"]) == (24, 24, 1)
+    with pytest.warns(UserWarning, match="notes.png"):
+        _index(model, collection, tmp_path / "one")
+
+    def codes(path):
+        cat = Catalog(path)
+        try:
+            lat = np.asarray(cat.latents())
+            return {row["path"]: lat[row["row"]] for row in cat.rows("path, row")}
+        finally:
+            cat.close()
+
+    two, one = codes(tmp_path / "two"), codes(tmp_path / "one")
+    assert two.keys() == one.keys()
+    assert all(np.allclose(two[p], one[p], atol=1e-5) for p in one)

@@ -195,8 +195,15 @@ def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scr
         from lightning.pytorch.callbacks import RichProgressBar
 
         cbs.append(RichProgressBar())
-    trainer = pl.Trainer(accelerator=accelerator, devices=devices, logger=False, callbacks=cbs,
-                         enable_progress_bar=show, enable_model_summary=False, precision="32-true")
+    kw = dict(accelerator=accelerator, devices=devices, logger=False, callbacks=cbs,
+              enable_progress_bar=show, enable_model_summary=False, precision="32-true")
+    trainer = pl.Trainer(**kw)
+    if trainer.num_devices > 1:
+        # Forked processes that run only this prediction. Lightning's default DDP launcher re-runs
+        # the whole command for each rank, and a second `index` would edit the catalog under rank
+        # 0's feet (on 2 CPU processes it marked half the images bad). CUDA is not initialised yet
+        # here, so forking is safe on GPUs too.
+        trainer = pl.Trainer(strategy="ddp_fork", **kw)
     with torch.inference_mode():
         trainer.predict(Encoder(), dataloaders=dl, return_predictions=False)
     if not trainer.is_global_zero:

@@ -128,6 +128,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     from .module import AutoencoderModule, NonFiniteLoss
 
     out = Path(out)
+    worker = is_worker_process()  # a DDP rank > 0: rank 0 owns OUT
     run = out / RUN_DIR
     ckpt = run / "checkpoints" / LAST_CKPT
     if resume:
@@ -142,7 +143,6 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
                                      **{k: v for k, v in train_options.items()
                                         if k in ("epochs", "max_time") and v is not None}})
     else:
-        worker = is_worker_process()
         if out.exists() and any(out.iterdir()) and not force and not worker:
             raise LatentfolioError(f"{out}: already exists (use --force to overwrite, or --resume)")
         try:
@@ -205,7 +205,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     if cfg.max_time and not cfg.epochs:
         epochs = 10_000  # the clock decides
 
-    if not is_worker_process():
+    if not worker:
         if force and not resume and out.exists():
             shutil.rmtree(run, ignore_errors=True)
             for f in (CONFIG, WEIGHTS, META, "density.safetensors", "density.json"):
@@ -217,12 +217,13 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
             "model_config": net.config.to_dict(), "train_config": cfg.to_dict()})
 
     show_bar = sys.stderr.isatty() if progress is None else progress
+    history, guard = History(run, echo=not show_bar), BlowUpGuard()
     callbacks = [
         ModelCheckpoint(dirpath=run / "checkpoints", filename="epoch{epoch:03d}", save_last=True,
                         save_top_k=1, auto_insert_metric_name=False),
-        History(run, echo=not show_bar),
+        history,
         ReconGrid(run, ds.images[val_idx[:8]]),
-        BlowUpGuard(),
+        guard,
     ]
     if cfg.patience:
         callbacks.append(EarlyStopping("val_loss", patience=cfg.patience, check_finite=True))
@@ -255,7 +256,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     seconds = time.monotonic() - t0
     if trainer.interrupted:
         raise LatentfolioError(f"training interrupted; continue with --resume (checkpoint {ckpt})")
-    rollbacks = next(c for c in callbacks if isinstance(c, BlowUpGuard)).events
+    rollbacks = guard.events
     stopped = ("early_stopping" if any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks)
                else "max_time" if trainer.current_epoch < epochs and cfg.max_time else "completed")
     if not trainer.is_global_zero:
@@ -269,7 +270,6 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     if cfg.denoise:  # how well it cleans the noise it was trained on (clean input: psnr_db above)
         noisy = evaluate_model(net, ds, split, noise=cfg.denoise, seed=cfg.seed)
         metrics["denoise"] = {k: noisy[k] for k in ("noise", "noisy_psnr_db", "psnr_db", "ssim")}
-    history = next(c for c in callbacks if isinstance(c, History)).rows
     save_model(net, out, {
         "data": {"source": data_name, "name": ds.name, "fingerprint": ds.fingerprint(),
                  "splits": ds.split_sizes(), "skipped": len(ds.skipped), "fit": fit,
@@ -280,7 +280,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
                      "stopped": stopped, "batch_size": bs, "precision": precision,
                      "rollbacks": rollbacks},
         "parameters": n_params,
-        "history": history,
+        "history": history.rows,
     })
     from ..tools.latent import fit_density, is_vector_latent
 
