@@ -268,6 +268,13 @@ def test_a_damaged_catalog_is_one_line_and_index_repairs_it(tmp_path, capsys, mo
     assert code == 2 and "not a readable catalog database" in e and len(e.strip().splitlines()) == 1
 
 
+def test_index_bad_devices_is_one_line_and_creates_no_catalog(tmp_path, capsys, monkeypatch, model, collection):
+    code, o, e = cli(capsys, monkeypatch, "index", model, collection, "--catalog", tmp_path / "c",
+                     "--accelerator", "cpu", "--devices", "0")
+    assert code != 0 and "devices" in e and "Traceback" not in e
+    assert not (tmp_path / "c").exists()
+
+
 def test_index_on_two_processes_matches_one(tmp_path, model, collection):
     # Several devices encode in forked processes that run only the prediction; Lightning's default
     # launcher re-ran the whole `index` for rank 1, which edited the catalog under rank 0 and

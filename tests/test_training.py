@@ -122,6 +122,12 @@ def test_bad_training_values_are_clear(tmp_path):
         train("digits", tmp_path / "m", "transformer")
     with pytest.raises(LatentfolioError, match="nothing to resume"):
         train("digits", tmp_path / "none", resume=True)
+    # settings Lightning refuses: one error naming the setting, and no output folder left behind
+    for kw, what in (({"devices": "abc"}, "devices"), ({"strategy": "nope"}, "strategy='nope'"),
+                     ({"precision": "7"}, "Precision '7'"), ({"accelerator": "cpu", "devices": "0"}, "devices")):
+        with pytest.raises(LatentfolioError, match=what):
+            train("digits", tmp_path / "bad", **kw)
+        assert not (tmp_path / "bad").exists()
 
 
 def test_schedules_shape():

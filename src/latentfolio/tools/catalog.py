@@ -139,7 +139,7 @@ def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scr
 
     from ..metrics import ssim
     from ..training.losses import to_unit
-    from ..training.train import _quiet_lightning
+    from ..training.train import _quiet_lightning, make_trainer
 
     c = model.config
     n_total = len(slots)
@@ -197,13 +197,13 @@ def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scr
         cbs.append(RichProgressBar())
     kw = dict(accelerator=accelerator, devices=devices, logger=False, callbacks=cbs,
               enable_progress_bar=show, enable_model_summary=False, precision="32-true")
-    trainer = pl.Trainer(**kw)
+    trainer = make_trainer(**kw)
     if trainer.num_devices > 1:
         # Forked processes that run only this prediction. Lightning's default DDP launcher re-runs
         # the whole command for each rank, and a second `index` would edit the catalog under rank
         # 0's feet (on 2 CPU processes it marked half the images bad). CUDA is not initialised yet
         # here, so forking is safe on GPUs too.
-        trainer = pl.Trainer(strategy="ddp_fork", **kw)
+        trainer = make_trainer(strategy="ddp_fork", **kw)
     with torch.inference_mode():
         trainer.predict(Encoder(), dataloaders=dl, return_predictions=False)
     if not trainer.is_global_zero:
@@ -437,9 +437,13 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
           batch_size: int = 256, workers: int | None = None, progress: bool | None = None) -> dict:
     """Create or update the catalog of ``data`` under ``model_dir``'s latent space."""
     from ..saved import load_model
+    from ..training.train import make_trainer
 
     model = load_model(model_dir)
     dim = _dim(model)
+    # bad --devices / --accelerator: one line now, before the catalog is created or changed
+    make_trainer(accelerator=accelerator, devices=devices, logger=False, enable_progress_bar=False,
+                 enable_model_summary=False)
     c = model.config
     fit = model.meta.get("data", {}).get("fit", "squash")
     catalog = Path(catalog or f"{Path(str(data)).name or 'data'}.catalog")

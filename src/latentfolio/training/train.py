@@ -74,6 +74,19 @@ def is_worker_process() -> bool:
     return any(int(os.environ.get(k) or 0) > 0 for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
 
 
+def make_trainer(**kw):
+    """``pl.Trainer(**kw)``; a bad --accelerator, --devices, --strategy, --num-nodes or --precision is
+    one line naming the flags, not Lightning's traceback."""
+    import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return pl.Trainer(**kw)
+    except (MisconfigurationException, ValueError, TypeError, ImportError) as e:
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0]  # Lightning names the setting
+        raise LatentfolioError(f"Lightning refused the settings: {msg}") from None
+
+
 def _rank_zero_done() -> None:
     """Under DDP, every rank waits here until rank 0 has saved the model folder (its evaluation and
     saving run on rank 0 alone): the next --lambdas rate starts from that folder on every rank."""
@@ -205,17 +218,6 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     if cfg.max_time and not cfg.epochs:
         epochs = 10_000  # the clock decides
 
-    if not worker:
-        if force and not resume and out.exists():
-            shutil.rmtree(run, ignore_errors=True)
-            for f in (CONFIG, WEIGHTS, META, "density.safetensors", "density.json"):
-                (out / f).unlink(missing_ok=True)
-        run.mkdir(parents=True, exist_ok=True)
-        _io.write_json(run / RUN_JSON, {
-            "data": data_name, "model": model, "image_size": ds.image_size, "channels": ds.channels,
-            "fit": fit, "data_root": str(data_root) if data_root else None,
-            "model_config": net.config.to_dict(), "train_config": cfg.to_dict()})
-
     show_bar = sys.stderr.isatty() if progress is None else progress
     history, guard = History(run, echo=not show_bar), BlowUpGuard()
     callbacks = [
@@ -233,13 +235,24 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
         callbacks.append(RichProgressBar())
     accel = cfg.accelerator
     precision = _precision(cfg.precision, accel)
-    trainer = pl.Trainer(
+    trainer = make_trainer(
         max_epochs=epochs, max_time={"minutes": cfg.max_time} if cfg.max_time else None,
         accelerator=accel, devices=cfg.devices, strategy=cfg.strategy, num_nodes=cfg.num_nodes,
         precision=precision, gradient_clip_val=cfg.grad_clip or None,
         callbacks=callbacks, logger=False, enable_model_summary=False,
         enable_progress_bar=show_bar, default_root_dir=run, log_every_n_steps=max(1, min(50, steps_per_epoch)),
         num_sanity_val_steps=0)
+    # OUT is touched only now, once every setting has been accepted: a bad flag leaves nothing
+    if not worker:
+        if force and not resume and out.exists():
+            shutil.rmtree(run, ignore_errors=True)
+            for f in (CONFIG, WEIGHTS, META, "density.safetensors", "density.json"):
+                (out / f).unlink(missing_ok=True)
+        run.mkdir(parents=True, exist_ok=True)
+        _io.write_json(run / RUN_JSON, {
+            "data": data_name, "model": model, "image_size": ds.image_size, "channels": ds.channels,
+            "fit": fit, "data_root": str(data_root) if data_root else None,
+            "model_config": net.config.to_dict(), "train_config": cfg.to_dict()})
     module = AutoencoderModule(net, cfg)
     t0 = time.monotonic()
     try:
