@@ -76,18 +76,23 @@ def denoise(r: dict) -> str:
     out = []
     for name, st in r["sets"].items():
         methods = ["noisy", "nl_means", "tv_chambolle", "wavelet", "bilateral", "latentfolio"]
-        lines = ["| noise | " + " | ".join(methods) + " | gain vs best classical |",
-                 "|---|" + "---:|" * (len(methods) + 1)]
+        lines = ["| noise | " + " | ".join(methods) + " | gain vs best classical | scan model |",
+                 "|---|" + "---:|" * (len(methods) + 2)]
         for spec, row in st["noises"].items():
             cells = [f"{row[m]['psnr_db']:.2f} / {row[m]['ssim']:.3f}" for m in methods]
-            lines.append(f"| {spec} | " + " | ".join(cells) + f" | {row['gain_over_best_classical_db']:+.2f} dB |")
-        c = st["clean_input"]
+            other = row.get("latentfolio_scan_model")
+            lines.append(f"| {spec} | " + " | ".join(cells) + f" | {row['gain_over_best_classical_db']:+.2f} dB | "
+                         + (f"{other['psnr_db']:.2f} / {other['ssim']:.3f} |" if other else "(same) |"))
+        models = "; ".join(f"`--denoise {m['train_spec']}`, {m['train_minutes']:g} min, {m['epochs']} epochs"
+                           + "".join(f", `--set {k}={v}`" for k, v in m.get("model_options", {}).items())
+                           for m in st["denoisers"].values())
+        clean = ", ".join(f"{fam} model {c['psnr_db']:.2f} dB / {c['ssim']:.3f}" for fam, c in st["clean_input"].items())
         met = ", ".join(f"{k}: **{'met' if v else 'NOT met'}**" for k, v in st["targets"].items())
         out.append(f"**Denoising, {name}** (PSNR dB / SSIM on {st['images_test']} test images; classical "
-                   f"parameters tuned on {st['images_val_for_tuning']} validation images; one blind "
-                   f"`denoiser` trained {st['denoiser']['train_minutes']:g} min with `--denoise "
-                   f"{st['denoiser']['train_spec']}`). Target ≥ +3 dB over the best classical method: {met}. "
-                   f"Clean input through the denoiser: {c['psnr_db']:.2f} dB / {c['ssim']:.3f}.\n\n"
+                   f"parameters tuned on {st['images_val_for_tuning']} validation images). latentfolio: two blind "
+                   f"`denoiser`s, one per kind of damage ({models}); the `latentfolio` column is the model for the "
+                   f"row's damage, the last column the scan model on every row. Target ≥ +3 dB over the best "
+                   f"classical method: {met}. Clean input through each denoiser: {clean}.\n\n"
                    + "\n".join(lines))
     return "\n\n".join(out) + "\n\n" + _machine(r)
 

@@ -18,16 +18,29 @@ from conftest import shapes_image, write_shapes
 
 
 def test_spec_parsing():
-    assert parse_spec("gaussian:0.2,dust:0.01") == [("gaussian", 0.2), ("dust", 0.01)]
-    assert parse_spec("hair") == [("hair", NOISES["hair"].default)]
-    assert parse_spec("scan") == [("scan", 1.0)]
+    assert parse_spec("gaussian:0.2,dust:0.01") == [("gaussian", 0.2, 0.2), ("dust", 0.01, 0.01)]
+    assert parse_spec("hair") == [("hair", NOISES["hair"].default, NOISES["hair"].default)]
+    assert parse_spec("scan") == [("scan", 1.0, 1.0)]
+    assert parse_spec("gaussian:0.05-0.35, scan:0.5-1.5") == [("gaussian", 0.05, 0.35), ("scan", 0.5, 1.5)]
+    assert parse_spec("dust:1e-3-2E-2") == [("dust", 0.001, 0.02)]  # exponents are not ranges
     for bad, needle in (("", "empty"), ("blur:2", "unknown corruption"), ("gaussian:x", "not a number"),
-                        ("gaussian:-1", "standard deviation"), ("jpeg:500", "JPEG quality")):
+                        ("gaussian:-1", "standard deviation"), ("jpeg:500", "JPEG quality"),
+                        ("gaussian:0.3-0.1", "low end"), ("gaussian:0.1-2", r"in \(0, 1\]"),
+                        ("gaussian:0.1-x", "range like"), ("scan:3", "intensity")):
         with pytest.raises(ValueError, match=needle):
             parse_spec(bad)
 
 
-@pytest.mark.parametrize("spec", list(NOISES) + ["scan", "gaussian:0.1,dust:0.02,jpeg:40"])
+def test_a_range_draws_each_images_strength_from_it():
+    x = torch.full((200, 1, 32, 32), 0.5)
+    std = Noise("gaussian:0.05-0.2")(x, torch.Generator().manual_seed(0)).flatten(1).std(1)
+    assert 0.04 < std.min() < 0.07 and 0.18 < std.max() < 0.21  # spans the range, per image
+    assert std.std() > 0.03  # a mix of strengths, not one
+    fixed = Noise("gaussian:0.1")(x, torch.Generator().manual_seed(0)).flatten(1).std(1)
+    assert (fixed - 0.1).abs().max() < 0.015
+
+
+@pytest.mark.parametrize("spec", list(NOISES) + ["scan", "gaussian:0.1,dust:0.02,jpeg:40", "gaussian:0.05-0.3"])
 def test_every_corruption_changes_the_image_reproducibly(spec):
     x = torch.from_numpy(np.stack([shapes_image(np.random.default_rng(i), 32, True) for i in range(6)])
                          ).permute(0, 3, 1, 2).float() / 255

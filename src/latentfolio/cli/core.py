@@ -163,7 +163,8 @@ def models(as_json: bool = JSON):
 @app.command()
 def noise(
     inputs: List[Path] = typer.Argument(..., help="Image files or folders."),
-    spec: str = typer.Option(..., "--spec", help="Comma-separated corruptions, e.g. gaussian:0.2,dust:0.01 or scan. "
+    spec: str = typer.Option(..., "--spec", help="Comma-separated corruptions, e.g. gaussian:0.2,dust:0.01 or scan; "
+                             "a range (gaussian:0.05-0.3) draws each image's strength from it. "
                              "Kinds: gaussian (std), salt_pepper (fraction), dust (area fraction), hair (lines), "
                              "smudge (blotches), grain (std), illumination (strength), jpeg (quality), scan (preset)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the noisy PNGs."),

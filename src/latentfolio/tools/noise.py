@@ -1,15 +1,18 @@
 """A composable, seeded model of scan damage, applied to float (B, C, H, W) batches in [0, 1].
 
 Each corruption takes a per-image strength (B,) so a batch can mix strengths, and 0 means
-"not applied". A spec names corruptions in order, ``"gaussian:0.2,dust:0.01"``; ``"scan"`` is a
-preset that draws a random mix per image. Everything runs in torch on the batch's device, so
-the trainer corrupts inputs on the fly at almost no cost.
+"not applied". A spec names corruptions in order, ``"gaussian:0.2,dust:0.01"``; a range such as
+``"gaussian:0.05-0.35"`` draws each image's strength uniformly from it (how a blind model such as
+DnCNN-B is trained, Zhang et al. 2017); ``"scan"`` is a preset that draws a random mix per image.
+Everything runs in torch on the batch's device, so the trainer corrupts inputs on the fly at
+almost no cost.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -213,7 +216,7 @@ class Noise:
         self.steps = parse_spec(spec)
         # Training only (the trainer applies it): a blind `scan` model must also see clean pages.
         # Applying the spec itself always damages every image.
-        self.clean_share = SCAN_CLEAN if any(name == "scan" for name, _ in self.steps) else 0.0
+        self.clean_share = SCAN_CLEAN if any(name == "scan" for name, _, _ in self.steps) else 0.0
 
     def __repr__(self) -> str:
         return f"Noise({self.spec!r})"
@@ -221,20 +224,23 @@ class Noise:
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         b = x.shape[0]
         x = x.float()
-        for name, value in self.steps:
+        for name, lo, hi in self.steps:
+            # Per-image strength: fixed, or drawn from the spec's range.
+            value = torch.full((b,), lo, device=x.device) if lo == hi else _u((b,), generator, x.device, lo, hi)
             if name == "scan":
-                for n, p, (lo, hi) in SCAN:
+                for n, p, (slo, shi) in SCAN:
                     on = _u((b,), generator, x.device) < p
-                    s = _u((b,), generator, x.device, lo, hi) * value if n != "jpeg" else _u((b,), generator, x.device, lo, hi)
-                    x = NOISES[n].fn(x, s * on, generator).clamp(0, 1)
+                    s = _u((b,), generator, x.device, slo, shi)
+                    x = NOISES[n].fn(x, (s if n == "jpeg" else s * value) * on, generator).clamp(0, 1)
             else:
-                s = torch.full((b,), float(value), device=x.device)
-                x = NOISES[name].fn(x, s, generator).clamp(0, 1)
+                x = NOISES[name].fn(x, value, generator).clamp(0, 1)
         return x
 
 
-def parse_spec(spec: str) -> list[tuple[str, float]]:
-    """``"gaussian:0.2,dust"`` -> [("gaussian", 0.2), ("dust", 0.01)]. Raises ValueError, clearly."""
+def parse_spec(spec: str) -> list[tuple[str, float, float]]:
+    """``"gaussian:0.1-0.3,dust"`` -> [("gaussian", 0.1, 0.3), ("dust", 0.01, 0.01)]: each corruption
+    with the range its per-image strength is drawn from (equal ends: a fixed strength). Raises
+    ValueError, clearly."""
     if not spec or not spec.strip():
         raise ValueError("empty noise spec; e.g. --spec scan or --spec gaussian:0.2,dust:0.01")
     steps = []
@@ -242,21 +248,24 @@ def parse_spec(spec: str) -> list[tuple[str, float]]:
         part = part.strip()
         name, _, val = part.partition(":")
         name = name.strip().lower().replace("-", "_")
-        if name == "scan":
-            v = float(val) if val else 1.0
-            if not 0 < v <= 2:
-                raise ValueError(f"noise spec {part!r}: scan intensity must be in (0, 2]")
-            steps.append(("scan", v))
-            continue
-        if name not in NOISES:
+        if name == "scan":  # the preset's strength multiplies all of its corruptions' strengths
+            default, least, most, unit = 1.0, 0.0, 2.0, "intensity"
+        elif name in NOISES:
+            c = NOISES[name]
+            default, least, most, unit = c.default, c.lo, c.hi, c.unit
+        else:
             raise ValueError(f"noise spec {part!r}: unknown corruption {name!r}; use "
                              f"{', '.join(NOISES)} or scan")
-        c = NOISES[name]
+        ends = re.split(r"(?<![eE])-", val.strip(), maxsplit=1) if val.strip() else [str(default)]  # not 1e-3
         try:
-            v = float(val) if val else c.default
+            lo, hi = float(ends[0]), float(ends[-1])
         except ValueError:
-            raise ValueError(f"noise spec {part!r}: {val!r} is not a number ({c.unit})") from None
-        if not (c.lo < v <= c.hi) or math.isnan(v):
-            raise ValueError(f"noise spec {part!r}: {name} takes a {c.unit} in ({c.lo:g}, {c.hi:g}]")
-        steps.append((name, v))
+            raise ValueError(f"noise spec {part!r}: {val!r} is not a number or a range like 0.1-0.3 "
+                             f"({unit})") from None
+        for v in (lo, hi):
+            if not (least < v <= most) or math.isnan(v):
+                raise ValueError(f"noise spec {part!r}: {name} takes a {unit} in ({least:g}, {most:g}]")
+        if lo > hi:
+            raise ValueError(f"noise spec {part!r}: the range's low end is above its high end")
+        steps.append((name, lo, hi))
     return steps
