@@ -23,7 +23,7 @@ import torch
 from skimage import restoration
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from common import data_root, save
+from common import RESULTS, data_root, save
 
 import latentfolio as lf
 from latentfolio.tools.denoise import denoise_array
@@ -128,21 +128,39 @@ def main() -> None:
                     help="colour photos: the denoiser's width (`--set width=32`; 16, the default, suits 28 px grey)")
     ap.add_argument("--n-test", type=int, default=300)
     ap.add_argument("--n-val", type=int, default=40)
+    ap.add_argument("--sets", default="fashion-mnist,colour-photos-64",
+                    help="data sets to run; the others keep their results from results/denoise.json "
+                         "(each set records its own date)")
     args = ap.parse_args()
+    todo = args.sets.split(",")
     root = data_root()
     res = {"sets": {}}
-    res["sets"]["fashion-mnist"] = run_set("fashion-mnist", "fashion-mnist", {}, args.n_test, args.n_val,
-                                           {"scan": args.minutes, "gaussian": args.minutes}, root)
+    old = RESULTS / "denoise.json"
+    if set(todo) != {"fashion-mnist", "colour-photos-64"} and old.exists():
+        import json
+
+        kept = json.loads(old.read_text())
+        date = kept["date"]
+        res["sets"] = {k: {"date": v.get("date", date), **v} for k, v in kept["sets"].items() if k not in todo}
+        res["colour_data"] = kept.get("colour_data")
+    today = time.strftime("%Y-%m-%d")
+    if "fashion-mnist" in todo:
+        res["sets"]["fashion-mnist"] = {"date": today, **run_set(
+            "fashion-mnist", "fashion-mnist", {}, args.n_test, args.n_val,
+            {"scan": args.minutes, "gaussian": args.minutes}, root)}
+    if "colour-photos-64" not in todo:
+        save("denoise", res)
+        return
     from quality import colour_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = colour_folder(Path(tmp) / "photos", n=1500, size=64, seed=1)
-        res["sets"]["colour-photos-64"] = run_set(
+        res["sets"]["colour-photos-64"] = {"date": today, **run_set(
             "colour-photos-64", str(folder), {"load": {"image_size": 64, "channels": 3},
                                               "train": {"image_size": 64, "channels": 3,
                                                         "model_options": {"width": args.colour_width}}},
             min(args.n_test, 150), args.n_val, {"scan": args.colour_minutes, "gaussian": args.colour_gaussian_minutes},
-            None)
+            None)}
     res["colour_data"] = "1500 random 64 px crops of scikit-image's bundled colour photos (hash split 80/10/10)"
     save("denoise", res)
 
