@@ -121,8 +121,8 @@ def run_set(name, data, train_kw, n_test, n_val, minutes: dict[str, float], root
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=5.0, help="FashionMNIST: each model's training budget")
-    ap.add_argument("--colour-minutes", type=float, default=25.0, help="colour photos: the scan model's training budget")
-    ap.add_argument("--colour-gaussian-minutes", type=float, default=12.0,
+    ap.add_argument("--colour-minutes", type=float, default=20.0, help="colour photos: the scan model's training budget")
+    ap.add_argument("--colour-gaussian-minutes", type=float, default=20.0,
                     help="colour photos: the Gaussian model's training budget")
     ap.add_argument("--colour-width", type=int, default=32,
                     help="colour photos: the denoiser's width (`--set width=32`; 16, the default, suits 28 px grey)")
