@@ -14,6 +14,7 @@ Prints JSON and writes benchmarks/results/denoise.json.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -133,12 +134,12 @@ def main() -> None:
                          "(each set records its own date)")
     args = ap.parse_args()
     todo = args.sets.split(",")
+    if unknown := set(todo) - {"fashion-mnist", "colour-photos-64"}:
+        ap.error(f"--sets: unknown data set(s) {', '.join(sorted(unknown))}; use fashion-mnist, colour-photos-64")
     root = data_root()
     res = {"sets": {}}
     old = RESULTS / "denoise.json"
     if set(todo) != {"fashion-mnist", "colour-photos-64"} and old.exists():
-        import json
-
         kept = json.loads(old.read_text())
         date = kept["date"]
         res["sets"] = {k: {"date": v.get("date", date), **v} for k, v in kept["sets"].items() if k not in todo}
