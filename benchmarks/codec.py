@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ import latentfolio as lf
 from latentfolio.metrics import psnr, ssim
 from latentfolio.tools.codec import compress_image, decompress_bytes
 
+COLOUR_MINUTES = 5.0  # colour photos: training budget per λ (the chain fine-tunes each from the last)
 QUALITIES = {"JPEG": [2, 5, 10, 20, 30, 50, 70, 85, 95], "WEBP": [0, 5, 10, 20, 35, 50, 70, 85, 100],
              "AVIF": [0, 5, 10, 20, 35, 50, 65, 80, 95]}
 
@@ -65,12 +67,12 @@ def _point(images, sizes, p, s, te, td, **kw) -> dict:
             "ssim": s, "encode_images_per_s": n / te, "decode_images_per_s": n / td}
 
 
-def ours_point(model, images: np.ndarray, lmbda: float) -> dict:
+def ours_point(model, images: np.ndarray, lmbda: float, refine: int = 0) -> dict:
     sizes, dec, te, td = [], [], 0.0, 0.0
     for a in images:
         img = to_img(a)
         t0 = time.perf_counter()
-        blob = compress_image(model, img)
+        blob = compress_image(model, img, refine)
         te += time.perf_counter() - t0
         t0 = time.perf_counter()
         back = decompress_bytes(model, blob)
@@ -127,38 +129,48 @@ def wins(p: dict, ref: list[dict]) -> bool:
 
 
 def analyse(res: dict) -> dict:
-    """Verdicts derived from the measured points (rerun with --reanalyse)."""
-    pts = res["codecs"]["latentfolio"]
-    res["bd_rate_percent"] = {fmt: bd_rate(pts, res["codecs"][fmt]) for fmt in QUALITIES}
-    res["equal_psnr_bytes"] = {fmt: [{"psnr_db": p["psnr_db"], "latentfolio": p["bytes"],
-                                      fmt: bytes_at(res["codecs"][fmt], p["psnr_db"])} for p in pts]
-                               for fmt in QUALITIES}
-    res["fewer_bytes_than_at_every_point"] = {fmt: all(wins(p, res["codecs"][fmt]) for p in pts)
-                                             for fmt in ("JPEG", "WEBP")}
-    small = [p for p in pts if p["bytes"] < 100]
+    """Verdicts derived from the measured points (rerun with --reanalyse), for each latentfolio
+    curve: plain encoding and, where measured, `compress --refine N`."""
+    ours = {k: v for k, v in res["codecs"].items() if k.startswith("latentfolio")}
+    res["bd_rate_percent"], res["equal_psnr_bytes"] = {}, {}
+    res["fewer_bytes_than_at_every_point"], res["beats_avif_below_100_bytes"] = {}, {}
+    for name, pts in ours.items():
+        res["bd_rate_percent"][name] = {fmt: bd_rate(pts, res["codecs"][fmt]) for fmt in QUALITIES}
+        res["equal_psnr_bytes"][name] = {fmt: [{"psnr_db": p["psnr_db"], "latentfolio": p["bytes"],
+                                                fmt: bytes_at(res["codecs"][fmt], p["psnr_db"])} for p in pts]
+                                         for fmt in QUALITIES}
+        res["fewer_bytes_than_at_every_point"][name] = {fmt: all(wins(p, res["codecs"][fmt]) for p in pts)
+                                                        for fmt in ("JPEG", "WEBP")}
+        small = [p for p in pts if p["bytes"] < 100]  # None: the curve has no point that small
+        res["beats_avif_below_100_bytes"][name] = all(wins(p, res["codecs"]["AVIF"]) for p in small) if small else None
     res["avif_smallest_file_bytes"] = min(p["bytes"] for p in res["codecs"]["AVIF"])
-    res["beats_avif_below_100_bytes"] = bool(small) and all(wins(p, res["codecs"]["AVIF"]) for p in small)
     return res
 
 
-def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw, model_kw=None) -> dict:
+def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw, model_kw=None,
+            refine: int = 0, keep: Path | None = None) -> dict:
     ds = lf.load_data(data, data_root=root, **load_kw)
     images = np.ascontiguousarray(ds.images[ds.indices("test")[:n_test]])
-    res = {"images": len(images), "size": list(images.shape[1:]), "codecs": {}}
-    pts = []
+    res = {"images": len(images), "size": list(images.shape[1:]), "train_minutes_per_lambda": minutes,
+           "codecs": {}}
+    curves: dict[str, list] = {"latentfolio": []}
+    if refine:
+        curves[f"latentfolio --refine {refine}"] = []
     with tempfile.TemporaryDirectory() as d:
         # `train --lambdas`: the lowest λ from scratch, each higher λ fine-tuning the one before.
-        results = lf.train(data, Path(d) / "rd", "codec", data_root=root, lambdas=lambdas, max_time=minutes,
-                           progress=False, model_options=model_kw, **train_kw)
+        out = keep / name if keep else Path(d) / "rd"
+        results = lf.train(data, out, "codec", data_root=root, lambdas=lambdas, max_time=minutes,
+                           progress=False, model_options=model_kw, force=bool(keep), **train_kw)
         for r in results:
             model = lf.load(r.model_dir)
             lm = model.meta["training"]["config"]["lmbda"]
-            pt = ours_point(model, images, lm)
-            pt.update(train_seconds=round(r.seconds, 1), epochs=r.epochs)
-            pts.append(pt)
-            print(f"{name} latentfolio λ={lm}: {pt['bytes']:.1f} B, {pt['psnr_db']:.2f} dB", flush=True)
-    pts.sort(key=lambda p: p["lmbda"])
-    res["codecs"]["latentfolio"] = pts
+            for curve, steps in zip(curves, (0, refine)):
+                pt = ours_point(model, images, lm, steps)
+                pt.update(train_seconds=round(r.seconds, 1), epochs=r.epochs)
+                curves[curve].append(pt)
+                print(f"{name} {curve} λ={lm}: {pt['bytes']:.1f} B, {pt['psnr_db']:.2f} dB", flush=True)
+    for curve, pts in curves.items():
+        res["codecs"][curve] = sorted(pts, key=lambda p: p["lmbda"])
     for fmt, qs in QUALITIES.items():
         res["codecs"][fmt] = [pillow_point(images, fmt, q) for q in qs]
     return analyse(res)
@@ -176,7 +188,7 @@ def plot(res: dict, path: Path) -> None:
         for codec, pts in st["codecs"].items():
             pts = sorted(pts, key=lambda r: r["bytes"])
             ax.plot([p["bytes"] for p in pts], [p["psnr_db"] for p in pts], "-o", ms=3, label=codec,
-                    lw=2.5 if codec == "latentfolio" else 1.2)
+                    lw=2.5 if codec.startswith("latentfolio") else 1.2)
         ax.set_xscale("log")
         ax.set_xlabel("bytes per image (whole file, log scale)")
         ax.set_ylabel("PSNR (dB)")
@@ -187,18 +199,26 @@ def plot(res: dict, path: Path) -> None:
     fig.savefig(path)
 
 
+SETS = ("fashion-mnist", "colour-photos-64")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--minutes", type=float, default=2.0, help="training budget per λ")
+    ap.add_argument("--minutes", type=float, default=2.0, help="FashionMNIST: training budget per λ")
+    ap.add_argument("--colour-minutes", type=float, default=COLOUR_MINUTES,
+                    help="colour photos: training budget per λ")
     ap.add_argument("--lambdas", default="0.0005,0.0015,0.005,0.015,0.05")
+    ap.add_argument("--refine", type=int, default=100,
+                    help="also measure `compress --refine N` with the same models (0: skip)")
     ap.add_argument("--n-test", type=int, default=300)
-    ap.add_argument("--skip-colour", action="store_true")
+    ap.add_argument("--sets", default=",".join(SETS),
+                    help="data sets to run; the others keep their results from results/codec.json "
+                         "(each set records its own date)")
+    ap.add_argument("--keep", type=Path, help="keep the trained models in this folder")
     ap.add_argument("--reanalyse", action="store_true", help="recompute verdicts from results/codec.json")
     args = ap.parse_args()
+    old = json.loads((RESULTS / "codec.json").read_text()) if (RESULTS / "codec.json").exists() else None
     if args.reanalyse:
-        import json
-
-        old = json.loads((RESULTS / "codec.json").read_text())
         res = {k: v for k, v in old.items() if k not in ("benchmark", "date", "machine")}
         for st in res["sets"].values():
             analyse(st)
@@ -207,20 +227,31 @@ def main() -> None:
         path.write_text(json.dumps({"benchmark": old["benchmark"], "date": old["date"],
                                     "machine": old["machine"], **res}, indent=2) + "\n")
         return
+    todo = args.sets.split(",")
+    if unknown := set(todo) - set(SETS):
+        ap.error(f"--sets: unknown data set(s) {', '.join(sorted(unknown))}; use {', '.join(SETS)}")
     lambdas = [float(v) for v in args.lambdas.split(",")]
     root = data_root()
     res = {"sets": {}}
-    res["sets"]["fashion-mnist"] = run_set("fashion-mnist", "fashion-mnist", lambdas, args.minutes,
-                                           args.n_test, root, {}, {})
-    if not args.skip_colour:
+    if set(todo) != set(SETS) and old:
+        res["sets"] = {k: analyse({"date": old["date"], **v}) for k, v in old["sets"].items() if k not in todo}
+        res["colour_data"] = old.get("colour_data")
+    today = time.strftime("%Y-%m-%d")
+    if "fashion-mnist" in todo:
+        res["sets"]["fashion-mnist"] = {"date": today, **run_set(
+            "fashion-mnist", "fashion-mnist", lambdas, args.minutes, args.n_test, root, {}, {},
+            refine=args.refine, keep=args.keep)}
+    if "colour-photos-64" in todo:
         from quality import colour_folder
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = colour_folder(Path(tmp) / "photos", n=1500, size=64, seed=2)
-            res["sets"]["colour-photos-64"] = run_set(
-                "colour-photos-64", str(folder), lambdas, args.minutes, min(args.n_test, 150), None,
-                {"image_size": 64, "channels": 3}, {"image_size": 64, "channels": 3})
+            res["sets"]["colour-photos-64"] = {"date": today, **run_set(
+                "colour-photos-64", str(folder), lambdas, args.colour_minutes, min(args.n_test, 150), None,
+                {"image_size": 64, "channels": 3}, {"image_size": 64, "channels": 3},
+                refine=args.refine, keep=args.keep)}
         res["colour_data"] = "1500 random 64 px crops of scikit-image's bundled colour photos"
+    res["sets"] = {k: res["sets"][k] for k in SETS if k in res["sets"]}
     plot(res, RESULTS / "codec_rd.png")
     save("codec", res)
 

@@ -107,13 +107,21 @@ def codec(r: dict) -> str:
                 setting = f"λ={p['lmbda']:g}" if "lmbda" in p else f"q={p['quality']}"
                 lines.append(f"| {cname} | {setting} | {p['bytes']:.1f} | {p['bpp']:.3f} | {p['psnr_db']:.2f} | "
                              f"{p['ssim']:.3f} | {p['encode_images_per_s']:,.0f} | {p['decode_images_per_s']:,.0f} |")
-        bd = ", ".join(f"{k} {v:+.1f}%" if v is not None else f"{k} n/a (no shared PSNR range)"
-                       for k, v in st["bd_rate_percent"].items())
-        few = ", ".join(f"{k}: **{'yes' if v else 'no'}**" for k, v in st["fewer_bytes_than_at_every_point"].items())
-        out.append(f"**Codec, {name}** ({st['images']} test images, whole files). BD-rate of latentfolio: {bd}. "
-                   f"Fewer bytes than at equal PSNR, at every latentfolio rate point: {few}. "
-                   f"Beats AVIF below 100 bytes/image: **{'yes' if st['beats_avif_below_100_bytes'] else 'no'}** "
-                   f"(AVIF's smallest file: {st['avif_smallest_file_bytes']:.0f} bytes).\n\n" + "\n".join(lines))
+        verdicts = []
+        for curve, bds in st["bd_rate_percent"].items():
+            bd = ", ".join(f"{k} {v:+.1f}%" if v is not None else f"{k} n/a (no shared PSNR range)"
+                           for k, v in bds.items())
+            few = ", ".join(f"{k}: **{'yes' if v else 'no'}**"
+                            for k, v in st["fewer_bytes_than_at_every_point"][curve].items())
+            avif = {True: "**yes**", False: "**no**", None: "n/a (no point below 100 bytes)"}[
+                st["beats_avif_below_100_bytes"][curve]]
+            verdicts.append(f"- `{curve}`: BD-rate {bd}. Fewer bytes at equal PSNR at every rate point: {few}. "
+                            f"Beats AVIF below 100 bytes/image: {avif}.")
+        budget = st.get("train_minutes_per_lambda")
+        trained = f", {budget:g} min of training per λ" if budget else ""
+        out.append(f"**Codec, {name}** ({st['images']} test images, whole files{trained}; "
+                   f"{st.get('date', r['date'])}). AVIF's smallest file: {st['avif_smallest_file_bytes']:.0f} "
+                   "bytes.\n\n" + "\n".join(verdicts) + "\n\n" + "\n".join(lines))
     return "\n\n".join(out) + "\n\n![rate-distortion](benchmarks/results/codec_rd.png)\n\n" + _machine(r)
 
 

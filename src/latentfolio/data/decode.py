@@ -129,3 +129,28 @@ def resize_array(images: np.ndarray, size: int, channels: int, fit: str = "squas
         img = _fit(img.convert("L" if channels == 1 else "RGB"), size, fit)
         out[i] = np.asarray(img).reshape(size, size, channels)
     return out
+
+
+def each_image(jobs: list, label: str, progress: bool | None = None, skipped: list | None = None):
+    """Yield ``(job, image)`` for each job (a path, or a tuple whose first item is one) whose file
+    opens, with a progress bar on a terminal. A bad file is warned about once, named with its
+    reason, appended to ``skipped`` and passed over."""
+    import sys
+    import warnings
+
+    from rich.progress import Progress
+
+    show = sys.stderr.isatty() if progress is None else progress
+    with Progress(transient=True, disable=not show) as prog:
+        task = prog.add_task(label, total=len(jobs))
+        for job in jobs:
+            prog.advance(task)
+            path = job[0] if isinstance(job, tuple) else job
+            try:
+                img = open_image(path)
+            except BadImage as e:
+                warnings.warn(f"skipped {path}: {e}", stacklevel=3)
+                if skipped is not None:
+                    skipped.append(str(path))
+                continue
+            yield job, img

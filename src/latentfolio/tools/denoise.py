@@ -148,9 +148,7 @@ def _output_path(src: Path, root: Path | None, out_dir: Path) -> Path:
 def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: int | None = None,
             force: bool = False, progress: bool | None = None) -> dict:
     """Denoise image files (or folders of them) into ``out_dir``, mirroring folder structure."""
-    import sys
-
-    from ..data.decode import BadImage, open_image
+    from ..data.decode import each_image
     from ..saved import load_model
 
     if tile is not None and tile < 8:
@@ -173,33 +171,21 @@ def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: 
             raise LatentfolioError(f"{dst}: would overwrite the original; choose another --out")
         if dst.exists() and not force:
             raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
-    from rich.progress import Progress
-
     written, skipped = [], []
-    show = sys.stderr.isatty() if progress is None else progress
-    with Progress(transient=True, disable=not show) as prog:
-        task = prog.add_task("denoising", total=len(jobs))
-        for src, dst in jobs:
-            prog.advance(task)
-            try:
-                im = open_image(src)
-            except BadImage as e:
-                warnings.warn(f"skipped {src}: {e}", stacklevel=2)
-                skipped.append(str(src))
-                continue
-            fmt = im.format if im.format in SAVE_FORMATS else "PNG"
-            exif = im.info.get("exif")
-            clean = denoise_image(model, im, tile, overlap)
-            if fmt == "PNG" and dst.suffix.lower() != ".png":
-                dst = dst.with_suffix(".png")
-            buf = io.BytesIO()
-            kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-            if exif:
-                kw["exif"] = exif
-            clean.save(buf, format=fmt, **kw)
-            _io.write_bytes(dst, buf.getvalue())
-            written.append({"input": str(src), "output": str(dst), "size": list(clean.size),
-                            "mode": clean.mode})
+    for (src, dst), im in each_image(jobs, "denoising", progress, skipped):
+        fmt = im.format if im.format in SAVE_FORMATS else "PNG"
+        exif = im.info.get("exif")
+        clean = denoise_image(model, im, tile, overlap)
+        if fmt == "PNG" and dst.suffix.lower() != ".png":
+            dst = dst.with_suffix(".png")
+        buf = io.BytesIO()
+        kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        if exif:
+            kw["exif"] = exif
+        clean.save(buf, format=fmt, **kw)
+        _io.write_bytes(dst, buf.getvalue())
+        written.append({"input": str(src), "output": str(dst), "size": list(clean.size),
+                        "mode": clean.mode})
     if not written:
         raise LatentfolioError(f"no readable image among {len(jobs)} input file(s)")
     return {"out": str(out_dir), "written": written, "skipped": skipped}
