@@ -27,9 +27,13 @@ import latentfolio as lf
 from latentfolio.metrics import psnr, ssim
 from latentfolio.tools.codec import compress_image, decompress_bytes
 
-COLOUR_MINUTES = 5.0  # colour photos: training budget per λ (the chain fine-tunes each from the last)
+COLOUR_MINUTES = 8.0  # colour photos: training budget per λ (the chain fine-tunes each from the last)
 QUALITIES = {"JPEG": [2, 5, 10, 20, 30, 50, 70, 85, 95], "WEBP": [0, 5, 10, 20, 35, 50, 70, 85, 100],
-             "AVIF": [0, 5, 10, 20, 35, 50, 65, 80, 95]}
+             "WEBP-m6": [0, 5, 10, 20, 35, 50, 70, 85, 100], "AVIF": [0, 5, 10, 20, 35, 50, 65, 80, 95]}
+# Pillow's defaults, except WEBP-m6: libwebp's slowest, smallest method (Pillow's default is 4), the
+# fair reference for `compress --refine`, which also trades encoding time for bytes.
+SAVE_ARGS = {"WEBP-m6": ("WEBP", {"method": 6})}
+WEBPS = ("WEBP", "WEBP-m6")
 
 
 def quality(orig: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
@@ -42,13 +46,14 @@ def to_img(a: np.ndarray) -> Image.Image:
     return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
 
 
-def pillow_point(images: np.ndarray, fmt: str, q: int) -> dict:
+def pillow_point(images: np.ndarray, codec: str, q: int) -> dict:
+    fmt, kw = SAVE_ARGS.get(codec, (codec, {}))
     sizes, dec, te, td = [], [], 0.0, 0.0
     for a in images:
         img = to_img(a)
         buf = io.BytesIO()
         t0 = time.perf_counter()
-        img.save(buf, format=fmt, quality=q)
+        img.save(buf, format=fmt, quality=q, **kw)
         te += time.perf_counter() - t0
         data = buf.getvalue()
         t0 = time.perf_counter()
@@ -135,12 +140,13 @@ def analyse(res: dict) -> dict:
     res["bd_rate_percent"], res["equal_psnr_bytes"] = {}, {}
     res["fewer_bytes_than_at_every_point"], res["beats_avif_below_100_bytes"] = {}, {}
     for name, pts in ours.items():
-        res["bd_rate_percent"][name] = {fmt: bd_rate(pts, res["codecs"][fmt]) for fmt in QUALITIES}
+        res["bd_rate_percent"][name] = {fmt: bd_rate(pts, res["codecs"][fmt]) for fmt in QUALITIES
+                                        if fmt in res["codecs"]}
         res["equal_psnr_bytes"][name] = {fmt: [{"psnr_db": p["psnr_db"], "latentfolio": p["bytes"],
                                                 fmt: bytes_at(res["codecs"][fmt], p["psnr_db"])} for p in pts]
-                                         for fmt in QUALITIES}
+                                         for fmt in QUALITIES if fmt in res["codecs"]}
         res["fewer_bytes_than_at_every_point"][name] = {fmt: all(wins(p, res["codecs"][fmt]) for p in pts)
-                                                        for fmt in ("JPEG", "WEBP")}
+                                                        for fmt in ("JPEG", *WEBPS) if fmt in res["codecs"]}
         small = [p for p in pts if p["bytes"] < 100]  # None: the curve has no point that small
         res["beats_avif_below_100_bytes"][name] = all(wins(p, res["codecs"]["AVIF"]) for p in small) if small else None
     res["avif_smallest_file_bytes"] = min(p["bytes"] for p in res["codecs"]["AVIF"])
@@ -171,9 +177,23 @@ def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw, 
                 print(f"{name} {curve} λ={lm}: {pt['bytes']:.1f} B, {pt['psnr_db']:.2f} dB", flush=True)
     for curve, pts in curves.items():
         res["codecs"][curve] = sorted(pts, key=lambda p: p["lmbda"])
-    for fmt, qs in QUALITIES.items():
-        res["codecs"][fmt] = [pillow_point(images, fmt, q) for q in qs]
+    res["codecs"].update(reference_points(images))
     return analyse(res)
+
+
+def reference_points(images: np.ndarray) -> dict:
+    return {fmt: [pillow_point(images, fmt, q) for q in qs] for fmt, qs in QUALITIES.items()}
+
+
+def test_images(name: str, n_test: int, tmp: Path) -> np.ndarray:
+    """The set's test images, exactly as run_set picks them."""
+    if name == "fashion-mnist":
+        ds = lf.load_data("fashion-mnist", data_root=data_root())
+    else:
+        from quality import colour_folder
+
+        ds = lf.load_data(str(colour_folder(tmp / "photos", n=1500, size=64, seed=2)), image_size=64, channels=3)
+    return np.ascontiguousarray(ds.images[ds.indices("test")[:n_test if name == "fashion-mnist" else min(n_test, 150)]])
 
 
 def plot(res: dict, path: Path) -> None:
@@ -216,8 +236,19 @@ def main() -> None:
                          "(each set records its own date)")
     ap.add_argument("--keep", type=Path, help="keep the trained models in this folder")
     ap.add_argument("--reanalyse", action="store_true", help="recompute verdicts from results/codec.json")
+    ap.add_argument("--references", action="store_true",
+                    help="re-measure only the Pillow codecs, on the same test images, and keep latentfolio's points")
     args = ap.parse_args()
     old = json.loads((RESULTS / "codec.json").read_text()) if (RESULTS / "codec.json").exists() else None
+    if args.references:
+        for name, st in old["sets"].items():
+            with tempfile.TemporaryDirectory() as tmp:
+                images = test_images(name, args.n_test, Path(tmp))
+            assert len(images) == st["images"], name
+            st["codecs"] = {k: v for k, v in st["codecs"].items() if k.startswith("latentfolio")}
+            st["codecs"].update(reference_points(images))
+            st["references_date"] = time.strftime("%Y-%m-%d")
+        args.reanalyse = True
     if args.reanalyse:
         res = {k: v for k, v in old.items() if k not in ("benchmark", "date", "machine")}
         for st in res["sets"].values():

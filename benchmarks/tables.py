@@ -122,7 +122,12 @@ def codec(r: dict) -> str:
         out.append(f"**Codec, {name}** ({st['images']} test images, whole files{trained}; "
                    f"{st.get('date', r['date'])}). AVIF's smallest file: {st['avif_smallest_file_bytes']:.0f} "
                    "bytes.\n\n" + "\n".join(verdicts) + "\n\n" + "\n".join(lines))
-    return "\n\n".join(out) + "\n\n![rate-distortion](benchmarks/results/codec_rd.png)\n\n" + _machine(r)
+    refs = ("Reference codecs: Pillow's JPEG, WebP and AVIF at their default settings, quality swept"
+            + ("; `WEBP-m6` is WebP's slowest and smallest method (`method=6`), the fair match for "
+               "`--refine`, which also spends encoding time on bytes." if any(
+                   "WEBP-m6" in st["codecs"] for st in r["sets"].values()) else ".") + " Whole files throughout.")
+    return (refs + "\n\n" + "\n\n".join(out) + "\n\n![rate-distortion](benchmarks/results/codec_rd.png)\n\n"
+            + _machine(r))
 
 
 def generate(r: dict) -> str:
