@@ -153,20 +153,32 @@ def analyse(res: dict) -> dict:
     return res
 
 
-def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw, model_kw=None,
-            refine: int = 0, keep: Path | None = None) -> dict:
-    ds = lf.load_data(data, data_root=root, **load_kw)
-    images = np.ascontiguousarray(ds.images[ds.indices("test")[:n_test]])
-    res = {"images": len(images), "size": list(images.shape[1:]), "train_minutes_per_lambda": minutes,
-           "codecs": {}}
+def set_source(name: str, n_test: int, tmp: Path) -> tuple[str, Path | None, dict, int]:
+    """A data set's (data, data root, size options for load and train, number of test images)."""
+    if name == "fashion-mnist":
+        return "fashion-mnist", data_root(), {}, n_test
+    from quality import colour_folder
+
+    folder = colour_folder(tmp / "photos", n=1500, size=64, seed=2)
+    return str(folder), None, {"image_size": 64, "channels": 3}, min(n_test, 150)
+
+
+def test_images(data: str, root, kw: dict, n: int) -> np.ndarray:
+    ds = lf.load_data(data, data_root=root, **kw)
+    return np.ascontiguousarray(ds.images[ds.indices("test")[:n]])
+
+
+def run_set(name: str, lambdas, minutes, n_test, refine: int = 0, keep: Path | None = None) -> dict:
     curves: dict[str, list] = {"latentfolio": []}
     if refine:
         curves[f"latentfolio --refine {refine}"] = []
     with tempfile.TemporaryDirectory() as d:
+        data, root, kw, n = set_source(name, n_test, Path(d))
+        images = test_images(data, root, kw, n)
         # `train --lambdas`: the lowest λ from scratch, each higher λ fine-tuning the one before.
         out = keep / name if keep else Path(d) / "rd"
         results = lf.train(data, out, "codec", data_root=root, lambdas=lambdas, max_time=minutes,
-                           progress=False, model_options=model_kw, force=bool(keep), **train_kw)
+                           progress=False, force=bool(keep), **kw)
         for r in results:
             model = lf.load(r.model_dir)
             lm = model.meta["training"]["config"]["lmbda"]
@@ -175,25 +187,14 @@ def run_set(name: str, data, lambdas, minutes, n_test, root, load_kw, train_kw, 
                 pt.update(train_seconds=round(r.seconds, 1), epochs=r.epochs)
                 curves[curve].append(pt)
                 print(f"{name} {curve} λ={lm}: {pt['bytes']:.1f} B, {pt['psnr_db']:.2f} dB", flush=True)
-    for curve, pts in curves.items():
-        res["codecs"][curve] = sorted(pts, key=lambda p: p["lmbda"])
+    res = {"images": len(images), "size": list(images.shape[1:]), "train_minutes_per_lambda": minutes,
+           "codecs": {curve: sorted(pts, key=lambda p: p["lmbda"]) for curve, pts in curves.items()}}
     res["codecs"].update(reference_points(images))
     return analyse(res)
 
 
 def reference_points(images: np.ndarray) -> dict:
     return {fmt: [pillow_point(images, fmt, q) for q in qs] for fmt, qs in QUALITIES.items()}
-
-
-def test_images(name: str, n_test: int, tmp: Path) -> np.ndarray:
-    """The set's test images, exactly as run_set picks them."""
-    if name == "fashion-mnist":
-        ds = lf.load_data("fashion-mnist", data_root=data_root())
-    else:
-        from quality import colour_folder
-
-        ds = lf.load_data(str(colour_folder(tmp / "photos", n=1500, size=64, seed=2)), image_size=64, channels=3)
-    return np.ascontiguousarray(ds.images[ds.indices("test")[:n_test if name == "fashion-mnist" else min(n_test, 150)]])
 
 
 def plot(res: dict, path: Path) -> None:
@@ -243,7 +244,7 @@ def main() -> None:
     if args.references:
         for name, st in old["sets"].items():
             with tempfile.TemporaryDirectory() as tmp:
-                images = test_images(name, args.n_test, Path(tmp))
+                images = test_images(*set_source(name, args.n_test, Path(tmp)))
             assert len(images) == st["images"], name
             st["codecs"] = {k: v for k, v in st["codecs"].items() if k.startswith("latentfolio")}
             st["codecs"].update(reference_points(images))
@@ -262,25 +263,16 @@ def main() -> None:
     if unknown := set(todo) - set(SETS):
         ap.error(f"--sets: unknown data set(s) {', '.join(sorted(unknown))}; use {', '.join(SETS)}")
     lambdas = [float(v) for v in args.lambdas.split(",")]
-    root = data_root()
     res = {"sets": {}}
     if set(todo) != set(SETS) and old:
         res["sets"] = {k: analyse({"date": old["date"], **v}) for k, v in old["sets"].items() if k not in todo}
         res["colour_data"] = old.get("colour_data")
     today = time.strftime("%Y-%m-%d")
-    if "fashion-mnist" in todo:
-        res["sets"]["fashion-mnist"] = {"date": today, **run_set(
-            "fashion-mnist", "fashion-mnist", lambdas, args.minutes, args.n_test, root, {}, {},
-            refine=args.refine, keep=args.keep)}
+    minutes = {"fashion-mnist": args.minutes, "colour-photos-64": args.colour_minutes}
+    for name in todo:
+        res["sets"][name] = {"date": today, **run_set(name, lambdas, minutes[name], args.n_test, args.refine,
+                                                      args.keep)}
     if "colour-photos-64" in todo:
-        from quality import colour_folder
-
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = colour_folder(Path(tmp) / "photos", n=1500, size=64, seed=2)
-            res["sets"]["colour-photos-64"] = {"date": today, **run_set(
-                "colour-photos-64", str(folder), lambdas, args.colour_minutes, min(args.n_test, 150), None,
-                {"image_size": 64, "channels": 3}, {"image_size": 64, "channels": 3},
-                refine=args.refine, keep=args.keep)}
         res["colour_data"] = "1500 random 64 px crops of scikit-image's bundled colour photos"
     res["sets"] = {k: res["sets"][k] for k in SETS if k in res["sets"]}
     plot(res, RESULTS / "codec_rd.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 import struct
 import zlib
 
@@ -164,6 +165,11 @@ def test_cli_compress_archive_and_decompress(codec_dir, tmp_path, monkeypatch):
     # decompress finds the model through the store, by fingerprint
     d = decompress(sorted((tmp_path / "lfz").rglob("*.lfz")), tmp_path / "dec")
     assert {Image.open(w["output"]).size for w in d["written"]} == {(50, 30), (20, 20)}
+    d = decompress([tmp_path / "lfz"], tmp_path / "dec-folder")  # a folder: structure kept
+    assert sorted(Path(w["output"]).relative_to(tmp_path / "dec-folder").as_posix() for w in d["written"]) == [
+        "a.png", "sub/b.png"]
+    with pytest.raises(LatentfolioError, match="no .lfz or .lfa"):
+        decompress([src / "sub"], tmp_path / "none")
     # an archive decodes one image at a time
     with pytest.warns(UserWarning):
         compress(model_dir, [src], tmp_path / "all.lfa")

@@ -222,7 +222,7 @@ def compress(
 
 @app.command()
 def decompress(
-    files: List[Path] = typer.Argument(..., help=".lfz files or .lfa archives."),
+    files: List[Path] = typer.Argument(..., help=".lfz files, .lfa archives, or folders of them (as `compress` wrote them)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the decoded images."),
     model: Optional[Path] = typer.Option(None, "--model", help="The codec model folder (default: found by the file's model fingerprint)."),
     only: List[str] = typer.Option([], "--only", help="Archive entries to decode (default: all)."),
