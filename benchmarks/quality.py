@@ -110,18 +110,15 @@ def baseline_128(ds, seconds: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--baseline-epochs", type=int, default=20)
-    ap.add_argument("--models", default="default,fc,vae,resnet,conv-tutorial")
+    ap.add_argument("--models", default="default,conv-muon,fc,vae,resnet,conv-tutorial")
     ap.add_argument("--colour-minutes", type=float, default=3.0)
-    ap.add_argument("--skip-colour", action="store_true")
+    ap.add_argument("--skip-colour", action="store_true",
+                    help="keep the colour part of the last results (it trains only resnet models)")
     ap.add_argument("--only-colour", action="store_true", help="rerun the colour part, keep the rest")
     args = ap.parse_args()
     root = data_root()
+    old = last_results()
     if args.only_colour:
-        import json
-
-        from common import RESULTS
-
-        old = json.loads((RESULTS / "quality.json").read_text())
         res = {k: v for k, v in old.items() if k not in ("benchmark", "date", "machine", "colour_128")}
         res["colour_128"] = colour_part(args.colour_minutes)
         save("quality", res)
@@ -141,6 +138,8 @@ def main() -> None:
         "vae": ("vae", {}),
         "resnet": ("resnet", {"model_options": {"widths": (32, 64, 128)}}),
         "conv-tutorial": ("conv", {"model_options": TUTORIAL_28}),
+        # Muon on the hidden conv filters (not the default: its latents rank outliers worse)
+        "conv-muon": ("conv", {"optimizer": "muon", "schedule": "linear", "batch_size": 256, "lr": 0.01}),
     }
     res["models"] = {}
     for name in args.models.split(","):
@@ -159,7 +158,18 @@ def main() -> None:
     }
     if not args.skip_colour:
         res["colour_128"] = colour_part(args.colour_minutes)
+    elif "colour_128" in old:
+        res["colour_128"] = {"date": old["date"], **old["colour_128"]}
     save("quality", res)
+
+
+def last_results() -> dict:
+    import json
+
+    from common import RESULTS
+
+    f = RESULTS / "quality.json"
+    return json.loads(f.read_text()) if f.exists() else {}
 
 
 def colour_part(minutes: float) -> dict:

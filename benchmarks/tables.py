@@ -46,7 +46,8 @@ def quality(r: dict) -> str:
              f"| tutorial baseline (loop b) | {b['seconds']:.0f} s (20 epochs) | {b['epochs']} | "
              f"{b['psnr_db']:.2f} | {b['ssim']:.3f} | — |"]
     for name, m in r["models"].items():
-        lines.append(f"| `{name}` ({m['model']}) | {m['train_seconds']:.0f} s | {m['epochs']} | "
+        flags = "".join(f" --{k.replace('_', '-')} {m[k]}" for k in ("optimizer", "schedule", "batch_size", "lr") if k in m)
+        lines.append(f"| `{name}` ({m['model']}{', `' + flags.strip() + '`' if flags else ''}) | {m['train_seconds']:.0f} s | {m['epochs']} | "
                      f"{m['psnr_db']:.2f} | {m['ssim']:.3f} | {m['psnr_db'] - b['psnr_db']:+.2f} dB |")
     t = r["targets"]
     out = (f"**Quality at equal time** (FashionMNIST, latent {r['latent_dim']}, {r['dataset']}). "
@@ -56,7 +57,8 @@ def quality(r: dict) -> str:
            f"{t['default_at_quarter_time_minus_baseline_db']:+.2f} dB at T/4).\n\n" + "\n".join(lines))
     if "colour_128" in r:
         c = r["colour_128"]
-        out += ("\n\n**Colour 128 px** (" + c["data"] + f", {c['budget_minutes']} min each, all at 1024 latent "
+        when = f"measured {c['date']}, " if "date" in c else ""
+        out += ("\n\n**Colour 128 px** (" + when + c["data"] + f", {c['budget_minutes']} min each, all at 1024 latent "
                 f"values = 48x compression). Target resnet ≥ tutorial + 3 dB: "
                 f"**{'met' if c['met_plus_3db'] else 'NOT met'}** ({c['gain_db']:+.2f} dB).\n\n"
                 "| model | epochs | test PSNR (dB) | SSIM | vs tutorial |\n|---|---:|---:|---:|---:|\n"

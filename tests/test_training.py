@@ -115,7 +115,8 @@ def test_max_time_budget_stops_training(tmp_path):
 
 def test_bad_training_values_are_clear(tmp_path):
     for kw, flag in (({"loss": "huber"}, "--loss"), ({"optimizer": "sgd"}, "--optimizer"),
-                     ({"epochs": 0}, "--epochs"), ({"schedule": "step"}, "--schedule")):
+                     ({"epochs": 0}, "--epochs"), ({"schedule": "step"}, "--schedule"),
+                     ({"muon_lr": 0.0}, "--muon-lr")):
         with pytest.raises(LatentfolioError, match=flag):
             train("digits", tmp_path / "m", **kw)
     with pytest.raises(LatentfolioError, match="unknown model type"):
@@ -135,6 +136,10 @@ def test_schedules_shape():
     assert lr_factor("onecycle", 0.0) < 0.05 and lr_factor("onecycle", 0.15) == pytest.approx(1.0)
     assert lr_factor("onecycle", 1.0) < 1e-3
     assert lr_factor("cosine", 0.03) == pytest.approx(1.0) and lr_factor("cosine", 1.0) < 1e-6
+    # linear: one-cycle's warm-up, then a straight line to (almost) zero
+    assert lr_factor("linear", 0.1) == lr_factor("onecycle", 0.1) and lr_factor("linear", 0.15) == pytest.approx(1.0)
+    assert lr_factor("linear", 0.575) == pytest.approx(0.5, abs=1e-3) and lr_factor("linear", 1.0) < 1e-3
+    assert lr_factor("linear", 0.4) < lr_factor("onecycle", 0.4) and lr_factor("linear", 0.9) > lr_factor("onecycle", 0.9)
 
 
 @pytest.mark.parametrize("loss", ["bce", "l1", "ssim"])
@@ -258,3 +263,50 @@ def test_training_recovers_from_a_blow_up(tmp_path, monkeypatch):
     h = rows(out)
     assert float(h[-1]["val_loss"]) < float(h[1]["val_loss"])  # ends better than before the blow-up
     assert res.metrics["psnr_db"] > 15
+
+
+def test_orthogonalize_flattens_the_spectrum():
+    # Muon's update: singular values of any (wide or tall) matrix pushed into about [0.7, 1.2],
+    # directions kept (the quintic iteration is odd in g, so U and V are those of g).
+    from latentfolio.training.optim import orthogonalize
+
+    torch.manual_seed(0)
+    for shape in ((64, 288), (288, 64), (32, 96)):
+        g = torch.randn(*shape) @ torch.diag(torch.logspace(-1, 1, shape[1]))  # a 100x spread
+        o = orthogonalize(g)
+        s = torch.linalg.svdvals(o)
+        assert o.shape == g.shape and s.min() > 0.6 and s.max() < 1.25
+        u, _, vh = torch.linalg.svd(g, full_matrices=False)
+        core = u.T @ o @ vh.T  # diagonal when o shares g's singular vectors
+        assert (core - torch.diag(torch.diagonal(core))).abs().max() < 1e-3
+
+
+def test_muon_drives_hidden_conv_filters_and_resumes(tmp_path, shapes_folder):
+    from latentfolio.models import build_model
+    from latentfolio.training.config import TrainConfig
+    from latentfolio.training.module import AutoencoderModule
+    from latentfolio.training.optim import MuonAdamW
+
+    model = build_model("conv", image_size=16, channels=1, latent_dim=8, widths=(8, 16, 32))
+    opt = AutoencoderModule(model, TrainConfig(optimizer="muon")).configure_optimizers()["optimizer"]
+    assert isinstance(opt, MuonAdamW)
+    adam, muon = opt.param_groups
+    convs = [p for p in model.parameters() if p.dim() == 4]
+    assert muon["muon"] and [id(p) for p in muon["params"]] == [id(p) for p in convs[1:-1]]
+    assert {id(p) for p in adam["params"]} == {id(p) for p in model.parameters()} - {id(p) for p in convs[1:-1]}
+    assert muon["initial_lr"] == TrainConfig().muon_lr and adam["initial_lr"] == type(model).default_lr
+    fc = AutoencoderModule(build_model("fc", image_size=8, channels=1, latent_dim=4),
+                           TrainConfig(optimizer="muon")).configure_optimizers()["optimizer"]
+    assert isinstance(fc, torch.optim.AdamW)  # no hidden conv filters: plain AdamW
+
+    out = tmp_path / "m"
+    train(shapes_folder, out, "conv", image_size=16, latent_dim=8, epochs=2, optimizer="muon",
+          schedule="linear", progress=False)
+    assert load_model(out).meta["training"]["config"]["optimizer"] == "muon"
+    ck = torch.load(out / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    state = ck["optimizer_states"][0]["state"]
+    assert sum("momentum_buffer" in s for s in state.values()) == 4  # 3 convs down, 3 up: 4 hidden
+    res = train(shapes_folder, out, resume=True, epochs=3, progress=False)
+    h = rows(out)
+    assert res.epochs == 3 and float(h[-1]["train_loss"]) < float(h[0]["train_loss"])
+    assert load_model(out).meta["training"]["config"]["schedule"] == "linear"  # the resume kept it

@@ -11,10 +11,11 @@ class TrainConfig:
     epochs: int | None = None  # None: 20, or more for small sets so every run gets >= 2000 steps
     max_time: float | None = None  # minutes; the LR schedule then runs on wall-clock progress
     batch_size: int | None = None  # None: n_train/32 clamped to 8..128, so small sets still get 32 steps an epoch
-    lr: float | None = None  # peak LR of the schedule; None: the model's default (3e-3; denoiser 1e-3)
-    optimizer: str = "adamw"  # adam | adamw
+    lr: float | None = None  # peak LR of the schedule; None: the model's default (3e-3; conv 6e-3; denoiser 1e-3)
+    optimizer: str = "adamw"  # adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest)
+    muon_lr: float = 0.02  # optimizer=muon: peak LR of the Muon-driven conv filters (the rest use lr)
     weight_decay: float = 1e-5  # tiny: autoencoders underfit long before they overfit
-    schedule: str = "onecycle"  # onecycle | cosine | constant
+    schedule: str = "onecycle"  # onecycle | linear | cosine | constant
     loss: str = "mse"  # mse | bce | l1 | ssim
     ssim_weight: float = 0.84  # with loss=ssim: α·(1−SSIM) + (1−α)·MSE; 1.0 = pure SSIM
     beta: float = 1.0  # VAE only: weight of the KL term (β-VAE, Higgins et al. 2017)
@@ -31,8 +32,8 @@ class TrainConfig:
     denoise: str | None = None  # noise spec (e.g. "scan"): corrupt inputs on the fly, clean targets
     init: str | None = None  # a model folder whose weights start training (fine-tuning); same model and config
 
-    OPTIMIZERS = ("adam", "adamw")
-    SCHEDULES = ("onecycle", "cosine", "constant")
+    OPTIMIZERS = ("adam", "adamw", "muon")
+    SCHEDULES = ("onecycle", "linear", "cosine", "constant")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -60,6 +61,8 @@ class TrainConfig:
             raise ValueError(f"--batch-size {self.batch_size}: must be at least 1")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr {self.lr}: must be positive")
+        if not self.muon_lr > 0:
+            raise ValueError(f"--muon-lr {self.muon_lr}: must be positive")
         if self.beta < 0:
             raise ValueError(f"--beta {self.beta}: must be >= 0")
         if not self.lmbda > 0:
