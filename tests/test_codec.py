@@ -162,6 +162,12 @@ def test_cli_compress_archive_and_decompress(codec_dir, tmp_path, monkeypatch):
     assert r["images"] == 2 and (tmp_path / "lfz" / "sub" / "b.jpg.lfz").exists()
     with pytest.raises(LatentfolioError, match="already exists"):
         compress(model_dir, [src / "a.png"], tmp_path / "lfz")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "sub").mkdir()
+    (tmp_path / "half" / "sub" / "b.jpg.lfz").write_bytes(b"mine")
+    with pytest.raises(LatentfolioError, match="b.jpg.lfz: already exists"):  # refused before any work
+        compress(model_dir, [src], tmp_path / "half")
+    assert sorted(p.name for p in (tmp_path / "half").rglob("*") if p.is_file()) == ["b.jpg.lfz"]
     # decompress finds the model through the store, by fingerprint
     d = decompress(sorted((tmp_path / "lfz").rglob("*.lfz")), tmp_path / "dec")
     assert {Image.open(w["output"]).size for w in d["written"]} == {(50, 30), (20, 20)}

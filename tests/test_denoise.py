@@ -158,6 +158,11 @@ def test_noise_command_is_seeded(tmp_path, shapes_folder):
     # same file names in two label folders: both written, mirrored
     r = add_noise([shapes_folder], "gaussian:0.1", tmp_path / "n3")
     assert len(r["written"]) == 60 and (tmp_path / "n3" / "b" / "000.png").exists()
+    (tmp_path / "n4" / "b").mkdir(parents=True)
+    (tmp_path / "n4" / "b" / "000.png").write_bytes(b"mine")
+    with pytest.raises(LatentfolioError, match="000.png: already exists"):  # refused before any work
+        add_noise([shapes_folder], "gaussian:0.1", tmp_path / "n4")
+    assert [p.name for p in (tmp_path / "n4").rglob("*.png")] == ["000.png"]
 
 
 def test_scan_damages_every_image_and_training_keeps_a_clean_share():

@@ -488,6 +488,10 @@ def compress(model_dir, inputs: list, out, force: bool = False, refine: int = 0,
             pairs.append((f, rel))
     if archive:
         _io.check_writable(out, force)
+    elif not force:  # before any encoding, so a refusal leaves nothing half-written
+        for f, rel in pairs:
+            if (dst := out / (str(rel) + ".lfz")).exists():
+                raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
     rows, entries = [], []
     for (f, rel), img in each_image(pairs, "compressing", progress):
         t0 = time.perf_counter()
@@ -499,8 +503,6 @@ def compress(model_dir, inputs: list, out, force: bool = False, refine: int = 0,
             entries.append((str(rel), blob))
         else:
             dst = out / (str(rel) + ".lfz")
-            if dst.exists() and not force:
-                raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
             _io.write_bytes(dst, blob)
             row["output"] = str(dst)
         rows.append(row)

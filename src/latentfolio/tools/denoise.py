@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -193,7 +192,7 @@ def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: 
 
 def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = False) -> dict:
     """Apply a noise spec to image files at their own size; writes PNGs (L or RGB) to ``out_dir``."""
-    from ..data.decode import BadImage, normalise_mode, open_image
+    from ..data.decode import each_image, normalise_mode
     from ..evaluation import collect_images
     from .noise import Noise
 
@@ -203,18 +202,16 @@ def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = Fal
         raise LatentfolioError(f"--spec: {e}") from None
     out_dir = Path(out_dir)
     # Mirror the folder structure, so a/001.png and b/001.png do not collide.
-    pairs = [(f, (f.relative_to(p) if p.is_dir() else Path(f.name)).with_suffix(".png"))
-             for p in map(Path, inputs) for f in collect_images([p])]
-    written = []
-    for i, (f, rel) in enumerate(pairs):
-        dst = out_dir / rel
+    # (file, output, index): the index seeds the file's noise, whichever files turn out unreadable
+    jobs = [(f, out_dir / (f.relative_to(p) if p.is_dir() else Path(f.name)).with_suffix(".png"))
+            for p in map(Path, inputs) for f in collect_images([p])]
+    jobs = [(f, dst, i) for i, (f, dst) in enumerate(jobs)]
+    for _, dst, _ in jobs:  # before any work, so a refusal leaves nothing half-written
         if dst.exists() and not force:
             raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
-        try:
-            im = normalise_mode(ImageOps.exif_transpose(open_image(f)))
-        except BadImage as e:
-            warnings.warn(f"skipped {f}: {e}", stacklevel=2)
-            continue
+    written = []
+    for (f, dst, i), im in each_image(jobs, "adding noise"):
+        im = normalise_mode(ImageOps.exif_transpose(im))
         a = np.asarray(im, dtype=np.float32) / 255.0
         a = a[:, :, None] if a.ndim == 2 else a
         g = torch.Generator().manual_seed(seed * 1_000_003 + i)
@@ -226,5 +223,5 @@ def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = Fal
         _io.write_bytes(dst, buf.getvalue())
         written.append({"input": str(f), "output": str(dst)})
     if not written:
-        raise LatentfolioError(f"no readable image among {len(pairs)} input file(s)")
+        raise LatentfolioError(f"no readable image among {len(jobs)} input file(s)")
     return {"spec": spec, "seed": seed, "written": written}
