@@ -138,7 +138,7 @@ def main() -> None:
         "vae": ("vae", {}),
         "resnet": ("resnet", {"model_options": {"widths": (32, 64, 128)}}),
         "conv-tutorial": ("conv", {"model_options": TUTORIAL_28}),
-        # Muon on the hidden conv filters (not the default: its effect on the latent tools is unsettled)
+        # Muon on the hidden conv filters (not the default: its latents rank outliers worse)
         "conv-muon": ("conv", {"optimizer": "muon", "schedule": "linear", "batch_size": 256, "lr": 0.01}),
     }
     res["models"] = {}
