@@ -80,6 +80,9 @@ def test_models_lists_registry(capsys, monkeypatch):
     (["train", "digits", "--out", "{tmp}/x", "--fit", "stretch"], "--fit"),
     (["train", "{tmp}/nothing", "--out", "{tmp}/x"], "no such folder"),
     (["train", "digits", "--out", "{tmp}/x", "--set", "widths"], "KEY=VALUE"),
+    # checked before the data is read, so the error is the only line
+    (["train", "digits", "--out", "{tmp}/x", "--latent-dim", "0"], "latent_dim: expected a whole number >= 1"),
+    (["train", "digits", "--out", "{tmp}/x", "--set", "widths=0,8"], "widths: expected whole numbers >= 1"),
     (["evaluate", "{tmp}", "digits"], "not a latentfolio model folder"),
     (["evaluate", "{model}", "digits", "--split", "dev"], "--split"),
     (["info", "{tmp}/none"], "no such model folder"),

@@ -168,6 +168,7 @@ def test_bad_files_are_skipped_and_named(tmp_path, shapes_folder):
     assert "not an image" in reasons["notes.txt"]
     assert "truncated" in reasons["truncated.png"]
     assert "decompression bomb" in reasons["bomb.png"]
+    assert reasons["empty.png"] == "empty file (0 bytes)"
     assert any("bomb.png" in m for m in msgs)
 
 

@@ -30,7 +30,9 @@ def _emit(obj, as_json: bool, human=None) -> None:
 def _console():
     from rich.console import Console
 
-    return Console()
+    # soft_wrap: a long line (a path, a summary) stays one line when piped, where rich would
+    # otherwise break it at 80 columns; tables still fit the width.
+    return Console(soft_wrap=True)
 
 
 def _parse_value(v: str):

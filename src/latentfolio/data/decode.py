@@ -6,6 +6,7 @@ and name it once in a warning.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 import numpy as np
@@ -68,7 +69,7 @@ def mode_channels(path: str, max_pixels: int | None = None) -> int:
 
 
 @contextmanager
-def _as_bad_image():
+def _as_bad_image(path):
     """Turn every way Pillow can fail on a user's file into BadImage with a short reason."""
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is bad, not silently grey
     try:
@@ -78,9 +79,18 @@ def _as_bad_image():
     except Image.DecompressionBombError as e:
         raise BadImage(f"decompression bomb: {e}") from None
     except UnidentifiedImageError:
+        if _is_empty(path):  # a failed copy or download: say so, not "not an image"
+            raise BadImage("empty file (0 bytes)") from None
         raise BadImage("not an image (Pillow cannot identify it)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise BadImage(f"corrupt or truncated image: {str(e) or type(e).__name__}") from None
+
+
+def _is_empty(path) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except (OSError, TypeError):  # gone meanwhile, or a file object rather than a path
+        return False
 
 
 def _check_pixels(img: Image.Image, max_pixels: int | None) -> None:
@@ -95,7 +105,7 @@ def open_image(path, max_pixels: int | None = None) -> Image.Image:
 
     ``format`` and ``info`` (EXIF, ...) are kept, for tools that write the same kind of file back.
     """
-    with _as_bad_image():
+    with _as_bad_image(path):
         img = Image.open(path)
         _check_pixels(img, max_pixels)
         img.load()
@@ -105,7 +115,7 @@ def open_image(path, max_pixels: int | None = None) -> Image.Image:
 def decode_image(path: str, size: int, channels: int, fit: str = "squash",
                  max_pixels: int | None = None) -> np.ndarray:
     """Read ``path`` as a (size, size, channels) uint8 array, or raise :class:`BadImage`."""
-    with _as_bad_image(), Image.open(path) as img:
+    with _as_bad_image(path), Image.open(path) as img:
         _check_pixels(img, max_pixels)
         # JPEG can decode at 1/2, 1/4, 1/8 scale for free: big scans get fast.
         img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))

@@ -24,6 +24,8 @@ class ModelConfig:
     channels: int = 1  # 1 = grey, 3 = colour
     latent_dim: int = 32  # bottleneck width: compression ratio = image_size² · channels / latent_dim
     norm: str = "01"  # pixel range: "01" -> [0, 1] with sigmoid out, "pm1" -> [-1, 1] with tanh out
+    # Whole-number fields where 0 means nothing sensible (others use 0 for "none", e.g. mlp_width).
+    POSITIVE: ClassVar[tuple[str, ...]] = ("image_size", "channels", "latent_dim")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -41,7 +43,13 @@ class ModelConfig:
                 if not isinstance(v, bool):
                     raise ValueError(f"{k}: expected true or false, not {v!r}")
             elif isinstance(default, int) and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise ValueError(f"{k}: expected a whole number >= 0, not {v!r}")
+                raise ValueError(f"{k}: expected a whole number >= {int(k in cls.POSITIVE)}, not {v!r}")
+            if k in cls.POSITIVE:
+                ok = all(isinstance(x, int) and not isinstance(x, bool) and x >= 1
+                         for x in (v if isinstance(v, tuple) else (v,)))
+                if not ok or v == ():
+                    what = "whole numbers >= 1" if isinstance(default, tuple) else "a whole number >= 1"
+                    raise ValueError(f"{k}: expected {what}, not {v!r}")
         return cls(**kw)
 
     @classmethod

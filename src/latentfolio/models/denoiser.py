@@ -26,6 +26,7 @@ class DenoiserConfig(ModelConfig):
     latent_dim: int = 64  # channels of the latent map at 1 / 2**levels resolution
     width: int = 16  # feature channels at full resolution, doubled at each level down (16: 4 epochs of
     # FashionMNIST in 4 CPU minutes and 24.4 dB at σ = 0.2; 32 gave 2 epochs and 21.2 dB in the same time)
+    POSITIVE = (*ModelConfig.POSITIVE, "width")
     blocks: int = 2  # residual blocks at each resolution, in encoder and decoder
     levels: int = 2  # stride-2 steps down to the latent map: most of the work runs at low resolution
     skips: bool = True  # U-Net skips (Ronneberger et al. 2015): encoder features added on the way up

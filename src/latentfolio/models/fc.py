@@ -13,6 +13,7 @@ from .registry import register_model
 @dataclass
 class FCConfig(ModelConfig):
     hidden: tuple[int, ...] = (256, 64)  # encoder widths; the decoder mirrors them
+    POSITIVE = (*ModelConfig.POSITIVE, "hidden")
     activation: str = "relu"  # the tutorial's choice; fine for MLPs
 
 

@@ -175,9 +175,15 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     model = model or "conv"
     try:
         cfg.check()
-        get_model_class(model)
+        model_cls = get_model_class(model)
     except (ValueError, KeyError) as e:
         raise LatentfolioError(e.args[0]) from None
+    if not resume:  # a bad model flag is reported before the data is read, not after
+        given = dict(latent_dim=latent_dim, image_size=image_size, channels=channels)
+        try:
+            model_cls.Config.from_dict({**model_fields, **{k: v for k, v in given.items() if v is not None}})
+        except (ValueError, TypeError) as e:
+            raise LatentfolioError(f"model {model}: {e}") from None
 
     _quiet_lightning()
     if isinstance(data, ImageSet):  # in-memory pixels: recorded by name (they cannot be resumed from disk)
