@@ -212,3 +212,17 @@ def test_unet_denoiser_runs_any_size_and_old_layout_still_loads(tmp_path):
     assert back.config.levels == 1 and not back.config.skips
     assert torch.equal(back(x).recon, old.eval()(x).recon)
     assert DenoiserConfig().levels == 2 and DenoiserConfig().skips
+
+
+def test_fixed_size_models_denoise_in_their_own_tiles():
+    """A plain conv AE (dense bottleneck) takes only its image size: small images are padded to
+    one tile, large ones tiled at that size, and another --tile is a clear error."""
+    from latentfolio.models.registry import build_model
+    from latentfolio.tools.denoise import denoise_array
+
+    model = build_model("conv", image_size=16, channels=1, latent_dim=8).eval()
+    for h, w in ((10, 12), (40, 23)):
+        a = np.random.default_rng(0).random((h, w, 1), dtype=np.float32)
+        assert denoise_array(model, a).shape == (h, w, 1)
+    with pytest.raises(LatentfolioError, match="--tile 32: a 'conv' model takes only its own 16 px tiles"):
+        denoise_array(model, np.zeros((40, 40, 1), np.float32), tile=32)

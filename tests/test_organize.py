@@ -166,6 +166,8 @@ def test_cluster_metrics_on_a_synthetic_labelled_set():
         got = LatentClusterer(method, 4, seed=0).fit(z).labels_
         assert cluster_metrics(labels, got)["acc"] == 1.0, method
     assert LatentClusterer("hdbscan", seed=0).fit(z).n_clusters_ == 4
+    with pytest.warns(UserWarning, match="--k 500 is more than the 200 images"):
+        assert LatentClusterer("kmeans", 500, seed=0).fit(z).n_clusters_ == 200
 
 
 def test_organize_leaves_originals_untouched(tmp_path, capsys, monkeypatch, model, collection):

@@ -106,6 +106,9 @@ class Autoencoder(nn.Module):
     # saturate in the first Adam steps of a network without normalisation and never recover.
     linear_output: ClassVar[bool] = False
     default_lr: ClassVar[float] = 3e-3  # peak one-cycle LR when the user gives no --lr
+    # Fully convolutional models take any input size; the others (a dense bottleneck) only
+    # config.image_size, so tiling tools must feed them exactly that.
+    any_size: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()

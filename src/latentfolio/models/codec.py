@@ -129,6 +129,7 @@ class Codec(Autoencoder):
     Config = CodecConfig
     spatial = True
     linear_output = True  # as in Ballé et al.: the synthesis transform regresses pixels directly
+    any_size = True
 
     def __init__(self, config: CodecConfig):
         super().__init__(config)

@@ -84,11 +84,21 @@ def denoise_array(model: Autoencoder, a: np.ndarray, tile: int | None = None,
     A grey model cleans each channel of a colour image on its own; a colour model sees a grey
     image as three equal channels and returns their mean.
     """
-    c = model.config.channels
-    tile = tile or max(model.config.image_size, 64)
+    c, size = model.config.channels, model.config.image_size
+    if model.any_size:
+        tile = tile or max(size, 64)
+    elif tile not in (None, size):
+        raise LatentfolioError(f"--tile {tile}: a {model.type_name!r} model takes only its own "
+                               f"{size} px tiles")
+    else:
+        tile = size
     overlap = tile // 4 if overlap is None else overlap
     if not 0 <= overlap < tile:
         raise LatentfolioError(f"--overlap {overlap}: must be >= 0 and smaller than the tile ({tile})")
+    h, w = a.shape[:2]
+    if not model.any_size and (h < tile or w < tile):  # a whole tile, edge-padded, then cropped back
+        pad = ((0, max(0, tile - h)), (0, max(0, tile - w)), (0, 0))
+        return denoise_array(model, np.pad(a, pad, mode="edge"), tile, overlap)[:h, :w]
     fn = _model_fn(model)
     k = a.shape[2]
     if c == 1:

@@ -6,6 +6,7 @@ import functools
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,8 @@ class LatentClusterer:
         z = np.asarray(z, dtype=np.float32)
         n = len(z)
         k = min(self.k, n)
+        if k < self.k and self.method in ("kmeans", "gmm", "umap-gmm"):
+            warnings.warn(f"--k {self.k} is more than the {n} images: making {n} clusters")
         rng = np.random.default_rng(self.seed)
         sub = np.sort(rng.choice(n, FIT_MAX, replace=False)) if n > FIT_MAX else np.arange(n)
         if self.method == "kmeans":
