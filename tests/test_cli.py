@@ -83,6 +83,9 @@ def test_models_lists_registry(capsys, monkeypatch):
     # checked before the data is read, so the error is the only line
     (["train", "digits", "--out", "{tmp}/x", "--latent-dim", "0"], "latent_dim: expected a whole number >= 1"),
     (["train", "digits", "--out", "{tmp}/x", "--set", "widths=0,8"], "widths: expected whole numbers >= 1"),
+    (["train", "digits", "--out", "{tmp}/x", "--set", "activation=swish"], "unknown activation 'swish'"),
+    (["train", "digits", "--out", "{tmp}/x", "--model", "resnet", "--set", "blocks=-1"], "blocks: expected"),
+    (["train", "digits", "--out", "{tmp}/x", "--model", "codec", "--set", "stages=9"], "stages: from 2 to 6"),
     (["evaluate", "{tmp}", "digits"], "not a latentfolio model folder"),
     (["evaluate", "{model}", "digits", "--split", "dev"], "--split"),
     (["info", "{tmp}/none"], "no such model folder"),

@@ -50,7 +50,15 @@ class ModelConfig:
                 if not ok or v == ():
                     what = "whole numbers >= 1" if isinstance(default, tuple) else "a whole number >= 1"
                     raise ValueError(f"{k}: expected {what}, not {v!r}")
-        return cls(**kw)
+        config = cls(**kw)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Raise ValueError, naming the field, for a value no model can be built from. Run by
+        from_dict, so a bad flag is caught before any data is read."""
+        if self.norm not in ("01", "pm1"):
+            raise ValueError(f"norm must be '01' or 'pm1', not {self.norm!r}")
 
     @classmethod
     def from_saved(cls, d: dict) -> "ModelConfig":
@@ -91,9 +99,13 @@ ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "silu":
                "gelu": nn.GELU}
 
 
-def activation(name: str) -> nn.Module:
+def activation_check(name: str) -> None:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; use one of {', '.join(ACTIVATIONS)}")
+
+
+def activation(name: str) -> nn.Module:
+    activation_check(name)
     return ACTIVATIONS[name]()
 
 
@@ -112,8 +124,7 @@ class Autoencoder(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if config.norm not in ("01", "pm1"):
-            raise ValueError(f"norm must be '01' or 'pm1', not {config.norm!r}")
+        config.check()
         self.config = config
 
     # --- pixels <-> model range ---------------------------------------------------------

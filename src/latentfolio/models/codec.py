@@ -34,6 +34,11 @@ class CodecConfig(ModelConfig):
     stages: int = 4  # stride-2 convs in each transform: a 1/16 latent, as in Ballé et al. 2018 (at 28 px
     # and λ 0.004, 4 minutes each: 102 B at 24.4 dB, against 137 B at 25.5 dB with 3 stages)
 
+    def check(self) -> None:
+        super().check()
+        if not 2 <= self.stages <= 6:
+            raise ValueError(f"stages: from 2 to 6 (a latent at 1/4 to 1/64 resolution), not {self.stages}")
+
     @classmethod
     def from_saved(cls, d: dict) -> "CodecConfig":
         return cls.from_dict({"stages": 3, **d})  # folders saved before `stages` existed
@@ -134,8 +139,6 @@ class Codec(Autoencoder):
     def __init__(self, config: CodecConfig):
         super().__init__(config)
         c, n, m = config.channels, config.width, config.latent_dim
-        if not 2 <= config.stages <= 6:
-            raise ValueError(f"stages: from 2 to 6 (a latent at 1/4 to 1/64 resolution), not {config.stages}")
         k = config.stages - 2  # middle layers
         enc = [nn.Conv2d(c, n, 5, 2, 2), GDN(n)]
         for _ in range(k):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Autoencoder, ModelConfig, activation
+from .base import Autoencoder, ModelConfig, activation, activation_check
 from .registry import register_model
 
 
@@ -34,6 +34,10 @@ class ConvConfig(ModelConfig):
     # (FashionMNIST, latent 32): the convs stay cheap and the MLP does the (de)coding.
     mlp_width: int = 512
     POSITIVE = (*ModelConfig.POSITIVE, "widths", "kernel", "convs_per_stage")
+
+    def check(self) -> None:
+        super().check()
+        activation_check(self.activation)
 
     @classmethod
     def from_saved(cls, d: dict) -> "ConvConfig":

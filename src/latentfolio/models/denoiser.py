@@ -31,6 +31,11 @@ class DenoiserConfig(ModelConfig):
     levels: int = 2  # stride-2 steps down to the latent map: most of the work runs at low resolution
     skips: bool = True  # U-Net skips (Ronneberger et al. 2015): encoder features added on the way up
 
+    def check(self) -> None:
+        super().check()
+        if self.levels > 6:
+            raise ValueError(f"levels: at most 6 (a latent at 1/64 resolution), not {self.levels}")
+
     @classmethod
     def from_saved(cls, d: dict) -> "DenoiserConfig":
         # Model folders saved before these fields existed: one level, no skips.
@@ -61,8 +66,6 @@ class Denoiser(Autoencoder):
     def __init__(self, config: DenoiserConfig):
         super().__init__(config)
         c, w, b, n = config, config.width, config.blocks, config.levels
-        if n > 6:
-            raise ValueError(f"levels: at most 6 (a latent at 1/64 resolution), not {n}")
         enc: list[nn.Module] = [nn.Conv2d(c.channels, w, 3, 1, 1), *[PlainResBlock(w) for _ in range(b)]]
         for i in range(n):
             enc += [nn.Conv2d(w << i, w << (i + 1), 3, 2, 1), *[PlainResBlock(w << (i + 1)) for _ in range(b)]]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from .base import Autoencoder, ModelConfig, activation
+from .base import Autoencoder, ModelConfig, activation, activation_check
 from .registry import register_model
 
 
@@ -15,6 +15,10 @@ class FCConfig(ModelConfig):
     hidden: tuple[int, ...] = (256, 64)  # encoder widths; the decoder mirrors them
     POSITIVE = (*ModelConfig.POSITIVE, "hidden")
     activation: str = "relu"  # the tutorial's choice; fine for MLPs
+
+    def check(self) -> None:
+        super().check()
+        activation_check(self.activation)
 
 
 @register_model("fc")

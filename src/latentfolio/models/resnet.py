@@ -34,6 +34,13 @@ class ResNetConfig(ModelConfig):
     # so far more detail survives: the choice for compressing and cleaning colour art.
     latent_map: bool = False
 
+    def check(self) -> None:
+        super().check()
+        b = self.blocks if isinstance(self.blocks, tuple) else (self.blocks,)
+        if not b or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in b):
+            raise ValueError(f"blocks: expected whole numbers >= 0 (one per stage, or one for all), "
+                             f"not {self.blocks!r}")
+
     def stage_blocks(self) -> list[int]:
         b = self.blocks
         return [b] * len(self.widths) if isinstance(b, int) else list(b) + [b[-1]] * (len(self.widths) - len(b))
