@@ -87,6 +87,7 @@ def test_models_lists_registry(capsys, monkeypatch):
     (["train", "digits", "--out", "{tmp}/x", "--model", "resnet", "--set", "blocks=-1"], "blocks: expected"),
     (["train", "digits", "--out", "{tmp}/x", "--model", "codec", "--set", "stages=9"], "stages: from 2 to 6"),
     (["evaluate", "{tmp}", "digits"], "not a latentfolio model folder"),
+    (["index", "{model}", "digits", "--catalog", "{tmp}/c", "--workers", "-1"], "--workers -1"),
     (["evaluate", "{model}", "digits", "--split", "dev"], "--split"),
     (["info", "{tmp}/none"], "no such model folder"),
     (["reconstruct", "{model}", "{tmp}/none.png", "--out", "{tmp}/g.png"], "no such file"),
@@ -97,6 +98,19 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, monkeypatch, trained, arg
     assert code == 2, e
     assert e.startswith("error: ") and needle in e and "Traceback" not in e
     assert len(e.strip().splitlines()) == 1
+
+
+def test_every_trainer_keeps_lightning_quiet():
+    """Lightning logs "GPU available", "TPU available" and tips at INFO on every Trainer; index
+    builds one before anything else did, so make_trainer itself must quiet them."""
+    import logging
+
+    from latentfolio.training.train import make_trainer
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.INFO)  # as a fresh import leaves it
+    make_trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                 enable_model_summary=False)
+    assert logging.getLogger("lightning.pytorch.utilities.rank_zero").getEffectiveLevel() >= logging.WARNING
 
 
 def test_bad_flag_type_is_a_usage_error(capsys, monkeypatch):

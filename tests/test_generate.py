@@ -145,6 +145,9 @@ def test_compare_latent_and_report_work_offline(tmp_path, capsys, monkeypatch, m
     r = json.loads(o)
     assert {p.name for p in out.iterdir()} == {"maps.png", "gaps.png", "prior.png", "compare.json", "index.html"}
     assert r["AE"]["prior_nn_ratio"] > 0 and r["VAE"]["prior_nn_ratio"] > 0
+    code, o, e = cli(capsys, monkeypatch, "compare-latent", models["ae"], models["ae"], models["data"],
+                     "--out", tmp_path / "cmp2")
+    assert code == 2 and "compare-latent needs a vae here" in e and not (tmp_path / "cmp2").exists()
     report = tmp_path / "report.html"
     code, o, e = cli(capsys, monkeypatch, "report", models["ae"], models["data"], "--out", report)
     assert code == 0, e

@@ -54,6 +54,9 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
     models = {"AE": load_model(ae_dir), "VAE": load_model(vae_dir)}
     for m in models.values():
         require_vector_latent(m, "compare-latent")
+    if models["VAE"].type_name != "vae":  # its prior, N(0, I), is what the comparison samples
+        raise LatentfolioError(f"{vae_dir}: a {models['VAE'].type_name!r} model; compare-latent needs a "
+                               f"vae here (train one with --model vae)")
     ds = load_for_model(models["AE"], data, data_root)
     idx = ds.indices("test")
     idx = idx if len(idx) else np.arange(len(ds))

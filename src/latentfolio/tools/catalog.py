@@ -439,6 +439,10 @@ def index(model_dir, data, catalog=None, data_root=None, devices="auto", acceler
     from ..saved import load_model
     from ..training.train import make_trainer
 
+    if workers is not None and workers < 0:
+        raise LatentfolioError(f"--workers {workers}: must be 0 (decode in this process) or more")
+    if batch_size < 1:
+        raise LatentfolioError(f"--batch-size {batch_size}: must be at least 1")
     model = load_model(model_dir)
     dim = _dim(model)
     # bad --devices / --accelerator: one line now, before the catalog is created or changed

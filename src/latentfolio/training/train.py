@@ -80,6 +80,7 @@ def make_trainer(**kw):
     import lightning.pytorch as pl
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    _quiet_lightning()  # every Trainer: its "GPU available" lines and tips are not our output
     try:
         return pl.Trainer(**kw)
     except (MisconfigurationException, ValueError, TypeError, ImportError) as e:
