@@ -88,6 +88,9 @@ def test_models_lists_registry(capsys, monkeypatch):
     (["train", "digits", "--out", "{tmp}/x", "--model", "codec", "--set", "stages=9"], "stages: from 2 to 6"),
     (["evaluate", "{tmp}", "digits"], "not a latentfolio model folder"),
     (["index", "{model}", "digits", "--catalog", "{tmp}/c", "--workers", "-1"], "--workers -1"),
+    (["train", "digits", "--out", "{tmp}/x", "--ssim-weight", "2", "--loss", "ssim"], "--ssim-weight 2"),
+    (["train", "digits", "--out", "{tmp}/x", "--kl-warmup", "-1"], "--kl-warmup -1"),
+    (["fit-density", "{model}", "digits", "--components", "0"], "--components 0"),
     (["evaluate", "{model}", "digits", "--split", "dev"], "--split"),
     (["info", "{tmp}/none"], "no such model folder"),
     (["reconstruct", "{model}", "{tmp}/none.png", "--out", "{tmp}/g.png"], "no such file"),
@@ -116,6 +119,10 @@ def test_every_trainer_keeps_lightning_quiet():
 def test_bad_flag_type_is_a_usage_error(capsys, monkeypatch):
     code, o, e = cli(capsys, monkeypatch, "train", "digits", "--out", "x", "--epochs", "many")
     assert code == 2 and "--epochs" in e and "Traceback" not in e
+    for cmd in (["sample", "m", "--out", "x.png"], ["cluster", "c"], ["map", "c", "--out", "x.png"],
+                ["anomalies", "c"], ["train", "digits", "--out", "x"]):  # numpy and scikit-learn would raise on a negative seed
+        code, o, e = cli(capsys, monkeypatch, *cmd, "--seed", "-5")
+        assert code == 2 and "--seed" in e and "Traceback" not in e, cmd
 
 
 def test_corrupt_inputs_to_reconstruct_are_named(tmp_path, capsys, monkeypatch, trained, shapes_folder):

@@ -173,3 +173,9 @@ def test_fit_density_restores_sampling_for_an_old_model_folder(tmp_path, capsys,
     assert json.loads(o)["n_components"] == 3 and (old / "density.safetensors").exists()
     code, o, e = cli(capsys, monkeypatch, "sample", old, "--out", tmp_path / "s.png")
     assert code == 0 and (tmp_path / "s.png").exists()
+    # the density it now has is kept unless asked
+    fitted = (old / "density.safetensors").read_bytes()
+    code, o, e = cli(capsys, monkeypatch, "fit-density", old, models["data"], "--components", 2)
+    assert code == 2 and "--force" in e and (old / "density.safetensors").read_bytes() == fitted
+    code, o, e = cli(capsys, monkeypatch, "fit-density", old, models["data"], "--components", 2, "--force", "--json")
+    assert code == 0 and json.loads(o)["n_components"] == 2

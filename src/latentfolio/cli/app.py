@@ -16,6 +16,7 @@ app = typer.Typer(
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 FORCE = typer.Option(False, "--force", help="Overwrite existing outputs.")
+SEED = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Random seed: the same seed gives the same result.")
 DATA_ROOT = typer.Option(None, "--data-root", help="Where named datasets live "
                          "(default: $LATENTFOLIO_DATA, else the user cache dir).")
 

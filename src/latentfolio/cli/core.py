@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import LatentfolioError
-from .app import DATA_ROOT, FORCE, JSON, _console, _emit, _model_options, app
+from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, _model_options, app
 
 
 @app.command()
@@ -33,7 +33,7 @@ def train(
     beta: float = typer.Option(1.0, "--beta", help="VAE: weight of the KL term."),
     kl_warmup: float = typer.Option(0.0, "--kl-warmup", help="VAE: epochs to ramp beta up from 0."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping after N epochs without val improvement."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     precision: str = typer.Option("auto", "--precision", help="auto | 32-true | bf16-mixed | 16-mixed."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu."),
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or ids like 0,1."),
@@ -93,7 +93,7 @@ def evaluate(
     data: str = typer.Argument(..., help="Data source, as for `train`."),
     split: str = typer.Option("test", "--split", help="train | val | test | all."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Corrupt inputs with this noise spec and score against the clean images."),
-    seed: int = typer.Option(0, "--seed", help="Seed for --noise."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed for --noise."),
     data_root: Optional[Path] = DATA_ROOT,
     as_json: bool = JSON,
 ):
@@ -169,7 +169,7 @@ def noise(
                              "Kinds: gaussian (std), salt_pepper (fraction), dust (area fraction), hair (lines), "
                              "smudge (blotches), grain (std), illumination (strength), jpeg (quality), scan (preset)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the noisy PNGs."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from .app import DATA_ROOT, FORCE, JSON, _emit, app
+from .app import DATA_ROOT, FORCE, JSON, SEED, _emit, app
 
 
 def _wrote(key: str = "out"):
@@ -21,7 +21,7 @@ def sample(
     out: Path = typer.Option(..., "--out", "-o", help="PNG grid to write."),
     n: int = typer.Option(64, "-n", help="Number of samples."),
     temperature: float = typer.Option(1.0, "--temperature", help="Scale of the sampling spread (<1: safer, >1: wilder)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     source: str = typer.Option("auto", "--from", help="auto (VAE: prior, AE: fitted mixture) | prior | density."),
     force: bool = FORCE,
     as_json: bool = JSON,
@@ -118,7 +118,7 @@ def compare_latent(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for maps.png, gaps.png, prior.png, compare.json, index.html."),
     n: int = typer.Option(3000, "-n", help="Test images to encode."),
     method: str = typer.Option("pca", "--method", help="pca | umap."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     data_root: Optional[Path] = DATA_ROOT,
     force: bool = FORCE,
     as_json: bool = JSON,
@@ -155,10 +155,11 @@ def fit_density(
     data: str = typer.Argument(..., help="The data it was trained on."),
     components: int = typer.Option(10, "--components", help="Gaussian mixture components."),
     data_root: Optional[Path] = DATA_ROOT,
+    force: bool = FORCE,
     as_json: bool = JSON,
 ):
     """(Re)fit the latent density used by sample and traverse (train does this already)."""
     from ..tools.latent import fit_density_cmd
 
-    r = fit_density_cmd(model_dir, data, data_root, components)
+    r = fit_density_cmd(model_dir, data, data_root, components, force=force)
     _emit(r, as_json, lambda r: typer.echo(f"fitted {r['n_components']} components on {r['n_fit']} codes: {r['out']}"))

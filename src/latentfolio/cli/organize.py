@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import DATA_ROOT, FORCE, JSON, _console, _emit, app
+from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, app
 
 CATALOG = typer.Argument(..., help="A catalog folder made by `latentfolio index`.")
 
@@ -92,7 +92,7 @@ def cluster(
     k: Optional[int] = typer.Option(None, "--k", help="Clusters (default: the number of labels, else 10; hdbscan finds its own)."),
     organize: Optional[Path] = typer.Option(None, "--organize", help="Write one folder per cluster here, plus a contact sheet each."),
     mode: str = typer.Option("symlink", "--mode", help="symlink | copy (originals are never moved)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
@@ -119,7 +119,7 @@ def map_cmd(
     color: str = typer.Option("auto", "--color", help="auto | label | cluster."),
     thumbnails: bool = typer.Option(False, "--thumbnails", help="PNG: draw thumbnails instead of dots."),
     limit: int = typer.Option(20000, "--limit", help="At most this many images (a random subset)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
@@ -136,7 +136,7 @@ def anomalies(
     top: int = typer.Option(20, "--top", help="How many to list."),
     score: str = typer.Option("both", "--score", help="recon | density | both."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Contact sheet PNG of the top ones."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):

@@ -48,6 +48,8 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
 
     if method not in ("pca", "umap"):
         raise LatentfolioError(f"--method {method!r}: use pca or umap (both can place new points)")
+    if n < 2:
+        raise LatentfolioError(f"-n {n}: compare-latent needs at least 2 images")
     out = Path(out)
     for f in OUTPUTS:
         _io.check_writable(out / f, force)
@@ -62,6 +64,8 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
     idx = idx if len(idx) else np.arange(len(ds))
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.permutation(idx)[:n])
+    if len(idx) < 2:
+        raise LatentfolioError(f"{data}: compare-latent needs at least 2 images, found {len(idx)}")
     pixels = np.ascontiguousarray(ds.images[idx])
     labels = ds.labels[idx] if ds.labels is not None else None
     names = ds.classes or None

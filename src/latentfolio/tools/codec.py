@@ -572,6 +572,8 @@ def codec_eval(model_dir, data, split: str = "test", limit: int | None = None, d
     from ..metrics import psnr, ssim
     from ..saved import load_model
 
+    if limit is not None and limit < 1:
+        raise LatentfolioError(f"--limit {limit}: must be at least 1")
     model = load_model(model_dir)
     _require_codec(model)
     _check_refine(model, refine)

@@ -187,12 +187,17 @@ def fit_density(model: Autoencoder, pixels: np.ndarray, n_components: int = 10, 
     return dens
 
 
-def fit_density_cmd(model_dir, data, data_root=None, n_components: int = 10, split: str = "train") -> dict:
+def fit_density_cmd(model_dir, data, data_root=None, n_components: int = 10, split: str = "train",
+                    force: bool = False) -> dict:
     """``latentfolio fit-density``: (re)fit the sampling density of a model on ``data``."""
     from ..evaluation import load_for_model
     from ..saved import load_model
 
+    if n_components < 1:
+        raise LatentfolioError(f"--components {n_components}: must be at least 1")
     model = load_model(model_dir)
+    if (Path(model_dir) / DENSITY_WEIGHTS).exists() and not force:
+        raise LatentfolioError(f"{model_dir}: already has a latent density (use --force to refit it)")
     ds = load_for_model(model, data, data_root)
     idx = ds.indices(split)
     idx = idx if len(idx) else np.arange(len(ds))

@@ -65,6 +65,18 @@ class TrainConfig:
             raise ValueError(f"--muon-lr {self.muon_lr}: must be positive")
         if self.beta < 0:
             raise ValueError(f"--beta {self.beta}: must be >= 0")
+        if self.kl_warmup < 0:
+            raise ValueError(f"--kl-warmup {self.kl_warmup}: must be >= 0 epochs")
+        if not 0 <= self.ssim_weight <= 1:
+            raise ValueError(f"--ssim-weight {self.ssim_weight}: must be from 0 (pure MSE) to 1 (pure SSIM)")
+        if self.patience is not None and self.patience < 0:
+            raise ValueError(f"--patience {self.patience}: must be >= 0 epochs")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"--seed {self.seed}: must be from 0 to 2**32 - 1")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay {self.weight_decay}: must be >= 0")
+        if self.grad_clip < 0:
+            raise ValueError(f"grad_clip {self.grad_clip}: must be >= 0 (0: off)")
         if not self.lmbda > 0:
             raise ValueError(f"--lambda {self.lmbda}: must be positive")
         if self.denoise is not None:
