@@ -80,6 +80,9 @@ def test_interpolation_endpoints_are_the_reconstructions(tmp_path, capsys, monke
     gif = Image.open(tmp_path / "s.gif")
     assert gif.n_frames == 8  # 5 there, 3 back
     assert Image.open(tmp_path / "s.png").size[0] > 5 * 16
+    code, o, e = cli(capsys, monkeypatch, "interpolate", models["ae"], _img(models, "a"), _img(models, "b"),
+                     "--out", tmp_path / "t.png", "--gif", tmp_path / "t.txt")
+    assert code == 2 and "name it .gif" in e and not (tmp_path / "t.png").exists()
 
 
 def test_blend(tmp_path, capsys, monkeypatch, models):
@@ -179,3 +182,22 @@ def test_fit_density_restores_sampling_for_an_old_model_folder(tmp_path, capsys,
     assert code == 2 and "--force" in e and (old / "density.safetensors").read_bytes() == fitted
     code, o, e = cli(capsys, monkeypatch, "fit-density", old, models["data"], "--components", 2, "--force", "--json")
     assert code == 0 and json.loads(o)["n_components"] == 2
+
+
+def test_pictures_follow_their_names_and_dims_must_name_something(tmp_path):
+    from latentfolio.errors import LatentfolioError
+    from latentfolio.imaging import save_picture
+    from latentfolio.tools.generate import parse_dims
+
+    img = Image.new("RGB", (8, 8), (200, 10, 10))
+    for name, fmt in (("a.png", "PNG"), ("a.jpg", "JPEG"), ("a.webp", "WEBP")):
+        save_picture(img, tmp_path / name)
+        assert Image.open(tmp_path / name).format == fmt
+    with pytest.raises(LatentfolioError, match="cannot write a .bmp picture"):
+        save_picture(img, tmp_path / "a.bmp")
+    assert not (tmp_path / "a.bmp").exists()
+    std = np.array([1.0, 3.0, 2.0])
+    assert parse_dims("top2", std) == [1, 2] and parse_dims("0,2", std) == [0, 2]
+    for bad in ("top0", "top-1", "3", "x"):
+        with pytest.raises(LatentfolioError, match="--dims"):
+            parse_dims(bad, std)

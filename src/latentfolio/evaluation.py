@@ -13,7 +13,7 @@ import torch
 from .data import ImageSet, load_data
 from .data.decode import BadImage, decode_image
 from .errors import LatentfolioError
-from .imaging import auto_scale, make_grid, save_png
+from .imaging import auto_scale, make_grid, save_picture
 from .metrics import psnr, ssim
 from .models import Autoencoder
 from .training.losses import to_unit
@@ -159,6 +159,6 @@ def reconstruct(model_dir, inputs: list, out, force: bool = False, ncol: int = 8
             caps = caps[:-k] + [""] * (ncol - k) + caps[-k:] + [""] * (ncol - k)
     grid = make_grid(np.concatenate(tiles), ncol=ncol, scale=auto_scale(c.image_size, 72),
                      captions=caps)
-    save_png(grid, out)
+    save_picture(grid, out)
     return {"out": str(out), "images": [str(f) for f in used],
             "psnr_db": [round(float(v), 3) for v in p], "mean_psnr_db": float(p.mean())}

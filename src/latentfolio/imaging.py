@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from . import _io
+from .errors import LatentfolioError
 
 
 def to_pil(img: np.ndarray) -> Image.Image:
@@ -59,10 +60,27 @@ def auto_scale(size: int, target: int = 96) -> int:
     return max(1, target // max(1, size))
 
 
-def save_png(img: Image.Image, path: str | os.PathLike) -> None:
-    """Write a PNG atomically."""
+# What a picture is written as, by its name: PNG unless it asks for JPEG or WebP.
+PICTURE_FORMATS = {".png": "PNG", "": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def picture_format(path: str | os.PathLike) -> str:
+    suffix = os.path.splitext(str(path))[1].lower()
+    if suffix not in PICTURE_FORMATS:
+        raise LatentfolioError(f"{path}: cannot write a {suffix} picture; name it .png, .jpg or .webp")
+    return PICTURE_FORMATS[suffix]
+
+
+def save_picture(img: Image.Image, path: str | os.PathLike) -> None:
+    """Write a grid or figure atomically, as PNG (or JPEG/WebP when the name says so)."""
+    fmt = picture_format(path)
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False)
+    if fmt == "JPEG":
+        img.convert("L" if img.mode in ("L", "1") else "RGB").save(buf, format="JPEG", quality=95)
+    elif fmt == "WEBP":
+        img.save(buf, format="WEBP", lossless=True)
+    else:
+        img.save(buf, format="PNG", optimize=False)
     _io.write_bytes(path, buf.getvalue())
 
 

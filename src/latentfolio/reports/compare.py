@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
-from ..imaging import auto_scale, fig_to_pil, make_grid, pyplot, save_png
+from ..imaging import auto_scale, fig_to_pil, make_grid, pyplot, save_picture
 from . import html
 from .figures import scatter_axes
 
@@ -111,9 +111,9 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
     priors = make_grid(np.concatenate(prior_rows), n_prior, scale=scale,
                        captions=["AE"] + [""] * (n_prior - 1) + ["VAE"] + [""] * (n_prior - 1))
     out.mkdir(parents=True, exist_ok=True)
-    save_png(maps, out / "maps.png")
-    save_png(gaps, out / "gaps.png")
-    save_png(priors, out / "prior.png")
+    save_picture(maps, out / "maps.png")
+    save_picture(gaps, out / "gaps.png")
+    save_picture(priors, out / "prior.png")
     result = {"out": str(out), "n": int(len(idx)), "method": method, "pairs": pair_names, **stats}
     _io.write_json(out / "compare.json", result)
     table = [{"": k2, "AE": f"{stats['AE'][k2]:.3g}", "VAE": f"{stats['VAE'][k2]:.3g}"}

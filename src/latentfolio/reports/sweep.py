@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
-from ..imaging import auto_scale, make_grid, save_png
+from ..imaging import auto_scale, make_grid, save_picture
 
 COLUMNS = ["model", "latent_dim", "compression_ratio", "test_mse", "test_psnr_db", "test_ssim",
            "parameters", "train_seconds", "epochs"]
@@ -98,6 +98,6 @@ def sweep(data, out, models="fc,conv", latent_dims="2,3,5,10,50", epochs: int | 
     for name, _ in recons:
         caps += [name] + [""] * (k - 1)
     size = show.shape[1]
-    save_png(make_grid(tiles, k, scale=auto_scale(size, 56), captions=caps), out / "sweep.png")
+    save_picture(make_grid(tiles, k, scale=auto_scale(size, 56), captions=caps), out / "sweep.png")
     return {"out": str(out), "table": str(table), "markdown": str(out / "sweep.md"),
             "figure": str(out / "sweep.png"), "rows": rows}

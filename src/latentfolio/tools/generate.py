@@ -8,13 +8,14 @@ a plain AE's latent space decode to garbage (Ghosh et al. 2020).
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
-from ..imaging import auto_scale, make_grid, save_png, to_pil
+from ..imaging import auto_scale, make_grid, save_picture, to_pil
 from .latent import LatentDensity, decode_latents, encode_pixels, require_vector_latent
 
 SOURCES = ("auto", "prior", "density")
@@ -64,7 +65,7 @@ def sample(model_dir, out, n: int = 64, temperature: float = 1.0, seed: int = 0,
     model = _load(model_dir)
     z, used = sample_latents(model, n, temperature, seed, source)
     images = decode_latents(model, z)
-    save_png(make_grid(images, ncol or int(np.ceil(np.sqrt(n))), scale=_scale(model)), out)
+    save_picture(make_grid(images, ncol or int(np.ceil(np.sqrt(n))), scale=_scale(model)), out)
     return {"out": str(out), "n": n, "from": used, "temperature": temperature, "seed": seed}
 
 
@@ -103,6 +104,8 @@ def interpolate(model_dir, a, b, out, steps: int = 10, method: str = "linear", g
     """A strip from image A to image B through the latent space (and optionally a GIF)."""
     _io.check_writable(out, force)
     if gif:
+        if os.path.splitext(str(gif))[1].lower() != ".gif":
+            raise LatentfolioError(f"--gif {gif}: the animation is a GIF; name it .gif")
         _io.check_writable(gif, force)
     for p in (a, b):
         if Path(p).is_dir():
@@ -111,7 +114,7 @@ def interpolate(model_dir, a, b, out, steps: int = 10, method: str = "linear", g
     z, _, used = _encode_files(model, [a, b])
     path = interpolate_latents(z[0], z[1], steps, method)
     frames = decode_latents(model, path)
-    save_png(make_grid(frames, steps, scale=_scale(model)), out)
+    save_picture(make_grid(frames, steps, scale=_scale(model)), out)
     if gif:
         _gif(frames, gif, _scale(model))
     return {"out": str(out), "gif": str(gif) if gif else None, "steps": steps, "method": method,
@@ -143,10 +146,10 @@ def blend(model_dir, inputs, out, weights: str | None = None, sheet=None, force:
     z, pixels, used = _encode_files(model, inputs)
     w = parse_weights(weights, len(used))
     mix = decode_latents(model, (w[:, None] * z).sum(0, keepdims=True))
-    save_png(to_pil(mix[0]), out)
+    save_picture(to_pil(mix[0]), out)
     if sheet:
         caps = [f"w={v:.2f}" for v in w] + ["blend"]
-        save_png(make_grid(np.concatenate([pixels, mix]), len(used) + 1, scale=_scale(model),
+        save_picture(make_grid(np.concatenate([pixels, mix]), len(used) + 1, scale=_scale(model),
                            captions=caps), sheet)
     return {"out": str(out), "sheet": str(sheet) if sheet else None,
             "images": [str(p) for p in used], "weights": [float(v) for v in w]}
@@ -161,7 +164,9 @@ def parse_dims(dims: str, std: np.ndarray) -> list[int]:
             k = int(dims[3:] or 5)
         except ValueError:
             raise LatentfolioError(f"--dims {dims!r}: use topN (e.g. top5) or indices like 0,3,7") from None
-        return [int(i) for i in np.argsort(-std)[: max(1, min(k, d))]]
+        if k < 1:
+            raise LatentfolioError(f"--dims {dims!r}: top1 or more")
+        return [int(i) for i in np.argsort(-std)[: min(k, d)]]
     try:
         out = [int(v) for v in dims.split(",") if v.strip()]
     except ValueError:
@@ -199,6 +204,6 @@ def traverse(model_dir, image, out, dims: str = "top5", span: float = 3.0, steps
     offsets = np.linspace(-span, span, steps)
     caps = [f"d{d} {o:+.1f}sd" if j == 0 or j == steps - 1 else f"{o:+.1f}"
             for d in chosen for j, o in enumerate(offsets)]
-    save_png(make_grid(frames, steps, scale=max(_scale(model), 2), captions=caps), out)
+    save_picture(make_grid(frames, steps, scale=max(_scale(model), 2), captions=caps), out)
     return {"out": str(out), "image": str(used[0]), "dims": chosen, "range": span, "steps": steps,
             "std": [float(std[d]) for d in chosen]}

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
-from ..imaging import auto_scale, make_grid, save_png
+from ..imaging import auto_scale, make_grid, save_picture
 from .catalog import Catalog
 from .latent import LatentDensity, cluster_metrics, umap_embed
 
@@ -77,7 +77,7 @@ def similar(catalog, query: str, k: int = 12, out=None, model_dir=None, force: b
         thumbs = cat.thumbnails([by_row[int(i)] for i in rows[0] if i >= 0])
         q = qpix if qpix is not None else cat.thumbnails([row])
         caps = ["query"] + [f"{h['distance']:.2f}" for h in hits]
-        save_png(make_grid(np.concatenate([q, thumbs]), min(7, k + 1),
+        save_picture(make_grid(np.concatenate([q, thumbs]), min(7, k + 1),
                            scale=auto_scale(thumbs.shape[1], 72), captions=caps), out)
     return {"query": qdesc, "k": k, "results": hits, "out": str(out) if out else None}
 
@@ -215,7 +215,7 @@ class LatentClusterer:
 
 
 def _contact_sheet(images: np.ndarray, out, ncol: int = 8) -> None:
-    save_png(make_grid(images, ncol, scale=auto_scale(images.shape[1], 64)), out)
+    save_picture(make_grid(images, ncol, scale=auto_scale(images.shape[1], 64)), out)
 
 
 @_with_catalog
@@ -276,7 +276,7 @@ def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str
             dest = d / (base if base not in used else f"{r['id']}-{base}")
             used.add(dest.name)
             if src is None:
-                save_png(to_pil(cat.thumbnails([r])[0]), dest)
+                save_picture(to_pil(cat.thumbnails([r])[0]), dest)
             elif mode == "symlink":
                 os.symlink(src.resolve(), dest)
             else:
@@ -329,7 +329,7 @@ def latent_map(catalog, out, method: str = "umap", color: str = "auto", thumbnai
                                 groups=None if groups is None else groups[show])
         else:
             img = scatter_png(xy, groups, gnames, f"{cat.path.name}: {method} of {len(pick)} images")
-        save_png(img, out)
+        save_picture(img, out)
     else:
         from ..reports.interactive import map_html
 
@@ -399,6 +399,6 @@ def anomalies(catalog, top: int = 20, score: str = "both", out=None, seed: int =
            for n, i in enumerate(order)]
     if out:
         thumbs = cat.thumbnails([rows[i] for i in order])
-        save_png(make_grid(thumbs, 8, scale=auto_scale(thumbs.shape[1], 72),
+        save_picture(make_grid(thumbs, 8, scale=auto_scale(thumbs.shape[1], 72),
                            captions=[f"#{r['rank']} {r['score']:.3g}" for r in res]), out)
     return {"catalog": str(cat.path), "score": score, "top": res, "out": str(out) if out else None}

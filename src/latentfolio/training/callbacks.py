@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .. import _io
-from ..imaging import auto_scale, fig_to_pil, make_grid, pyplot, save_png
+from ..imaging import auto_scale, fig_to_pil, make_grid, pyplot, save_picture
 
 
 class ReconGrid(pl.Callback):
@@ -36,7 +36,7 @@ class ReconGrid(pl.Callback):
         model.train(was)
         src = model.postprocess(x.float()).cpu().numpy()  # the (maybe corrupted) input
         grid = make_grid(np.concatenate([src, recon]), ncol=len(src), scale=auto_scale(src.shape[1], 64))
-        save_png(grid, self.dir / f"epoch_{trainer.current_epoch + 1:03d}.png")
+        save_picture(grid, self.dir / f"epoch_{trainer.current_epoch + 1:03d}.png")
 
 
 class BlowUpGuard(pl.Callback):
@@ -131,7 +131,7 @@ class History(pl.Callback):
         w.writeheader()
         w.writerows(self.rows)
         _io.write_text(self.dir / "history.csv", buf.getvalue())
-        save_png(loss_curve(self.rows), self.dir / "loss_curve.png")
+        save_picture(loss_curve(self.rows), self.dir / "loss_curve.png")
 
 
 def loss_curve(rows: list[dict]):
