@@ -16,7 +16,13 @@ app = typer.Typer(
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 FORCE = typer.Option(False, "--force", help="Overwrite existing outputs.")
-SEED = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Random seed: the same seed gives the same result.")
+
+
+def seed_option(help: str = "Random seed: the same seed gives the same result."):
+    return typer.Option(0, "--seed", min=0, max=2**32 - 1, help=help)  # numpy's seed range
+
+
+SEED = seed_option()
 DATA_ROOT = typer.Option(None, "--data-root", help="Where named datasets live "
                          "(default: $LATENTFOLIO_DATA, else the user cache dir).")
 

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import LatentfolioError
-from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, _model_options, app
+from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, _model_options, app, seed_option
 
 
 @app.command()
@@ -93,7 +93,7 @@ def evaluate(
     data: str = typer.Argument(..., help="Data source, as for `train`."),
     split: str = typer.Option("test", "--split", help="train | val | test | all."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Corrupt inputs with this noise spec and score against the clean images."),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed for --noise."),
+    seed: int = seed_option("Seed for --noise."),
     data_root: Optional[Path] = DATA_ROOT,
     as_json: bool = JSON,
 ):

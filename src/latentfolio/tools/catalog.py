@@ -139,7 +139,7 @@ def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scr
 
     from ..metrics import ssim
     from ..training.losses import to_unit
-    from ..training.train import _quiet_lightning, make_trainer
+    from ..training.train import make_trainer
 
     c = model.config
     n_total = len(slots)
@@ -183,7 +183,6 @@ def _encode(model, items: list[Item], slots: np.ndarray, latents_path: Path, scr
             for m in (ok, er, hs):
                 m.flush()
 
-    _quiet_lightning()
     if workers is None:  # with 2 cores a decoding process only fights the model for them
         cores = os.cpu_count() or 1
         workers = 0 if cores <= 2 else min(4, cores - 1)

@@ -80,7 +80,7 @@ def make_trainer(**kw):
     import lightning.pytorch as pl
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-    _quiet_lightning()  # every Trainer: its "GPU available" lines and tips are not our output
+    _quiet_lightning()  # every Trainer is built here: its INFO lines, tips and fit warnings are not our output
     try:
         return pl.Trainer(**kw)
     except (MisconfigurationException, ValueError, TypeError, ImportError) as e:
@@ -186,7 +186,6 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
         except (ValueError, TypeError) as e:
             raise LatentfolioError(f"model {model}: {e}") from None
 
-    _quiet_lightning()
     if isinstance(data, ImageSet):  # in-memory pixels: recorded by name (they cannot be resumed from disk)
         data_name = data.name
     else:
