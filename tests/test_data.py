@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import warnings
 
@@ -170,6 +171,14 @@ def test_bad_files_are_skipped_and_named(tmp_path, shapes_folder):
     assert "decompression bomb" in reasons["bomb.png"]
     assert reasons["empty.png"] == "empty file (0 bytes)"
     assert any("bomb.png" in m for m in msgs)
+
+
+def test_an_empty_file_read_into_memory_is_named_as_empty():
+    # index hashes each file's bytes, then decodes them from memory: same reasons as from a path
+    with pytest.raises(BadImage, match=r"^empty file \(0 bytes\)$"):
+        decode_image(io.BytesIO(b""), 16, 1)
+    with pytest.raises(BadImage, match="not an image"):
+        decode_image(io.BytesIO(b"hello"), 16, 1)
 
 
 def test_empty_and_all_bad_folders_are_clear_errors(tmp_path):

@@ -88,8 +88,10 @@ def _as_bad_image(path):
 
 def _is_empty(path) -> bool:
     try:
+        if hasattr(path, "seek"):  # a file object (index reads each file once, for its hash too)
+            return path.seek(0, os.SEEK_END) == 0
         return os.path.getsize(path) == 0
-    except (OSError, TypeError):  # gone meanwhile, or a file object rather than a path
+    except (OSError, ValueError):  # gone meanwhile, or closed
         return False
 
 
