@@ -152,6 +152,22 @@ def test_fit_policies(tmp_path, fit):
         assert a.mean() < 100  # the bar is a quarter of the width
 
 
+def test_folder_default_size_is_64_or_the_images_own_when_smaller(tmp_path, shapes_folder):
+    from latentfolio.data.folder import default_size
+
+    assert load_data(shapes_folder).image_size == 24  # 24 px files are not blown up to 64
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(3):
+        Image.new("L", (200, 150)).save(big / f"{i}.png")
+    (big / "broken.png").write_bytes(b"not an image")  # unreadable files do not vote
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BadFileWarning)
+        assert load_data(big).image_size == 64
+    assert default_size([28, 28, 300]) == 28  # the median, not the largest
+    assert default_size([4]) == 8 and default_size([]) == 64
+
+
 def test_bad_files_are_skipped_and_named(tmp_path, shapes_folder):
     root = shapes_folder
     (root / "a" / "notes.txt").write_text("not an image")

@@ -18,7 +18,7 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Model folder to write."),
     model: Optional[str] = typer.Option(None, "--model", help="fc | conv | vae | resnet | denoiser | codec (default conv; see `latentfolio models`)."),
     latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Bottleneck size (model default: 32; resnet 256)."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Square side in px (default: the data's; 64 for folders)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Square side in px (default: the data's; for folders 64, or the images' own side when smaller)."),
     channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3 (default: detected from the data)."),
     fit: str = typer.Option("squash", "--fit", help="Resize policy: squash | crop | pad."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20, more for small sets)."),

@@ -15,7 +15,6 @@ from .idx import is_idx_folder, load_idx_folder
 from .imageset import SPLITS, TEST, TRAIN, VAL, ImageSet, hash_splits, official_splits
 from .named import DATASETS, FASHION_CLASSES, NAMES, data_root, ensure
 
-DEFAULT_FOLDER_SIZE = 64  # px: enough for sketches and thumbnails, cheap on a CPU
 
 __all__ = ["ImageSet", "load_data", "TRAIN", "VAL", "TEST", "SPLITS", "NAMES", "FITS",
            "BadFileWarning", "data_root"]
@@ -43,7 +42,8 @@ def load_data(source: str | os.PathLike, image_size: int | None = None, channels
 
     ``source`` is an :class:`ImageSet` (used as it is), a dataset name (``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``), a folder
     of the original IDX files, a ``cifar-10-batches-py`` folder, or any folder of images.
-    ``image_size``/``channels`` default to the source's own (64 px for image folders).
+    ``image_size``/``channels`` default to the source's own (for image folders: 64 px, or the
+    images' median shorter side when that is smaller).
     """
     if fit not in FITS:
         raise LatentfolioError(f"--fit {fit!r}: use one of {', '.join(FITS)}")
@@ -70,7 +70,7 @@ def load_data(source: str | os.PathLike, image_size: int | None = None, channels
                                    f"({', '.join(NAMES)})")
         ds = _from_known_folder(path, path.name)
         if ds is None:
-            return load_folder(path, image_size or DEFAULT_FOLDER_SIZE, channels, fit,
+            return load_folder(path, image_size, channels, fit,
                                max_pixels=max_pixels, quiet=quiet)
     size = image_size or ds.image_size
     ch = channels or ds.channels

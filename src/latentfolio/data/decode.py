@@ -59,13 +59,14 @@ def _fit(img: Image.Image, size: int, fit: str) -> Image.Image:
     raise ValueError(f"unknown fit {fit!r}; use one of {', '.join(FITS)}")
 
 
-def mode_channels(path: str, max_pixels: int | None = None) -> int:
-    """1 or 3: what a file holds, read from its header only (no pixel decode)."""
+def header(path: str) -> tuple[int, int]:
+    """(channels, shorter side) of a file, read from its header only (no pixel decode):
+    channels is 1 or 3; (0, 0) when unreadable, which the decode pass will name."""
     try:
         with Image.open(path) as img:
-            return 1 if img.mode in GREY_MODES else 3
+            return (1 if img.mode in GREY_MODES else 3), min(img.size)
     except Exception:
-        return 0  # unreadable: the decode pass will name it
+        return 0, 0
 
 
 @contextmanager

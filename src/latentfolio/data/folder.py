@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LatentfolioError
-from .decode import BadImage, decode_image, mode_channels
+from .decode import BadImage, decode_image, header
 from .imageset import ImageSet, hash_splits
 
 CACHE_VERSION = 1
@@ -72,11 +72,22 @@ def _progress(total: int, label: str):
                     transient=True, disable=not sys.stderr.isatty())
 
 
-def load_folder(root: str | os.PathLike, size: int, channels: int | None = None, fit: str = "squash",
-                max_pixels: int | None = None, use_cache: bool = True, quiet: bool = False) -> ImageSet:
+DEFAULT_SIZE = 64  # px: enough for sketches and thumbnails, cheap on a CPU
+
+
+def default_size(sides: list[int]) -> int:
+    """The side a folder is trained at when none is given: 64 px, or the images' own (median
+    shorter side) when they are smaller, so 28 px icons are not blown up to 64 (4.5x the work)."""
+    return max(8, min(DEFAULT_SIZE, int(np.median(sides)))) if sides else DEFAULT_SIZE
+
+
+def load_folder(root: str | os.PathLike, size: int | None = None, channels: int | None = None,
+                fit: str = "squash", max_pixels: int | None = None, use_cache: bool = True,
+                quiet: bool = False) -> ImageSet:
     """Decode a folder of images once into a (N, size, size, C) uint8 memmap.
 
     ``channels=None`` picks 1 when every readable file is greyscale, else 3.
+    ``size=None`` picks :func:`default_size` of the files' shorter sides.
     Bad files (corrupt, truncated, non-image, decompression bombs) are skipped and each is
     named once in a warning; a folder with no usable image is an error.
     """
@@ -86,10 +97,13 @@ def load_folder(root: str | os.PathLike, size: int, channels: int | None = None,
     files, labels, classes = scan(root)
     if not files:
         raise LatentfolioError(f"{root}: folder has no files")
-    if channels is None:
+    if channels is None or size is None:
         with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            kinds = [k for k in pool.map(mode_channels, map(str, files)) if k]
-        channels = 1 if kinds and all(k == 1 for k in kinds) else 3
+            heads = [h for h in pool.map(header, map(str, files)) if h[0]]
+        if channels is None:
+            channels = 1 if heads and all(c == 1 for c, _ in heads) else 3
+        if size is None:
+            size = default_size([side for _, side in heads])
 
     key = _cache_key(root, files, size, channels, fit)
     cdir = cache_root() / "decoded" / key
