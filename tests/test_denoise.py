@@ -91,6 +91,10 @@ def test_denoising_training_reduces_loss_and_cleans(denoiser):
     assert float(rows[-1]["train_loss"]) < 0.5 * float(rows[0]["train_loss"])
     d = res.metrics["denoise"]
     assert d["psnr_db"] > d["noisy_psnr_db"] + 3  # it really removes noise
+    from latentfolio.training.train import saved_line
+
+    line = saved_line(out, "test", res.metrics)  # what train prints last: the cleaning, too
+    assert f"gaussian:0.15 damage: {d['noisy_psnr_db']:.2f} -> {d['psnr_db']:.2f} dB" in line
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "I;16", "CMYK"])

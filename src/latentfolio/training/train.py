@@ -38,6 +38,14 @@ def _log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def saved_line(out, split: str, metrics: dict) -> str:
+    """The run's last line. A denoiser's clean-input PSNR says little of what it is for, so
+    its PSNR on the damage it was trained for, before and after, comes too."""
+    dn = metrics.get("denoise")
+    cleans = f"; {dn['noise']} damage: {dn['noisy_psnr_db']:.2f} -> {dn['psnr_db']:.2f} dB" if dn else ""
+    return f"saved {out}  ({split}: psnr {metrics['psnr_db']:.2f} dB, ssim {metrics['ssim']:.4f}{cleans})"
+
+
 def describe(ds: ImageSet) -> str:
     s = ds.split_sizes()
     lab = f", {len(ds.classes)} labels" if ds.labels is not None else ", no labels"
@@ -309,7 +317,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
         pick = np.sort(np.random.default_rng(cfg.seed).permutation(train_idx)[:20000])
         fit_density(net, ds.images[pick], seed=cfg.seed, save_to=out,
                     extra={"data": data_name, "split": "train"})
-    _log(f"saved {out}  ({split}: psnr {metrics['psnr_db']:.2f} dB, ssim {metrics['ssim']:.4f})")
+    _log(saved_line(out, split, metrics))
     _rank_zero_done()
     return TrainResult(out, metrics, trainer.current_epoch, seconds, stopped, rollbacks)
 
