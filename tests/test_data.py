@@ -197,6 +197,19 @@ def test_an_empty_file_read_into_memory_is_named_as_empty():
         decode_image(io.BytesIO(b"hello"), 16, 1)
 
 
+def test_a_decompression_bomb_is_one_short_line(monkeypatch, tmp_path):
+    p = tmp_path / "bomb.png"
+    Image.new("L", (30, 30)).save(p)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow itself refuses over 2x this
+    with pytest.raises(BadImage, match=r"^decompression bomb: 900 pixels is over the 100 pixel limit$"):
+        decode_image(str(p), 16, 1)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 600)  # over the limit, under 2x: our own check
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(BadImage, match=r"^decompression bomb: 30x30 pixels is over the 600 pixel limit$"):
+            decode_image(str(p), 16, 1)
+
+
 def test_empty_and_all_bad_folders_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(LatentfolioError, match="folder has no files"):

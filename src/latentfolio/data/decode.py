@@ -7,6 +7,7 @@ and name it once in a warning.
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 
 import numpy as np
@@ -78,13 +79,23 @@ def _as_bad_image(path):
     except BadImage:
         raise
     except Image.DecompressionBombError as e:
-        raise BadImage(f"decompression bomb: {e}") from None
+        raise BadImage(_bomb_reason(str(e))) from None
     except UnidentifiedImageError:
         if _is_empty(path):  # a failed copy or download: say so, not "not an image"
             raise BadImage("empty file (0 bytes)") from None
         raise BadImage("not an image (Pillow cannot identify it)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise BadImage(f"corrupt or truncated image: {str(e) or type(e).__name__}") from None
+
+
+def _bomb_reason(pillow_message: str) -> str:
+    """Pillow's "Image size (N pixels) exceeds limit of M pixels, could be decompression bomb
+    DOS attack." as the same short line as our own check gives."""
+    m = re.search(r"\((\d+) pixels\) exceeds limit", pillow_message)
+    if not m or not Image.MAX_IMAGE_PIXELS:
+        return f"decompression bomb: {pillow_message}"
+    # Pillow names twice the limit (where it stops warning and refuses); the limit is the line
+    return f"decompression bomb: {int(m[1]):,} pixels is over the {Image.MAX_IMAGE_PIXELS:,} pixel limit"
 
 
 def _is_empty(path) -> bool:
@@ -100,7 +111,7 @@ def _check_pixels(img: Image.Image, max_pixels: int | None) -> None:
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     w, h = img.size
     if limit and w * h > limit:
-        raise BadImage(f"decompression bomb: {w}x{h} pixels is over the {limit} pixel limit")
+        raise BadImage(f"decompression bomb: {w}x{h} pixels is over the {limit:,} pixel limit")
 
 
 def open_image(path, max_pixels: int | None = None) -> Image.Image:
