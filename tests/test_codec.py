@@ -146,6 +146,27 @@ def test_fuzz_random_mutations_never_crash(model):
             pass
 
 
+def test_compress_refuses_two_inputs_with_one_name(codec_dir, tmp_path, monkeypatch):
+    from latentfolio.tools.codec import Archive, compress, decompress
+
+    monkeypatch.setenv("LATENTFOLIO_MODELS", str(tmp_path / "store"))
+    model_dir, _ = codec_dir
+    for d in ("2019", "2020"):
+        (tmp_path / d).mkdir()
+        photo((30, 30)).save(tmp_path / d / "cat.png")
+    for out in (tmp_path / "lfz", tmp_path / "all.lfa"):  # the second cat.png would replace the first
+        with pytest.raises(LatentfolioError, match="2019/cat.png and .*2020/cat.png would both be"):
+            compress(model_dir, [tmp_path / "2019", tmp_path / "2020"], out)
+        assert not out.exists()  # refused before any work
+    one = tmp_path / "2019" / "cat.png"
+    r = compress(model_dir, [one, one], tmp_path / "one.lfa")  # the same file twice: once
+    assert r["images"] == 1 and Archive(tmp_path / "one.lfa").names() == ["cat.png"]
+    photo((30, 30), seed=5).save(tmp_path / "2019" / "cat.jpg")
+    compress(model_dir, [tmp_path / "2019"], tmp_path / "both")  # cat.jpg.lfz, cat.png.lfz
+    with pytest.raises(LatentfolioError, match="cat.jpg.lfz and .*cat.png.lfz would both be written to .*cat.png"):
+        decompress([tmp_path / "both"], tmp_path / "dec", force=True)  # not even with --force
+
+
 def test_cli_compress_archive_and_decompress(codec_dir, tmp_path, monkeypatch):
     from latentfolio.tools.codec import Archive, compress, decompress
 

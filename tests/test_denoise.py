@@ -140,6 +140,27 @@ def test_denoise_cli_writes_and_never_overwrites(denoiser, tmp_path):
     assert np.mean((clean - a) ** 2) < 0.5 * np.mean((noisy - a) ** 2)
 
 
+def test_two_inputs_bound_for_one_output_are_refused(denoiser, tmp_path):
+    from latentfolio.tools.denoise import add_noise
+
+    src = tmp_path / "in"
+    src.mkdir()
+    img = Image.fromarray(shapes_image(np.random.default_rng(1), 24)[:, :, 0])
+    img.save(src / "x.png")
+    img.save(src / "x.jpg")  # noise writes PNG: both would become x.png
+    (src / "x.txt").write_text("notes")  # not an image by its name: no clash, just skipped
+    with pytest.raises(LatentfolioError, match="x.jpg and .*x.png would both be written to .*x.png"):
+        add_noise([src], "gaussian:0.1", tmp_path / "noisy")
+    assert not (tmp_path / "noisy").exists()
+    (src / "x.jpg").unlink()
+    with pytest.warns(UserWarning, match="x.txt"):
+        assert len(add_noise([src], "gaussian:0.1", tmp_path / "noisy")["written"]) == 1
+    (tmp_path / "b").mkdir()
+    img.save(tmp_path / "b" / "x.png")
+    with pytest.raises(LatentfolioError, match="would both be written to"):  # two files, one name
+        denoise(denoiser[0], [src / "x.png", tmp_path / "b" / "x.png"], tmp_path / "clean")
+
+
 def test_bad_spec_is_a_clear_error(tmp_path, shapes_folder):
     with pytest.raises(LatentfolioError, match="--denoise: .*unknown corruption"):
         train(shapes_folder, tmp_path / "m", "denoiser", denoise="blur:3")

@@ -69,6 +69,33 @@ def check_writable(path: str | os.PathLike, force: bool) -> Path:
     return path
 
 
+def plan_outputs(jobs: list[tuple[Path, Any]], force: bool, files: bool = True) -> list[tuple[Path, Any]]:
+    """Check (input, output) pairs before any work, so a refusal leaves nothing half-written.
+
+    The same input named twice is kept once. Two inputs bound for one output (a/x.png and
+    b/x.png given as files, or x.jpg and x.png both made into x.png) are a one-line error.
+    ``files``: the outputs are paths, so one that is its own input, or that exists (without
+    ``force``), is an error too; otherwise they are names, e.g. an archive's entries.
+    """
+    seen: dict = {}  # output -> its input
+    kept = []
+    for src, dst in jobs:
+        key = Path(os.path.abspath(dst)) if files else dst
+        if key in seen:
+            if seen[key].resolve() == src.resolve():
+                continue
+            what = "written to" if files else "stored as"
+            raise LatentfolioError(f"{seen[key]} and {src} would both be {what} {dst}; "
+                                   "run them separately or rename one")
+        if files:
+            if key.exists() and key.resolve() == src.resolve():
+                raise LatentfolioError(f"{dst}: would overwrite the original; choose another --out")
+            check_writable(dst, force)
+        seen[key] = src
+        kept.append((src, dst))
+    return kept
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

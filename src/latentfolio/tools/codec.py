@@ -480,29 +480,23 @@ def compress(model_dir, inputs: list, out, force: bool = False, refine: int = 0,
     _check_refine(model, refine)
     out = Path(out)
     archive = out.suffix == ".lfa"
-    pairs = []
-    for p in map(Path, inputs):
-        files = collect_images([p])
-        for f in files:
-            rel = f.relative_to(p) if p.is_dir() else Path(f.name)
-            pairs.append((f, rel))
+    rels = [(f, (f.relative_to(p) if p.is_dir() else Path(f.name)).as_posix())
+            for p in map(Path, inputs) for f in collect_images([p])]
     if archive:
         _io.check_writable(out, force)
-    elif not force:  # before any encoding, so a refusal leaves nothing half-written
-        for f, rel in pairs:
-            if (dst := out / (str(rel) + ".lfz")).exists():
-                raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
+        pairs = _io.plan_outputs(rels, force, files=False)
+    else:
+        pairs = _io.plan_outputs([(f, out / (rel + ".lfz")) for f, rel in rels], force)
     rows, entries = [], []
-    for (f, rel), img in each_image(pairs, "compressing", progress):
+    for (f, dst), img in each_image(pairs, "compressing", progress):
         t0 = time.perf_counter()
         blob = compress_image(model, img, refine)
         dt = time.perf_counter() - t0
         row = {"input": str(f), "bytes": len(blob), "original_bytes": f.stat().st_size,
                "bpp": 8 * len(blob) / (img.size[0] * img.size[1]), "seconds": round(dt, 4)}
         if archive:
-            entries.append((str(rel), blob))
+            entries.append((dst, blob))
         else:
-            dst = out / (str(rel) + ".lfz")
             _io.write_bytes(dst, blob)
             row["output"] = str(dst)
         rows.append(row)
@@ -524,6 +518,7 @@ def decompress(files: list, out, model_dir=None, only: list[str] | None = None, 
     cache: dict = {}
     out = Path(out)
     written = []
+    made: dict[str, str] = {}  # output -> what it was decoded from
 
     def emit(name: str, blob: bytes, src: str):
         hd = parse(blob, src)
@@ -534,8 +529,13 @@ def decompress(files: list, out, model_dir=None, only: list[str] | None = None, 
         dst = out / (str(Path(stem).with_suffix("")) + ext)
         if not dst.resolve().is_relative_to(out.resolve()):
             raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
+        label = src if name == Path(src).name else f"{src} ({name})"  # a file, or an archive's entry
+        if str(dst) in made:  # x.jpg.lfz and x.png.lfz both decode to x.png
+            raise LatentfolioError(f"{made[str(dst)]} and {label} would both be written to {dst}; "
+                                   "decompress them into separate folders")
         if dst.exists() and not force:
             raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
+        made[str(dst)] = label
         buf = io.BytesIO()
         img.save(buf, format="TIFF" if ext == ".tiff" else "PNG")
         _io.write_bytes(dst, buf.getvalue())

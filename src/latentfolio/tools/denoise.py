@@ -150,8 +150,24 @@ def denoise_image(model: Autoencoder, img: Image.Image, tile=None, overlap=None)
 
 
 def _output_path(src: Path, root: Path | None, out_dir: Path) -> Path:
+    """The same name under ``out_dir``; .png where the format can't be written back (e.g. .jpx)."""
+    from PIL import Image
+
     rel = src.relative_to(root) if root else Path(src.name)
+    fmt = Image.registered_extensions().get(rel.suffix.lower())
+    if fmt is not None and fmt not in SAVE_FORMATS:  # (not other files: notes.txt is no clash)
+        rel = rel.with_suffix(".png")
     return out_dir / rel
+
+
+def _png_name(rel: Path) -> Path:
+    """x.jpg -> x.png; a file that is no image by its name keeps it whole (notes.txt ->
+    notes.txt.png, never written), so it can't clash with notes.png."""
+    from PIL import Image
+
+    if not rel.suffix or rel.suffix.lower() in Image.registered_extensions():
+        return rel.with_suffix(".png")
+    return rel.with_name(rel.name + ".png")
 
 
 def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: int | None = None,
@@ -175,11 +191,7 @@ def denoise(model_dir, inputs: list, out_dir, tile: int | None = None, overlap: 
             raise LatentfolioError(f"{p}: no such file or folder")
     if not jobs:
         raise LatentfolioError("no input images: " + ", ".join(map(str, inputs)))
-    for src, dst in jobs:
-        if dst.resolve() == src.resolve():
-            raise LatentfolioError(f"{dst}: would overwrite the original; choose another --out")
-        if dst.exists() and not force:
-            raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
+    jobs = _io.plan_outputs(jobs, force)
     written, skipped = [], []
     for (src, dst), im in each_image(jobs, "denoising", progress, skipped):
         fmt = im.format if im.format in SAVE_FORMATS else "PNG"
@@ -213,12 +225,9 @@ def add_noise(inputs: list, spec: str, out_dir, seed: int = 0, force: bool = Fal
     out_dir = Path(out_dir)
     # Mirror the folder structure, so a/001.png and b/001.png do not collide.
     # (file, output, index): the index seeds the file's noise, whichever files turn out unreadable
-    jobs = [(f, out_dir / (f.relative_to(p) if p.is_dir() else Path(f.name)).with_suffix(".png"))
-            for p in map(Path, inputs) for f in collect_images([p])]
+    jobs = _io.plan_outputs([(f, out_dir / _png_name(f.relative_to(p) if p.is_dir() else Path(f.name)))
+                             for p in map(Path, inputs) for f in collect_images([p])], force)
     jobs = [(f, dst, i) for i, (f, dst) in enumerate(jobs)]
-    for _, dst, _ in jobs:  # before any work, so a refusal leaves nothing half-written
-        if dst.exists() and not force:
-            raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
     written = []
     for (f, dst, i), im in each_image(jobs, "adding noise"):
         im = normalise_mode(ImageOps.exif_transpose(im))
