@@ -164,6 +164,10 @@ def test_two_inputs_bound_for_one_output_are_refused(denoiser, tmp_path):
 def test_bad_spec_is_a_clear_error(tmp_path, shapes_folder):
     with pytest.raises(LatentfolioError, match="--denoise: .*unknown corruption"):
         train(shapes_folder, tmp_path / "m", "denoiser", denoise="blur:3")
+    # a denoiser on clean inputs would learn to copy them (its output starts as the identity)
+    with pytest.raises(LatentfolioError, match="--model denoiser learns to remove damage: name it with --denoise"):
+        train(shapes_folder, tmp_path / "m", "denoiser", epochs=1)
+    assert not (tmp_path / "m").exists()
     from latentfolio.tools.denoise import add_noise
 
     with pytest.raises(LatentfolioError, match="--spec: .*not a number"):

@@ -121,6 +121,9 @@ class Autoencoder(nn.Module):
     # Fully convolutional models take any input size; the others (a dense bottleneck) only
     # config.image_size, so tiling tools must feed them exactly that.
     any_size: ClassVar[bool] = False
+    # Trained only with --denoise: a model with skips around its bottleneck (the U-Net
+    # denoiser) learns the identity from clean inputs, and scores a perfect, useless PSNR.
+    needs_noise: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()

@@ -187,6 +187,10 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
         model_cls = get_model_class(model)
     except (ValueError, KeyError) as e:
         raise LatentfolioError(e.args[0]) from None
+    if model_cls.needs_noise and not cfg.denoise:
+        raise LatentfolioError(f"--model {model} learns to remove damage: name it with --denoise "
+                               "(e.g. --denoise scan, or gaussian:0.05-0.35); on clean inputs it "
+                               "learns to copy them")
     if not resume:  # a bad model flag is reported before the data is read, not after
         given = dict(latent_dim=latent_dim, image_size=image_size, channels=channels)
         try:
