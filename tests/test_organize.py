@@ -104,20 +104,23 @@ def test_catalog_refuses_a_foreign_model(tmp_path, model, collection):
         _index(other, collection, tmp_path / "c")
 
 
-def test_similar_returns_the_query_first(tmp_path, model, collection):
+def test_similar_leaves_a_catalogued_query_out_but_not_its_copies(tmp_path, model, collection):
     from latentfolio.tools.organize import similar
 
-    _index(model, collection, tmp_path / "c")
     q = collection / "a" / "004.png"
+    shutil.copy(q, collection / "b" / "copy-of-a4.png")
+    _index(model, collection, tmp_path / "c")
     r = similar(tmp_path / "c", str(q), k=5, out=tmp_path / "sim.png")
-    assert r["results"][0]["path"] == str(q.resolve()) and r["results"][0]["distance"] == 0
+    assert str(q.resolve()) not in [h["path"] for h in r["results"]]  # not its own neighbour
+    assert r["results"][0]["path"].endswith("b/copy-of-a4.png") and r["results"][0]["distance"] < 1e-4
     assert [h["rank"] for h in r["results"]] == [1, 2, 3, 4, 5]
     assert all(a["distance"] <= b["distance"] for a, b in zip(r["results"], r["results"][1:]))
     outside = tmp_path / "query.png"  # a file not in the catalog is encoded on the fly
     shutil.copy(q, outside)
     r = similar(tmp_path / "c", str(outside), k=3)
-    assert not r["query"]["in_catalog"] and r["results"][0]["path"] == str(q.resolve())
-    assert r["results"][0]["distance"] < 1e-4
+    assert not r["query"]["in_catalog"]
+    assert {h["path"] for h in r["results"][:2]} == {str(q.resolve()), str((collection / "b" / "copy-of-a4.png").resolve())}
+    assert r["results"][0]["distance"] < 1e-4 and r["results"][1]["distance"] < 1e-4
     assert Image.open(tmp_path / "sim.png").size[0] > 16
 
 

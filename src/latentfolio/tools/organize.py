@@ -69,12 +69,16 @@ def similar(catalog, query: str, k: int = 12, out=None, model_dir=None, force: b
                                 cat.meta.get("fit", "squash"), strict=True)
         z = encode_pixels(model, qpix)[0]
         qdesc = {"path": str(query), "in_catalog": False}
-    dist, rows = cat.search(z[None], k)
+    # A catalogued query is not its own neighbour: one more is asked for and itself left out
+    # (a duplicate of it, another file, still comes first).
+    own = -1 if row is None else int(row["row"])
+    dist, rows = cat.search(z[None], k + (own >= 0))
+    found = [(float(d), int(i)) for d, i in zip(dist[0], rows[0]) if i >= 0 and i != own][:k]
     by_row = {r["row"]: r for r in cat.db.execute(
-        f"SELECT * FROM images WHERE row IN ({','.join(str(int(i)) for i in rows[0] if i >= 0)})")}
-    hits = [_row_dict(by_row[int(i)], d) | {"rank": n + 1} for n, (d, i) in enumerate(zip(dist[0], rows[0])) if i >= 0]
+        f"SELECT * FROM images WHERE row IN ({','.join(str(i) for _, i in found) or '-1'})")}
+    hits = [_row_dict(by_row[i], d) | {"rank": n + 1} for n, (d, i) in enumerate(found)]
     if out:
-        thumbs = cat.thumbnails([by_row[int(i)] for i in rows[0] if i >= 0])
+        thumbs = cat.thumbnails([by_row[i] for _, i in found])
         q = qpix if qpix is not None else cat.thumbnails([row])
         caps = ["query"] + [f"{h['distance']:.2f}" for h in hits]
         save_picture(make_grid(np.concatenate([q, thumbs]), min(7, k + 1),
