@@ -15,7 +15,6 @@ from .idx import is_idx_folder, load_idx_folder
 from .imageset import SPLITS, TEST, TRAIN, VAL, ImageSet, hash_splits, official_splits
 from .named import DATASETS, FASHION_CLASSES, NAMES, data_root, ensure
 
-
 __all__ = ["ImageSet", "load_data", "TRAIN", "VAL", "TEST", "SPLITS", "NAMES", "FITS",
            "BadFileWarning", "data_root"]
 

@@ -151,8 +151,6 @@ def denoise_image(model: Autoencoder, img: Image.Image, tile=None, overlap=None)
 
 def _output_path(src: Path, root: Path | None, out_dir: Path) -> Path:
     """The same name under ``out_dir``; .png where the format can't be written back (e.g. .jpx)."""
-    from PIL import Image
-
     rel = src.relative_to(root) if root else Path(src.name)
     fmt = Image.registered_extensions().get(rel.suffix.lower())
     if fmt is not None and fmt not in SAVE_FORMATS:  # (not other files: notes.txt is no clash)
@@ -163,8 +161,6 @@ def _output_path(src: Path, root: Path | None, out_dir: Path) -> Path:
 def _png_name(rel: Path) -> Path:
     """x.jpg -> x.png; a file that is no image by its name keeps it whole (notes.txt ->
     notes.txt.png, never written), so it can't clash with notes.png."""
-    from PIL import Image
-
     if not rel.suffix or rel.suffix.lower() in Image.registered_extensions():
         return rel.with_suffix(".png")
     return rel.with_name(rel.name + ".png")

@@ -150,7 +150,7 @@ def blend(model_dir, inputs, out, weights: str | None = None, sheet=None, force:
     if sheet:
         caps = [f"w={v:.2f}" for v in w] + ["blend"]
         save_picture(make_grid(np.concatenate([pixels, mix]), len(used) + 1, scale=_scale(model),
-                           captions=caps), sheet)
+                               captions=caps), sheet)
     return {"out": str(out), "sheet": str(sheet) if sheet else None,
             "images": [str(p) for p in used], "weights": [float(v) for v in w]}
 

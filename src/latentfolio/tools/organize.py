@@ -82,7 +82,7 @@ def similar(catalog, query: str, k: int = 12, out=None, model_dir=None, force: b
         q = qpix if qpix is not None else cat.thumbnails([row])
         caps = ["query"] + [f"{h['distance']:.2f}" for h in hits]
         save_picture(make_grid(np.concatenate([q, thumbs]), min(7, k + 1),
-                           scale=auto_scale(thumbs.shape[1], 72), captions=caps), out)
+                                scale=auto_scale(thumbs.shape[1], 72), captions=caps), out)
     return {"query": qdesc, "k": k, "results": hits, "out": str(out) if out else None}
 
 
@@ -404,5 +404,5 @@ def anomalies(catalog, top: int = 20, score: str = "both", out=None, seed: int =
     if out:
         thumbs = cat.thumbnails([rows[i] for i in order])
         save_picture(make_grid(thumbs, 8, scale=auto_scale(thumbs.shape[1], 72),
-                           captions=[f"#{r['rank']} {r['score']:.3g}" for r in res]), out)
+                                captions=[f"#{r['rank']} {r['score']:.3g}" for r in res]), out)
     return {"catalog": str(cat.path), "score": score, "top": res, "out": str(out) if out else None}
