@@ -239,6 +239,19 @@ def test_decode_once_cache(shapes_folder, monkeypatch):
         load_data(shapes_folder, image_size=16)
 
 
+def test_detected_size_and_channels_are_cached(shapes_folder, monkeypatch):
+    calls = []
+    real = folder_mod.header
+    monkeypatch.setattr(folder_mod, "header", lambda p: calls.append(p) or real(p))
+    first = load_data(shapes_folder)
+    assert len(calls) == 60  # every file's header read once, to pick the size and channels
+    calls.clear()
+    second = load_data(shapes_folder)  # unchanged folder: neither headers nor pixels are read
+    assert calls == [] and (second.image_size, second.channels) == (first.image_size, first.channels)
+    Image.new("RGB", (24, 24), (200, 10, 10)).save(shapes_folder / "a" / "colour.png")
+    assert load_data(shapes_folder).channels == 3 and len(calls) == 61  # a changed folder: read again
+
+
 def test_bad_options_are_clear(shapes_folder):
     with pytest.raises(LatentfolioError, match="--fit"):
         load_data(shapes_folder, fit="stretch")

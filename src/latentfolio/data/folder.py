@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _io
 from ..errors import LatentfolioError
 from .decode import BadImage, decode_image, header
 from .imageset import ImageSet, hash_splits
@@ -81,6 +82,30 @@ def default_size(sides: list[int]) -> int:
     return max(8, min(DEFAULT_SIZE, int(np.median(sides)))) if sides else DEFAULT_SIZE
 
 
+def _detect(root: Path, files: list[Path], size: int | None, channels: int | None, fit: str,
+            use_cache: bool) -> tuple[int, int]:
+    """The size and channels left to detection, from the files' headers. The answer is cached
+    under the same key as the pixels (paths, sizes, mtimes), so an unchanged folder of thousands
+    of files is not opened again just to find the decode cache."""
+    note = cache_root() / "decoded" / f"detected-{_cache_key(root, files, size or 0, channels or 0, fit)}.json"
+    if use_cache:
+        try:
+            found = json.loads(note.read_text())
+            return int(found["size"]), int(found["channels"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        heads = [h for h in pool.map(header, map(str, files)) if h[0]]
+    if channels is None:
+        channels = 1 if heads and all(c == 1 for c, _ in heads) else 3
+    if size is None:
+        size = default_size([side for _, side in heads])
+    if use_cache:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        _io.write_json(note, {"size": size, "channels": channels})
+    return size, channels
+
+
 def load_folder(root: str | os.PathLike, size: int | None = None, channels: int | None = None,
                 fit: str = "squash", max_pixels: int | None = None, use_cache: bool = True,
                 quiet: bool = False) -> ImageSet:
@@ -98,12 +123,7 @@ def load_folder(root: str | os.PathLike, size: int | None = None, channels: int 
     if not files:
         raise LatentfolioError(f"{root}: folder has no files")
     if channels is None or size is None:
-        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            heads = [h for h in pool.map(header, map(str, files)) if h[0]]
-        if channels is None:
-            channels = 1 if heads and all(c == 1 for c, _ in heads) else 3
-        if size is None:
-            size = default_size([side for _, side in heads])
+        size, channels = _detect(root, files, size, channels, fit, use_cache)
 
     key = _cache_key(root, files, size, channels, fit)
     cdir = cache_root() / "decoded" / key
