@@ -135,6 +135,16 @@ def test_corrupt_inputs_to_reconstruct_are_named(tmp_path, capsys, monkeypatch, 
     assert code == 2 and "no readable image" in e
 
 
+def test_colour_inputs_to_a_grey_model_are_announced(tmp_path, capsys, monkeypatch, trained, shapes_folder):
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(tmp_path / "red.png")
+    code, o, e = cli(capsys, monkeypatch, "reconstruct", trained, tmp_path / "red.png",
+                     shapes_folder / "a" / "000.png", "--out", tmp_path / "g.png")
+    assert code == 0 and "warning: the model is greyscale: 1 colour input(s) read as grey" in e
+    code, o, e = cli(capsys, monkeypatch, "reconstruct", trained, shapes_folder / "a" / "000.png",
+                     "--out", tmp_path / "g2.png")
+    assert code == 0 and "greyscale" not in e
+
+
 def test_wrong_model_for_data_is_clear(tmp_path, capsys, monkeypatch, trained):
     (trained / "model.safetensors").write_bytes(b"\x00\x01")
     code, o, e = cli(capsys, monkeypatch, "info", trained)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .data import ImageSet, load_data
-from .data.decode import BadImage, decode_image
+from .data.decode import BadImage, decode_image, header
 from .errors import LatentfolioError
 from .imaging import auto_scale, make_grid, save_picture
 from .metrics import psnr, ssim
@@ -134,6 +134,10 @@ def decode_inputs(inputs, size: int, channels: int, fit: str = "squash",
             warnings.warn(f"skipped {f}: {e}", stacklevel=2)
     if not arrays:
         raise LatentfolioError(f"no readable image among {len(files)} input file(s)")
+    if channels == 1:  # said once, so a grey result from colour art is not a surprise
+        colour = sum(header(str(f))[0] == 3 for f in used)
+        if colour:
+            warnings.warn(f"the model is greyscale: {colour} colour input(s) read as grey", stacklevel=2)
     return np.stack(arrays), used
 
 
