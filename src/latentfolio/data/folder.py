@@ -57,12 +57,19 @@ def cache_root() -> Path:
     return Path(user_cache_dir("latentfolio"))
 
 
-def _cache_key(root: Path, files: list[Path], size: int, channels: int, fit: str) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps([CACHE_VERSION, str(root.resolve()), size, channels, fit]).encode())
+def _stamps(root: Path, files: list[Path]) -> bytes:
+    """Every file's relative path, size and mtime: what the cache keys are built on."""
+    out = []
     for f in files:
         st = f.stat()
-        h.update(f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        out.append(f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n")
+    return "".join(out).encode()
+
+
+def _cache_key(root: Path, stamps: bytes, size: int, channels: int, fit: str) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_VERSION, str(root.resolve()), size, channels, fit]).encode())
+    h.update(stamps)
     return h.hexdigest()[:32]
 
 
@@ -82,12 +89,12 @@ def default_size(sides: list[int]) -> int:
     return max(8, min(DEFAULT_SIZE, int(np.median(sides)))) if sides else DEFAULT_SIZE
 
 
-def _detect(root: Path, files: list[Path], size: int | None, channels: int | None, fit: str,
-            use_cache: bool) -> tuple[int, int]:
+def _detect(root: Path, files: list[Path], stamps: bytes, size: int | None, channels: int | None,
+            fit: str, use_cache: bool) -> tuple[int, int]:
     """The size and channels left to detection, from the files' headers. The answer is cached
     under the same key as the pixels (paths, sizes, mtimes), so an unchanged folder of thousands
     of files is not opened again just to find the decode cache."""
-    note = cache_root() / "decoded" / f"detected-{_cache_key(root, files, size or 0, channels or 0, fit)}.json"
+    note = cache_root() / "decoded" / f"detected-{_cache_key(root, stamps, size or 0, channels or 0, fit)}.json"
     if use_cache:
         try:
             found = json.loads(note.read_text())
@@ -122,10 +129,11 @@ def load_folder(root: str | os.PathLike, size: int | None = None, channels: int 
     files, labels, classes = scan(root)
     if not files:
         raise LatentfolioError(f"{root}: folder has no files")
+    stamps = _stamps(root, files)  # one stat per file, for both keys
     if channels is None or size is None:
-        size, channels = _detect(root, files, size, channels, fit, use_cache)
+        size, channels = _detect(root, files, stamps, size, channels, fit, use_cache)
 
-    key = _cache_key(root, files, size, channels, fit)
+    key = _cache_key(root, stamps, size, channels, fit)
     cdir = cache_root() / "decoded" / key
     if use_cache and (cdir / "index.json").exists():
         try:
