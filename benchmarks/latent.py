@@ -1,11 +1,13 @@
-"""Latent tools: clustering, one-class anomaly detection, indexing speed, search latency.
+"""Latent tools: clustering, anomaly detection (one-class, planted pages), indexing speed, search latency.
 
-    LATENTFOLIO_DATA=../shared/data python benchmarks/latent.py [--only cluster,anomaly,speed]
+    LATENTFOLIO_DATA=../shared/data python benchmarks/latent.py [--only cluster,anomaly,planted,speed]
 
 Clustering uses all 70k images of FashionMNIST and MNIST (as N2D does); the autoencoder trains
 on the 54k-image train split, unsupervised. Every wall time includes training. One-class anomaly
 detection trains one model per FashionMNIST class on that class's train images and scores the
-whole 10k test split (AUROC, the other nine classes being the anomalies).
+whole 10k test split (AUROC, the other nine classes being the anomalies). Planted pages: the
+`index` and `anomalies` commands on 1500 FashionMNIST test images with 20 pages that do not belong
+(10 MNIST digits, 5 pages of noise, 5 near-blank pages), found or not in the top 30 of each score.
 """
 
 from __future__ import annotations
@@ -64,13 +66,17 @@ def anomaly(minutes: float, latent: int) -> dict:
     from latentfolio.evaluation import reconstruct_pixels
     from latentfolio.metrics import ssim
     from latentfolio.tools.latent import LatentDensity, encode_pixels
-    from latentfolio.tools.organize import anomaly_scores
+    from latentfolio.tools.organize import BOTH_TERMS, anomaly_scores
     from sklearn.metrics import roc_auc_score
 
     ds = lf.load_data("fashion-mnist")
     te = ds.indices("test")
     x_te, y_te = np.asarray(ds.images[te]), ds.labels[te]
-    per = {"recon": [], "density": [], "both": [], "both with MSE instead of SSIM": []}
+    # `both` and two of its ablations: each drops one of its three terms
+    variants = {"recon": ("recon", ()), "density": ("density", ()), "both": ("both", BOTH_TERMS),
+                "both without MSE": ("both", ("ssim", "density")),
+                "both without SSIM": ("both", ("mse", "density"))}
+    per: dict[str, list] = {k: [] for k in variants}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for c in range(10):
@@ -87,10 +93,8 @@ def anomaly(minutes: float, latent: int) -> dict:
             z = encode_pixels(model, x_te).astype(np.float64)
             dens = LatentDensity.load(model_dir)  # fitted on the class's training codes only
             truth = (y_te != c).astype(int)  # 1 = anomaly
-            for score in per:
-                kind = score.split()[0]
-                structural = None if score.startswith("both with MSE") else ss
-                s = anomaly_scores(err, z, kind, density=dens, ssim_error=structural)
+            for score, (kind, terms) in variants.items():
+                s = anomaly_scores(err, z, kind, density=dens, ssim_error=ss, terms=terms)
                 per[score].append(round(float(roc_auc_score(truth, s)), 4))
             log(f"class {c}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in per.items()))
     return {"per_class_auroc": per, "mean_auroc": {k: round(float(np.mean(v)), 4) for k, v in per.items()},
@@ -219,12 +223,69 @@ def speed(n_vectors: int, dim: int, queries: int = 300) -> dict:
     return out
 
 
+PLANTED = {"mnist": 10, "noise": 5, "blank": 5}
+
+
+def planted(minutes: float, seeds: int) -> dict:
+    """What the one-class benchmark cannot show: pages unlike anything in the collection."""
+    import latentfolio as lf
+    from latentfolio.tools.catalog import Catalog, index
+    from latentfolio.tools.organize import anomalies, anomaly_scores
+    from PIL import Image
+
+    fm, mn = lf.load_data("fashion-mnist"), lf.load_data("mnist")
+    rng = np.random.default_rng(0)
+    pages = [(f"f{i:05d}", np.asarray(fm.images[i])[:, :, 0])
+             for i in rng.choice(fm.indices("test"), 1500, replace=False)]
+    pages += [(f"zz-mnist{i:05d}", np.asarray(mn.images[i])[:, :, 0])
+              for i in rng.choice(mn.indices("test"), PLANTED["mnist"], replace=False)]
+    pages += [(f"zz-noise{i}", rng.integers(0, 256, (28, 28), dtype=np.uint8)) for i in range(PLANTED["noise"])]
+    for i in range(PLANTED["blank"]):  # white or black, with a few grey specks
+        a = np.full((28, 28), 255 if i % 2 else 0, np.uint8)
+        a[rng.integers(0, 28, 6), rng.integers(0, 28, 6)] = 128
+        pages.append((f"zz-blank{i}", a))
+    found: dict[str, dict[str, list[int]]] = {}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        col = Path(tmp) / "collection"
+        col.mkdir()
+        for name, a in pages:
+            Image.fromarray(a).save(col / f"{name}.png")
+        for seed in range(seeds):
+            m, c = Path(tmp) / f"m{seed}", Path(tmp) / f"c{seed}"
+            lf.train("fashion-mnist", m, "conv", latent_dim=32, max_time=minutes, seed=seed, progress=False)
+            index(m, col, c, workers=0, progress=False)
+            tops = {score: [h["path"].rsplit("/", 1)[1] for h in anomalies(c, top=30, score=score)["top"]]
+                    for score in ("recon", "density", "both")}
+            cat = Catalog(c)  # the same scores, each without one of its terms
+            rows = cat.rows("path, recon_error, ssim_error")
+            names = [r["path"].rsplit("/", 1)[1] for r in rows]
+            err, ss = (np.array([r[k] for r in rows], np.float64) for k in ("recon_error", "ssim_error"))
+            for label, terms in (("both without MSE (before 2026-11-22)", ("ssim", "density")),
+                                 ("both without SSIM", ("mse", "density"))):
+                s = anomaly_scores(err, np.asarray(cat.latents(), np.float64), "both", ssim_error=ss, terms=terms)
+                tops[label] = [names[i] for i in np.argsort(-s, kind="stable")[:30]]
+            cat.close()
+            for score, top in tops.items():
+                per = found.setdefault(score, {k: [] for k in PLANTED})
+                for k in PLANTED:
+                    per[k].append(sum(n.startswith(f"zz-{k}") for n in top))
+                log(f"planted, seed {seed}, {score}: " + ", ".join(f"{k} {v[-1]}" for k, v in per.items()))
+    return {"collection": "1500 FashionMNIST test images + 10 MNIST digits, 5 noise pages, 5 near-blank pages",
+            "model": f"conv (defaults), latent 32, {minutes} min on the FashionMNIST train split",
+            "planted": PLANTED, "seeds": seeds, "top": 30,
+            "found_in_top": found,  # per score and kind: how many of them, per seed
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="cluster,anomaly,speed")
+    ap.add_argument("--only", default="cluster,anomaly,planted,speed")
     ap.add_argument("--minutes", type=float, default=4.0, help="AE training budget for clustering")
     ap.add_argument("--anomaly-minutes", type=float, default=1.0)
     ap.add_argument("--anomaly-latent", type=int, default=8)
+    ap.add_argument("--planted-minutes", type=float, default=2.0)
+    ap.add_argument("--planted-seeds", type=int, default=2)
     ap.add_argument("--vectors", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=32)
     args = ap.parse_args()
@@ -234,7 +295,7 @@ def main() -> None:
         import json
 
         prev = json.loads((RESULTS / "latent.json").read_text())
-    result = {k: prev[k] for k in ("clustering", "anomaly", "speed") if k in prev}
+    result = {k: prev[k] for k in ("clustering", "anomaly", "planted", "speed") if k in prev}
     if "cluster" in only:
         result["clustering"] = {"data": "all 70k images (train + test); AE trained on the 54k train split",
                                 "ae": f"conv, latent 32, {args.minutes} min", "results": clustering(args.minutes),
@@ -250,6 +311,8 @@ def main() -> None:
                              "target": "mean AUROC >= 0.94",
                              # the scores `anomalies --score` offers; the rank mean is shown for comparison
                              "met": bool(max(a["mean_auroc"][k] for k in ("recon", "density", "both")) >= 0.94)}
+    if "planted" in only:
+        result["planted"] = planted(args.planted_minutes, args.planted_seeds)
     if "speed" in only:
         result["speed"] = speed(args.vectors, args.dim)
     save("latent", result)

@@ -166,6 +166,18 @@ def latent(r: dict) -> str:
                    f"{a['latent_dim']}, {a['train_minutes_per_class']:g} min per class; {a['seconds']:.0f} s in all). "
                    f"Anchors: conv AE + OC-SVM 0.917, GEOM 0.935. Target mean ≥ 0.94: "
                    f"**{'met' if a['met'] else 'NOT met'}**.\n\n" + "\n".join(lines))
+    if "planted" in r:
+        pl = r["planted"]
+        kinds = list(pl["planted"])
+        lines = ["| score | " + " | ".join(f"{k} (of {n})" for k, n in pl["planted"].items()) + " | all (of "
+                 f"{sum(pl['planted'].values())}) |", "|---|" + "---:|" * (len(kinds) + 1)]
+        for score, per in pl["found_in_top"].items():
+            seeds = range(len(per[kinds[0]]))
+            total = " / ".join(str(sum(per[k][i] for k in kinds)) for i in seeds)
+            lines.append(f"| {score} | " + " | ".join(" / ".join(map(str, per[k])) for k in kinds) + f" | {total} |")
+        out.append(f"**Planted pages** ({pl['collection']}; {pl['model']}; {pl['seconds']:.0f} s in all). "
+                   f"How many of them `anomalies --score` puts in its top {pl['top']}, one number per "
+                   f"training seed.\n\n" + "\n".join(lines))
     if "speed" in r:
         ix, sl = r["speed"]["indexing"], r["speed"]["similar_latency"]
         out.append("**Catalog speed.**\n\n| measure | latentfolio | baseline | ratio |\n|---|---:|---:|---:|\n"

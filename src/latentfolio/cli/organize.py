@@ -114,7 +114,7 @@ def cluster(
 @app.command("map")
 def map_cmd(
     catalog: Path = CATALOG,
-    out: Path = typer.Option(..., "--out", "-o", help="map.png (static) or map.html (interactive, offline)."),
+    out: Path = typer.Option(..., "--out", "-o", help="map.png / .jpg / .webp (static) or map.html (interactive, offline)."),
     method: str = typer.Option("umap", "--method", help="umap | tsne | pca."),
     color: str = typer.Option("auto", "--color", help="auto | label | cluster."),
     thumbnails: bool = typer.Option(False, "--thumbnails", help="PNG: draw thumbnails instead of dots."),
@@ -134,7 +134,7 @@ def map_cmd(
 def anomalies(
     catalog: Path = CATALOG,
     top: int = typer.Option(20, "--top", help="How many to list."),
-    score: str = typer.Option("both", "--score", help="recon | density | both."),
+    score: str = typer.Option("both", "--score", help="recon (MSE) | density (-log p(z)) | both (MSE, SSIM and density z-scores added)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Contact sheet PNG of the top ones."),
     seed: int = SEED,
     force: bool = FORCE,

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
-from ..imaging import auto_scale, make_grid, save_picture
+from ..imaging import PICTURE_FORMATS, auto_scale, make_grid, save_picture
 from .catalog import Catalog
 from .latent import LatentDensity, cluster_metrics, umap_embed
 
@@ -294,12 +294,14 @@ def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str
 @_with_catalog
 def latent_map(catalog, out, method: str = "umap", color: str = "auto", thumbnails: bool = False,
                limit: int = 20000, seed: int = 0, force: bool = False) -> dict:
-    """A 2-D map of the catalog: PNG (dots or thumbnails) or a self-contained interactive HTML."""
+    """A 2-D map of the catalog: a picture (dots or thumbnails; .png, .jpg or .webp) or a
+    self-contained interactive HTML page."""
     from .latent import PROJECTIONS, project_2d
 
     out = Path(out)
-    if out.suffix.lower() not in (".png", ".html", ".htm"):
-        raise LatentfolioError(f"--out {out}: use a .png or .html file")
+    html = out.suffix.lower() in (".html", ".htm")
+    if not html and out.suffix.lower() not in PICTURE_FORMATS or not out.suffix:
+        raise LatentfolioError(f"--out {out}: use a .png, .jpg, .webp or .html file")
     if method not in PROJECTIONS:
         raise LatentfolioError(f"--method {method!r}: use one of {', '.join(PROJECTIONS)}")
     if limit < 3:
@@ -324,7 +326,7 @@ def latent_map(catalog, out, method: str = "umap", color: str = "auto", thumbnai
     if use == "cluster" and (groups < 0).all():
         groups = None
     sel = [rows[i] for i in pick]
-    if out.suffix.lower() == ".png":
+    if not html:
         from ..reports.figures import scatter_png, thumbnail_map
 
         if thumbnails:
@@ -343,12 +345,6 @@ def latent_map(catalog, out, method: str = "umap", color: str = "auto", thumbnai
 
 
 # --- anomalies ---------------------------------------------------------------------------------
-def _rank01(v: np.ndarray) -> np.ndarray:
-    """Scores -> their rank in [0, 1] (1 = most unusual), so different scales can be combined."""
-    order = np.argsort(np.argsort(v, kind="stable"), kind="stable")
-    return order / max(1, len(v) - 1)
-
-
 def _robust_z(v: np.ndarray) -> np.ndarray:
     """(v - median) / (1.4826 MAD): a z-score that the outliers themselves cannot mask."""
     med = np.median(v)
@@ -356,16 +352,20 @@ def _robust_z(v: np.ndarray) -> np.ndarray:
     return (v - med) / mad
 
 
+BOTH_TERMS = ("mse", "ssim", "density")
+
+
 def anomaly_scores(recon_error: np.ndarray, z: np.ndarray, score: str = "both", seed: int = 0,
                    density: LatentDensity | None = None, ssim_error: np.ndarray | None = None,
-                   combine: str = "z") -> np.ndarray:
+                   terms: tuple[str, ...] = BOTH_TERMS) -> np.ndarray:
     """Higher = more unusual.
 
     recon: the reconstruction's MSE. density: -log p(z) under a GMM fitted on the codes. both:
-    robust z-scores of the log structural error (1 - SSIM; the MSE when it is not given) and of
-    -log p(z), added. SSIM's error separates shapes better than MSE does (Bergmann et al. 2019;
-    the one-class benchmark in benchmarks/latent.py compares both). ``combine="rank"`` averages
-    the two ranks instead.
+    robust z-scores of ``terms`` added: the log MSE, the log structural error 1 - SSIM (when
+    given) and -log p(z). Each catches what the others miss. SSIM's error separates shapes best
+    (Bergmann et al. 2019) but is bounded, so a page of noise scores little more than a hard
+    drawing; the MSE is not bounded. A latent density alone ranks such a page as ordinary (its
+    code lands among the others), and ranks simple images as likely (Nalisnick et al. 2019).
     """
     if score not in ("recon", "density", "both"):
         raise LatentfolioError(f"--score {score!r}: use recon, density or both")
@@ -376,10 +376,13 @@ def anomaly_scores(recon_error: np.ndarray, z: np.ndarray, score: str = "both", 
     nll = -dens.score_samples(z)
     if score == "density":
         return nll
-    structural = np.asarray(recon_error if ssim_error is None else ssim_error, np.float64)
-    if combine == "rank":
-        return (_rank01(structural) + _rank01(nll)) / 2
-    return _robust_z(np.log(np.maximum(structural, 0) + 1e-6)) + _robust_z(nll)
+    parts = {"mse": recon_error, "ssim": ssim_error, "density": nll}
+    total = np.zeros(len(nll))
+    for t in terms:
+        if parts[t] is not None:
+            v = np.asarray(parts[t], np.float64)
+            total += _robust_z(v if t == "density" else np.log(np.maximum(v, 0) + 1e-6))
+    return total
 
 
 @_with_catalog
