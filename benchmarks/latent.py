@@ -315,6 +315,9 @@ def main() -> None:
         result["planted"] = planted(args.planted_minutes, args.planted_seeds)
     if "speed" in only:
         result["speed"] = speed(args.vectors, args.dim)
+    for part, flag in (("clustering", "cluster"), ("anomaly", "anomaly"), ("planted", "planted"), ("speed", "speed")):
+        if flag in only and part in result:  # parts kept from an earlier run keep their own date
+            result[part]["date"] = time.strftime("%Y-%m-%d")
     save("latent", result)
 
 

@@ -145,6 +145,11 @@ def generate(r: dict) -> str:
             + "\n".join(lines) + "\n\n" + _machine(r))
 
 
+def _measured(part: dict) -> str:
+    """Parts of one results file can come from different runs: each says when, if it knows."""
+    return f"measured {part['date']}; " if "date" in part else ""
+
+
 def latent(r: dict) -> str:
     out = []
     if "clustering" in r:
@@ -153,7 +158,7 @@ def latent(r: dict) -> str:
         for data, rows in c["results"].items():
             for method, v in rows.items():
                 lines.append(f"| {data} | {method} | {v['nmi']:.3f} | {v['acc']:.3f} | {v['ari']:.3f} | {v['seconds']:.0f} |")
-        out.append(f"**Clustering** ({c['data']}; AE: {c['ae']}). Anchors: N2D NMI 0.684 / ACC 0.672 on "
+        out.append(f"**Clustering** ({_measured(c)}{c['data']}; AE: {c['ae']}). Anchors: N2D NMI 0.684 / ACC 0.672 on "
                    f"FashionMNIST, 0.942 / 0.979 on MNIST; k-means on FashionMNIST pixels about 0.51 NMI. "
                    f"Target ({c['target']}): **{'met' if c['met'] else 'NOT met'}**.\n\n" + "\n".join(lines))
     if "anomaly" in r:
@@ -162,7 +167,7 @@ def latent(r: dict) -> str:
         lines = [head, "|---|" + "---:|" * 11]
         for k, v in a["per_class_auroc"].items():
             lines.append(f"| {k} | " + " | ".join(f"{x:.3f}" for x in v) + f" | **{a['mean_auroc'][k]:.3f}** |")
-        out.append(f"**One-class anomaly detection, FashionMNIST** (AUROC per class; conv AE, latent "
+        out.append(f"**One-class anomaly detection, FashionMNIST** ({_measured(a)}AUROC per class; conv AE, latent "
                    f"{a['latent_dim']}, {a['train_minutes_per_class']:g} min per class; {a['seconds']:.0f} s in all). "
                    f"Anchors: conv AE + OC-SVM 0.917, GEOM 0.935. Target mean ≥ 0.94: "
                    f"**{'met' if a['met'] else 'NOT met'}**.\n\n" + "\n".join(lines))
@@ -175,12 +180,13 @@ def latent(r: dict) -> str:
             seeds = range(len(per[kinds[0]]))
             total = " / ".join(str(sum(per[k][i] for k in kinds)) for i in seeds)
             lines.append(f"| {score} | " + " | ".join(" / ".join(map(str, per[k])) for k in kinds) + f" | {total} |")
-        out.append(f"**Planted pages** ({pl['collection']}; {pl['model']}; {pl['seconds']:.0f} s in all). "
+        out.append(f"**Planted pages** ({_measured(pl)}{pl['collection']}; {pl['model']}; {pl['seconds']:.0f} s in all). "
                    f"How many of them `anomalies --score` puts in its top {pl['top']}, one number per "
                    f"training seed.\n\n" + "\n".join(lines))
     if "speed" in r:
         ix, sl = r["speed"]["indexing"], r["speed"]["similar_latency"]
-        out.append("**Catalog speed.**\n\n| measure | latentfolio | baseline | ratio |\n|---|---:|---:|---:|\n"
+        when = f" (measured {r['speed']['date']})" if "date" in r["speed"] else ""
+        out.append(f"**Catalog speed**{when}.\n\n| measure | latentfolio | baseline | ratio |\n|---|---:|---:|---:|\n"
                    f"| `index`, images/s ({ix['images']} PNGs: read, hash, decode, encode, store) | "
                    f"{ix['images_per_s']:,.0f} | {ix.get('baseline_plain_loop_images_per_s', 0):,.0f} (plain PIL loop, same model work, no hash or storage) | "
                    f"{ix.get('ratio_vs_plain_loop', 0):.2f} |\n"
