@@ -117,7 +117,7 @@ def map_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="map.png / .jpg / .webp (static) or map.html (interactive, offline)."),
     method: str = typer.Option("umap", "--method", help="umap | tsne | pca."),
     color: str = typer.Option("auto", "--color", help="auto | label | cluster."),
-    thumbnails: bool = typer.Option(False, "--thumbnails", help="PNG: draw thumbnails instead of dots."),
+    thumbnails: bool = typer.Option(False, "--thumbnails", help="Picture: draw thumbnails instead of dots."),
     limit: int = typer.Option(20000, "--limit", help="At most this many images (a random subset)."),
     seed: int = SEED,
     force: bool = FORCE,

@@ -299,8 +299,9 @@ def latent_map(catalog, out, method: str = "umap", color: str = "auto", thumbnai
     from .latent import PROJECTIONS, project_2d
 
     out = Path(out)
-    html = out.suffix.lower() in (".html", ".htm")
-    if not html and out.suffix.lower() not in PICTURE_FORMATS or not out.suffix:
+    suffix = out.suffix.lower()
+    html = suffix in (".html", ".htm")
+    if not html and (not suffix or suffix not in PICTURE_FORMATS):
         raise LatentfolioError(f"--out {out}: use a .png, .jpg, .webp or .html file")
     if method not in PROJECTIONS:
         raise LatentfolioError(f"--method {method!r}: use one of {', '.join(PROJECTIONS)}")
