@@ -110,7 +110,7 @@ def baseline_128(ds, seconds: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--baseline-epochs", type=int, default=20)
-    ap.add_argument("--models", default="default,conv-muon,fc,vae,resnet,conv-tutorial")
+    ap.add_argument("--models", default="default,conv-adamw,fc,vae,resnet,conv-tutorial")
     ap.add_argument("--colour-minutes", type=float, default=3.0)
     ap.add_argument("--skip-colour", action="store_true",
                     help="keep the colour part of the last results (it trains only resnet models)")
@@ -138,8 +138,8 @@ def main() -> None:
         "vae": ("vae", {}),
         "resnet": ("resnet", {"model_options": {"widths": (32, 64, 128)}}),
         "conv-tutorial": ("conv", {"model_options": TUTORIAL_28}),
-        # Muon on the hidden conv filters (not the default: its latents rank outliers worse)
-        "conv-muon": ("conv", {"optimizer": "muon", "schedule": "linear", "batch_size": 256, "lr": 0.01}),
+        # the default before 2026-11-22: AdamW + one-cycle, the same batch and peak LR
+        "conv-adamw": ("conv", {"optimizer": "adamw", "schedule": "onecycle"}),
     }
     res["models"] = {}
     for name in args.models.split(","):

@@ -217,9 +217,12 @@ def test_anomalies_rank_planted_outliers_first(tmp_path, capsys, monkeypatch, mo
         Image.fromarray(rng.integers(180, 256, (16, 16), dtype=np.uint8)).save(data / f"zz-noise{i}.png")
     _index(model, data, tmp_path / "c")
     planted = {"zz-noise0.png", "zz-noise1.png", "zz-noise2.png"}
-    # the reconstruction error puts all three first, and so does the combined score, whose MSE
-    # term is unbounded (SSIM's error is not); the latent density is the weaker signal (top 5)
-    for score, top_n in (("recon", 3), ("both", 3), ("density", 5)):
+    # The reconstruction error puts all three first; the combined score has them in its top 4
+    # thanks to its MSE term, which is unbounded (SSIM's error is not). Without it (SSIM + density)
+    # they rank 18th to 27th. The latent density alone is no test of noise pages: with the Muon
+    # default it ranks them anywhere (5th to 75th over three seeds), and on real data it misses
+    # them with AdamW too (benchmarks/latent.py, planted).
+    for score, top_n in (("recon", 3), ("both", 4)):
         code, o, e = cli(capsys, monkeypatch, "anomalies", tmp_path / "c", "--top", top_n, "--score", score,
                          "--json", "--out", tmp_path / f"{score}.png")
         assert code == 0, e

@@ -310,3 +310,24 @@ def test_muon_drives_hidden_conv_filters_and_resumes(tmp_path, shapes_folder):
     h = rows(out)
     assert res.epochs == 3 and float(h[-1]["train_loss"]) < float(h[0]["train_loss"])
     assert load_model(out).meta["training"]["config"]["schedule"] == "linear"  # the resume kept it
+
+
+def test_optimizer_and_schedule_default_per_model(tmp_path, shapes_folder):
+    """No --optimizer / --schedule: conv gets Muon + linear decay, the VAE and fc AdamW + one-cycle;
+    meta.json records what ran, and a flag overrides the model's choice."""
+    from latentfolio.models import build_model
+    from latentfolio.training.config import TrainConfig
+    from latentfolio.training.module import AutoencoderModule
+    from latentfolio.training.optim import MuonAdamW
+
+    def opt(kind, **kw):
+        m = build_model(kind, image_size=16, channels=1, latent_dim=4)
+        return AutoencoderModule(m, TrainConfig(**kw)).configure_optimizers()["optimizer"]
+
+    assert isinstance(opt("conv"), MuonAdamW)
+    assert type(opt("vae")) is torch.optim.AdamW and type(opt("fc")) is torch.optim.AdamW
+    assert type(opt("conv", optimizer="adamw")) is torch.optim.AdamW
+    for kind, want in (("conv", ("muon", "linear")), ("vae", ("adamw", "onecycle"))):
+        train(shapes_folder, tmp_path / kind, kind, image_size=16, latent_dim=4, epochs=1, progress=False)
+        c = load_model(tmp_path / kind).meta["training"]["config"]
+        assert (c["optimizer"], c["schedule"]) == want

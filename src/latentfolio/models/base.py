@@ -118,6 +118,9 @@ class Autoencoder(nn.Module):
     # saturate in the first Adam steps of a network without normalisation and never recover.
     linear_output: ClassVar[bool] = False
     default_lr: ClassVar[float] = 3e-3  # peak one-cycle LR when the user gives no --lr
+    # What `train` uses when no --optimizer / --schedule is given (see ConvAutoencoder for Muon).
+    default_optimizer: ClassVar[str] = "adamw"
+    default_schedule: ClassVar[str] = "onecycle"
     # Fully convolutional models take any input size; the others (a dense bottleneck) only
     # config.image_size, so tiling tools must feed them exactly that.
     any_size: ClassVar[bool] = False

@@ -24,6 +24,10 @@ class VAEConfig(ConvConfig):
 class ConvVAE(ConvAutoencoder):
     Config = VAEConfig
     default_lr = 3e-3  # the KL term makes the high conv LR less safe
+    # The VAE keeps AdamW + one-cycle: its samples (benchmarks/generate.py) were measured so,
+    # and Muon was not tried on it.
+    default_optimizer = "adamw"
+    default_schedule = "onecycle"
 
     def latent_out_features(self) -> int:
         return 2 * self.config.latent_dim  # mean and log-variance

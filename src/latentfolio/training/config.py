@@ -12,10 +12,10 @@ class TrainConfig:
     max_time: float | None = None  # minutes; the LR schedule then runs on wall-clock progress
     batch_size: int | None = None  # None: n_train/32 clamped to 8..128, so small sets still get 32 steps an epoch
     lr: float | None = None  # peak LR of the schedule; None: the model's default (3e-3; conv 6e-3; denoiser 1e-3)
-    optimizer: str = "adamw"  # adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest)
+    optimizer: str | None = None  # adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest); None: the model's (conv muon, others adamw)
     muon_lr: float = 0.02  # optimizer=muon: peak LR of the Muon-driven conv filters (the rest use lr)
     weight_decay: float = 1e-5  # tiny: autoencoders underfit long before they overfit
-    schedule: str = "onecycle"  # onecycle | linear | cosine | constant
+    schedule: str | None = None  # onecycle | linear | cosine | constant; None: the model's (conv linear, others onecycle)
     loss: str = "mse"  # mse | bce | l1 | ssim
     ssim_weight: float = 0.84  # with loss=ssim: α·(1−SSIM) + (1−α)·MSE; 1.0 = pure SSIM
     beta: float = 1.0  # VAE only: weight of the KL term (β-VAE, Higgins et al. 2017)
@@ -47,9 +47,9 @@ class TrainConfig:
         """Raise ValueError naming the flag for any value out of range."""
         from .losses import LOSSES
 
-        if self.optimizer not in self.OPTIMIZERS:
+        if self.optimizer is not None and self.optimizer not in self.OPTIMIZERS:
             raise ValueError(f"--optimizer {self.optimizer!r}: use one of {', '.join(self.OPTIMIZERS)}")
-        if self.schedule not in self.SCHEDULES:
+        if self.schedule is not None and self.schedule not in self.SCHEDULES:
             raise ValueError(f"--schedule {self.schedule!r}: use one of {', '.join(self.SCHEDULES)}")
         if self.loss not in LOSSES:
             raise ValueError(f"--loss {self.loss!r}: use one of {', '.join(LOSSES)}")
