@@ -43,6 +43,12 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def fill_model_defaults(self, model_cls) -> None:
+        """Fill in what the model decides when no flag does: peak LR, optimizer and schedule."""
+        self.lr = self.lr or model_cls.default_lr
+        self.optimizer = self.optimizer or model_cls.default_optimizer
+        self.schedule = self.schedule or model_cls.default_schedule
+
     def check(self) -> None:
         """Raise ValueError naming the flag for any value out of range."""
         from .losses import LOSSES

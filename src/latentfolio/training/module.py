@@ -43,6 +43,7 @@ class AutoencoderModule(pl.LightningModule):
     def __init__(self, model: Autoencoder, cfg: TrainConfig):
         super().__init__()
         self.model, self.cfg = model, cfg
+        cfg.fill_model_defaults(type(model))  # done already by train(); here for a module built directly
         self.corrupt = None  # (x in [0, 1], generator) -> noisy x, when training a denoiser
         if cfg.denoise:
             from ..tools.noise import Noise
@@ -147,9 +148,7 @@ class AutoencoderModule(pl.LightningModule):
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self):
-        lr = self.cfg.lr or type(self.model).default_lr
-        name = self.cfg.optimizer or type(self.model).default_optimizer
-        schedule = self.cfg.schedule or type(self.model).default_schedule
+        lr, name, schedule = self.cfg.lr, self.cfg.optimizer, self.cfg.schedule
         params = [p for p in self.model.parameters() if p.requires_grad]
         # The fused kernel does Adam's whole update in one pass instead of ~10 foreach ops: with
         # the 28 px default's 2.3M parameters that is ~15% more images/s on a 2-core CPU.

@@ -232,9 +232,8 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     bs = cfg.batch_size or min(128, max(8, len(train_idx) // 32))
     bs = max(1, min(bs, len(train_idx)))
     # Recorded resolved, so a resume or a reader of meta.json sees what ran, whatever the defaults.
-    cfg.batch_size, cfg.lr = bs, cfg.lr or type(net).default_lr
-    cfg.optimizer = cfg.optimizer or type(net).default_optimizer
-    cfg.schedule = cfg.schedule or type(net).default_schedule
+    cfg.batch_size = bs
+    cfg.fill_model_defaults(type(net))
     steps_per_epoch = max(1, len(train_idx) // bs)
     epochs = cfg.epochs or max(20, min(200, math.ceil(MIN_STEPS / steps_per_epoch)))
     if cfg.max_time and not cfg.epochs:
