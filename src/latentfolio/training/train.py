@@ -242,7 +242,9 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     show_bar = sys.stderr.isatty() if progress is None else progress
     history, guard = History(run, echo=not show_bar), BlowUpGuard()
     callbacks = [
-        ModelCheckpoint(dirpath=run / "checkpoints", filename="epoch{epoch:03d}", save_last=True,
+        # save_last="link": last.ckpt is a link to the newest epoch file, not a second copy of it
+        # (weights and optimiser state, ~30 MB for the 28 px default: 0.12 s an epoch on this CPU)
+        ModelCheckpoint(dirpath=run / "checkpoints", filename="epoch{epoch:03d}", save_last="link",
                         save_top_k=1, auto_insert_metric_name=False),
         history,
         ReconGrid(run, ds.images[val_idx[:8]]),
