@@ -44,6 +44,16 @@ def run_latentfolio(data, minutes: float, model: str, root, **kw) -> dict:
             "epochs": res.epochs, **res.metrics}
 
 
+def mean_of_runs(rs: list[dict]) -> dict:
+    """One run as is; several (seeds 0, 1, ...): the mean metrics, and each run under ``runs``."""
+    if len(rs) == 1:
+        return rs[0]
+    out = {k: float(np.mean([r[k] for r in rs])) for k in ("mse", "psnr_db", "ssim", "train_seconds")}
+    out.update(epochs=[r["epochs"] for r in rs], n=rs[0]["n"],
+               runs=[{"seed": i, **{k: r[k] for k in ("epochs", "psnr_db", "ssim")}} for i, r in enumerate(rs)])
+    return out
+
+
 def colour_folder(out: Path, n: int = 1200, size: int = 128, seed: int = 0) -> Path:
     """Random 128 px crops (at random scales) of scikit-image's bundled colour photos."""
     from PIL import Image
@@ -111,6 +121,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--baseline-epochs", type=int, default=20)
     ap.add_argument("--models", default="default,conv-adamw,fc,vae,resnet,conv-tutorial")
+    ap.add_argument("--seeds", type=int, default=3, help="runs (seeds 0..N-1) of the default, reported as their mean")
     ap.add_argument("--colour-minutes", type=float, default=3.0)
     ap.add_argument("--skip-colour", action="store_true",
                     help="keep the colour part of the last results (it trains only resnet models)")
@@ -144,7 +155,11 @@ def main() -> None:
     res["models"] = {}
     for name in args.models.split(","):
         model, kw = runs[name]
-        r = run_latentfolio("fashion-mnist", T, model, root, latent_dim=32, **kw)
+        # The target row is the mean over seeds: one run of it varies by about ±0.05 dB (±1 epoch
+        # in the budget on this shared machine), as much as the margin it is judged by.
+        seeds = range(args.seeds if name == "default" else 1)
+        r = mean_of_runs([run_latentfolio("fashion-mnist", T, model, root, latent_dim=32, seed=s, **kw)
+                          for s in seeds])
         res["models"][name] = {"model": model, **{k: v for k, v in kw.items()}, **r}
         print(f"{name}: {r['psnr_db']:.2f} dB", flush=True)
     q = run_latentfolio("fashion-mnist", T / 4, "conv", root, latent_dim=32)

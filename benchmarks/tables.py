@@ -47,8 +47,12 @@ def quality(r: dict) -> str:
              f"{b['psnr_db']:.2f} | {b['ssim']:.3f} | — |"]
     for name, m in r["models"].items():
         flags = "".join(f" --{k.replace('_', '-')} {m[k]}" for k in ("optimizer", "schedule", "batch_size", "lr") if k in m)
-        lines.append(f"| `{name}` ({m['model']}{', `' + flags.strip() + '`' if flags else ''}) | {m['train_seconds']:.0f} s | {m['epochs']} | "
-                     f"{m['psnr_db']:.2f} | {m['ssim']:.3f} | {m['psnr_db'] - b['psnr_db']:+.2f} dB |")
+        epochs, psnr = m["epochs"], f"{m['psnr_db']:.2f}"
+        if "runs" in m:  # several seeds: their mean, then each run
+            epochs = f"{min(epochs)}–{max(epochs)}" if min(epochs) != max(epochs) else epochs[0]
+            psnr += f" (mean of {len(m['runs'])}: " + ", ".join(f"{x['psnr_db']:.2f}" for x in m["runs"]) + ")"
+        lines.append(f"| `{name}` ({m['model']}{', `' + flags.strip() + '`' if flags else ''}) | {m['train_seconds']:.0f} s | {epochs} | "
+                     f"{psnr} | {m['ssim']:.3f} | {m['psnr_db'] - b['psnr_db']:+.2f} dB |")
     t = r["targets"]
     out = (f"**Quality at equal time** (FashionMNIST, latent {r['latent_dim']}, {r['dataset']}). "
            f"Targets: default ≥ baseline + 2 dB in the same time (**{'met' if t['met_plus_2db'] else 'NOT met'}**, "
