@@ -62,16 +62,6 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory.*exists and is not empty.*")
 
 
-def cpu_has_bf16() -> bool:
-    """True on CPUs with native bf16 math (AVX512-BF16 or AMX): there bf16 autocast is ~2x faster."""
-    import torch
-
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # private helpers moved: stay on the safe side
-        return False
-
-
 def is_worker_process() -> bool:
     """True in a process Lightning launched for another DDP rank (or another node's processes).
 
@@ -111,9 +101,11 @@ def _precision(p: str, accelerator: str) -> str:
         return p
     import torch
 
+    from .optim import native_bf16
+
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "bf16-mixed" if cpu_has_bf16() else "32-true"
+        return "bf16-mixed" if native_bf16("cuda") else "16-mixed"
+    return "bf16-mixed" if native_bf16("cpu") else "32-true"
 
 
 def _split_indices(ds: ImageSet) -> tuple[np.ndarray, np.ndarray]:
