@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from common import RESULTS, data_root, save
+from .common import RESULTS, data_root, save
 
 import latentfolio as lf
 from latentfolio.metrics import psnr, ssim
-from latentfolio.tools.codec import compress_image, decompress_bytes
+from latentfolio.codec.image import compress_image, decompress_bytes
 
 COLOUR_MINUTES = 8.0  # colour photos: training budget per λ (the chain fine-tunes each from the last)
 QUALITIES = {"JPEG": [2, 5, 10, 20, 30, 50, 70, 85, 95], "WEBP": [0, 5, 10, 20, 35, 50, 70, 85, 100],
@@ -177,7 +177,7 @@ def run_set(name: str, lambdas, minutes, n_test, refine: int = 0, keep: Path | N
         images = test_images(data, root, kw, n)
         # `train --lambdas`: the lowest λ from scratch, each higher λ fine-tuning the one before.
         out = keep / name if keep else Path(d) / "rd"
-        results = lf.train(data, out, "codec", data_root=root, lambdas=lambdas, max_time=minutes,
+        results = lf.train(data, out, model="codec", data_root=root, lambdas=lambdas, max_time=minutes,
                            progress=False, force=bool(keep), **kw)
         for r in results:
             model = lf.load(r.model_dir)

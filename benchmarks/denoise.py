@@ -24,11 +24,11 @@ import torch
 from skimage import restoration
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from common import RESULTS, data_root, save
+from .common import RESULTS, data_root, save
 
 import latentfolio as lf
-from latentfolio.tools.denoise import denoise_array
-from latentfolio.tools.noise import Noise
+from latentfolio.latent.tiles import denoise_array
+from latentfolio.data.noise import Noise
 
 NOISES = ["gaussian:0.1", "gaussian:0.2", "gaussian:0.3", "scan"]
 TRAIN_SPECS = {"scan": "scan", "gaussian": "gaussian:0.05-0.35"}  # noise family -> training spec
@@ -77,7 +77,7 @@ def run_set(name, data, train_kw, n_test, n_val, minutes: dict[str, float], root
     with tempfile.TemporaryDirectory() as d:
         for family, spec in TRAIN_SPECS.items():
             t0 = time.perf_counter()
-            res = lf.train(data, Path(d) / family, "denoiser", data_root=root, max_time=minutes[family],
+            res = lf.train(data, Path(d) / family, model="denoiser", data_root=root, max_time=minutes[family],
                            denoise=spec, progress=False, **train_kw.get("train", {}))
             models[family] = lf.load(Path(d) / family)
             out["denoisers"][family] = {"train_spec": spec, "train_minutes": minutes[family], "epochs": res.epochs,

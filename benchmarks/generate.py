@@ -9,7 +9,7 @@ place of Inception) is computed between the 10k test images and 10k generated im
 plus the share of samples the classifier labels with confidence > 0.9. The floor is the distance
 between 10k real training images and the test images.
 
-    LATENTFOLIO_DATA=../shared/data python benchmarks/generate.py [--minutes 3] [--latent 16]
+    LATENTFOLIO_DATA=../shared/data python -m benchmarks.generate [--minutes 3] [--latent 16]
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import save  # noqa: E402
+from .common import save
 
 
 class Classifier(nn.Module):
@@ -87,8 +86,8 @@ def main() -> None:
     args = ap.parse_args()
 
     import latentfolio as lf
-    from latentfolio.tools.generate import sample_latents
-    from latentfolio.tools.latent import decode_latents
+    from latentfolio.latent.generate import sample_latents
+    from latentfolio.latent.encode import decode_latents
 
     ds = lf.load_data("fashion-mnist")
     tr, te = np.concatenate([ds.indices("train"), ds.indices("val")]), ds.indices("test")
@@ -106,7 +105,7 @@ def main() -> None:
     models = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("conv", "vae"):
-            r = lf.train("fashion-mnist", Path(tmp) / kind, kind, latent_dim=args.latent,
+            r = lf.train("fashion-mnist", Path(tmp) / kind, model=kind, latent_dim=args.latent,
                          max_time=args.minutes, progress=False)
             models[kind] = {"psnr_db": r.metrics["psnr_db"], "epochs": r.epochs, "seconds": round(r.seconds, 1)}
         ae, vae = lf.load(Path(tmp) / "conv"), lf.load(Path(tmp) / "vae")

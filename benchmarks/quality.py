@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import TUTORIAL_28, TUTORIAL_128, data_root, save, tutorial_loop
+from .common import TUTORIAL_28, TUTORIAL_128, data_root, save, tutorial_loop
 
 import latentfolio as lf
-from latentfolio.evaluation import evaluate_model
+from latentfolio.latent.evaluate import evaluate_model
 from latentfolio.models import build_model
 
 
@@ -38,7 +38,7 @@ def baseline_28(ds, epochs: int) -> dict:
 def run_latentfolio(data, minutes: float, model: str, root, **kw) -> dict:
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        res = lf.train(data, Path(d) / "m", model, max_time=minutes, data_root=root, progress=False, **kw)
+        res = lf.train(data, Path(d) / "m", model=model, max_time=minutes, data_root=root, progress=False, **kw)
         wall = time.perf_counter() - t0
     return {"train_seconds": round(res.seconds, 1), "command_seconds": round(wall, 1),
             "epochs": res.epochs, **res.metrics}
@@ -181,7 +181,7 @@ def main() -> None:
 def last_results() -> dict:
     import json
 
-    from common import RESULTS
+    from .common import RESULTS
 
     f = RESULTS / "quality.json"
     return json.loads(f.read_text()) if f.exists() else {}

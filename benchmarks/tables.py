@@ -1,8 +1,8 @@
-"""Render benchmarks/results/*.json as the Markdown tables in the README.
+"""Render benchmarks/results/*.json as docs/benchmarks.md.
 
     python benchmarks/tables.py            # print the tables
-    python benchmarks/tables.py --write    # replace the block between the README's bench markers
-    python benchmarks/tables.py --check    # exit 1 if the README is out of date (used by the tests)
+    python -m benchmarks.tables --write    # rewrite docs/benchmarks.md
+    python -m benchmarks.tables --check    # exit 1 if docs/benchmarks.md is out of date (used by the tests)
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-README = HERE.parent / "README.md"
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+DOC = HERE.parent / "docs" / "benchmarks.md"
 
 
 def _load(name: str) -> dict | None:
@@ -132,7 +131,7 @@ def codec(r: dict) -> str:
             + ("; `WEBP-m6` is WebP's slowest and smallest method (`method=6`), the fair match for "
                "`--refine`, which also spends encoding time on bytes." if any(
                    "WEBP-m6" in st["codecs"] for st in r["sets"].values()) else ".") + " Whole files throughout.")
-    return (refs + "\n\n" + "\n\n".join(out) + "\n\n![rate-distortion](benchmarks/results/codec_rd.png)\n\n"
+    return (refs + "\n\n" + "\n\n".join(out) + "\n\n![rate-distortion](../benchmarks/results/codec_rd.png)\n\n"
             + _machine(r))
 
 
@@ -149,63 +148,59 @@ def generate(r: dict) -> str:
             + "\n".join(lines) + "\n\n" + _machine(r))
 
 
-def _measured(part: dict) -> str:
-    """Parts of one results file can come from different runs: each says when, if it knows."""
-    return f"measured {part['date']}; " if "date" in part else ""
+def cluster(c: dict) -> str:
+    lines = ["| data | method | NMI | ACC | ARI | wall time (s, training included) |", "|---|---|---:|---:|---:|---:|"]
+    for data, rows in c["results"].items():
+        for method, v in rows.items():
+            lines.append(f"| {data} | {method} | {v['nmi']:.3f} | {v['acc']:.3f} | {v['ari']:.3f} | {v['seconds']:.0f} |")
+    return (f"**Clustering** ({c['data']}; AE: {c['ae']}). Anchors: N2D NMI 0.684 / ACC 0.672 on "
+            f"FashionMNIST, 0.942 / 0.979 on MNIST; k-means on FashionMNIST pixels about 0.51 NMI. "
+            f"Target ({c['target']}): **{'met' if c['met'] else 'NOT met'}**.\n\n" + "\n".join(lines)
+            + "\n\n" + _machine(c))
 
 
-def latent(r: dict) -> str:
-    out = []
-    if "clustering" in r:
-        c = r["clustering"]
-        lines = ["| data | method | NMI | ACC | ARI | wall time (s, training included) |", "|---|---|---:|---:|---:|---:|"]
-        for data, rows in c["results"].items():
-            for method, v in rows.items():
-                lines.append(f"| {data} | {method} | {v['nmi']:.3f} | {v['acc']:.3f} | {v['ari']:.3f} | {v['seconds']:.0f} |")
-        out.append(f"**Clustering** ({_measured(c)}{c['data']}; AE: {c['ae']}). Anchors: N2D NMI 0.684 / ACC 0.672 on "
-                   f"FashionMNIST, 0.942 / 0.979 on MNIST; k-means on FashionMNIST pixels about 0.51 NMI. "
-                   f"Target ({c['target']}): **{'met' if c['met'] else 'NOT met'}**.\n\n" + "\n".join(lines))
-    if "anomaly" in r:
-        a = r["anomaly"]
-        head = "| score | " + " | ".join(str(i) for i in range(10)) + " | mean |"
-        lines = [head, "|---|" + "---:|" * 11]
-        for k, v in a["per_class_auroc"].items():
-            lines.append(f"| {k} | " + " | ".join(f"{x:.3f}" for x in v) + f" | **{a['mean_auroc'][k]:.3f}** |")
-        out.append(f"**One-class anomaly detection, FashionMNIST** ({_measured(a)}AUROC per class; conv AE, latent "
-                   f"{a['latent_dim']}, {a['train_minutes_per_class']:g} min per class; {a['seconds']:.0f} s in all). "
-                   f"Anchors: conv AE + OC-SVM 0.917, GEOM 0.935. Target mean ≥ 0.94: "
-                   f"**{'met' if a['met'] else 'NOT met'}**.\n\n" + "\n".join(lines))
-    if "planted" in r:
-        pl = r["planted"]
-        kinds = list(pl["planted"])
-        lines = ["| score | " + " | ".join(f"{k} (of {n})" for k, n in pl["planted"].items()) + " | all (of "
-                 f"{sum(pl['planted'].values())}) |", "|---|" + "---:|" * (len(kinds) + 1)]
-        for score, per in pl["found_in_top"].items():
-            seeds = range(len(per[kinds[0]]))
-            total = " / ".join(str(sum(per[k][i] for k in kinds)) for i in seeds)
-            lines.append(f"| {score} | " + " | ".join(" / ".join(map(str, per[k])) for k in kinds) + f" | {total} |")
-        out.append(f"**Planted pages** ({_measured(pl)}{pl['collection']}; {pl['model']}; {pl['seconds']:.0f} s in all). "
-                   f"How many of them `anomalies --score` puts in its top {pl['top']}, one number per "
-                   f"training seed.\n\n" + "\n".join(lines))
-    if "speed" in r:
-        ix, sl = r["speed"]["indexing"], r["speed"]["similar_latency"]
-        when = f" (measured {r['speed']['date']})" if "date" in r["speed"] else ""
-        out.append(f"**Catalog speed**{when}.\n\n| measure | latentfolio | baseline | ratio |\n|---|---:|---:|---:|\n"
-                   f"| `index`, images/s ({ix['images']} PNGs: read, hash, decode, encode, store) | "
-                   f"{ix['images_per_s']:,.0f} | {ix.get('baseline_plain_loop_images_per_s', 0):,.0f} (plain PIL loop, same model work, no hash or storage) | "
-                   f"{ix.get('ratio_vs_plain_loop', 0):.2f} |\n"
-                   f"| the same, against only encoding pixels already in memory | {ix['images_per_s']:,.0f} | "
-                   f"{ix['baseline_encode_only_images_per_s']:,.0f} | {ix['ratio_vs_encode_only']:.2f} |\n"
-                   f"| `similar` p50 latency, {sl['vectors']:,} × {sl['dim']} codes ({sl['index']}, nprobe {sl['nprobe']}) | "
-                   f"{sl['p50_ms']:.2f} ms | {sl['baseline_exact_p50_ms']:.2f} ms (exact) | {sl['speedup_p50']:.1f}x faster |\n"
-                   f"| `similar` p99 latency | {sl['p99_ms']:.2f} ms | {sl['baseline_exact_p99_ms']:.2f} ms (exact) | |\n"
-                   f"| recall@12 of the IVF index vs exact | {sl['recall_at_12']:.3f} | 1 | |\n"
-                   f"| IVF build time | {sl['build_seconds']:.0f} s | | |")
-    return "\n\n".join(out) + "\n\n" + _machine(r)
+def anomaly(a: dict) -> str:
+    head = "| score | " + " | ".join(str(i) for i in range(10)) + " | mean |"
+    lines = [head, "|---|" + "---:|" * 11]
+    for k, v in a["per_class_auroc"].items():
+        lines.append(f"| {k} | " + " | ".join(f"{x:.3f}" for x in v) + f" | **{a['mean_auroc'][k]:.3f}** |")
+    return (f"**One-class anomaly detection, FashionMNIST** (AUROC per class; conv AE, latent "
+            f"{a['latent_dim']}, {a['train_minutes_per_class']:g} min per class; {a['seconds']:.0f} s in all). "
+            f"Anchors: conv AE + OC-SVM 0.917, GEOM 0.935. Target mean ≥ 0.94: "
+            f"**{'met' if a['met'] else 'NOT met'}**.\n\n" + "\n".join(lines) + "\n\n" + _machine(a))
+
+
+def planted(pl: dict) -> str:
+    kinds = list(pl["planted"])
+    lines = ["| score | " + " | ".join(f"{k} (of {n})" for k, n in pl["planted"].items()) + " | all (of "
+             f"{sum(pl['planted'].values())}) |", "|---|" + "---:|" * (len(kinds) + 1)]
+    for score, per in pl["found_in_top"].items():
+        seeds = range(len(per[kinds[0]]))
+        total = " / ".join(str(sum(per[k][i] for k in kinds)) for i in seeds)
+        lines.append(f"| {score} | " + " | ".join(" / ".join(map(str, per[k])) for k in kinds) + f" | {total} |")
+    return (f"**Planted pages** ({pl['collection']}; {pl['model']}; {pl['seconds']:.0f} s in all). "
+            f"How many of them `anomalies --score` puts in its top {pl['top']}, one number per "
+            f"training seed.\n\n" + "\n".join(lines) + "\n\n" + _machine(pl))
+
+
+def catalog_speed(r: dict) -> str:
+    ix, sl = r["indexing"], r["similar_latency"]
+    return (f"**Catalog speed**.\n\n| measure | latentfolio | baseline | ratio |\n|---|---:|---:|---:|\n"
+            f"| `index`, images/s ({ix['images']} PNGs: read, hash, decode, encode, store) | "
+            f"{ix['images_per_s']:,.0f} | {ix.get('baseline_plain_loop_images_per_s', 0):,.0f} (plain PIL loop, same model work, no hash or storage) | "
+            f"{ix.get('ratio_vs_plain_loop', 0):.2f} |\n"
+            f"| the same, against only encoding pixels already in memory | {ix['images_per_s']:,.0f} | "
+            f"{ix['baseline_encode_only_images_per_s']:,.0f} | {ix['ratio_vs_encode_only']:.2f} |\n"
+            f"| `similar` p50 latency, {sl['vectors']:,} × {sl['dim']} codes ({sl['index']}, nprobe {sl['nprobe']}) | "
+            f"{sl['p50_ms']:.2f} ms | {sl['baseline_exact_p50_ms']:.2f} ms (exact) | {sl['speedup_p50']:.1f}x faster |\n"
+            f"| `similar` p99 latency | {sl['p99_ms']:.2f} ms | {sl['baseline_exact_p99_ms']:.2f} ms (exact) | |\n"
+            f"| recall@12 of the IVF index vs exact | {sl['recall_at_12']:.3f} | 1 | |\n"
+            f"| IVF build time | {sl['build_seconds']:.0f} s | | |\n\n" + _machine(r))
 
 
 RENDER = {"train_speed": train_speed, "quality": quality, "denoise": denoise, "codec": codec,
-          "generate": generate, "latent": latent}
+          "generate": generate, "cluster": cluster, "anomaly": anomaly, "planted": planted,
+          "catalog_speed": catalog_speed}
 
 
 def render() -> str:
@@ -217,16 +212,28 @@ def render() -> str:
     return "\n\n".join(parts)
 
 
+HEADER = """# Benchmarks
+
+Every number here was measured by a script in `benchmarks/` (`python -m benchmarks.NAME`) on the
+machine and day under its table; each compares against its baseline in the same run, because a
+ratio holds on a noisy machine. This page is generated: `python -m benchmarks.tables --write`
+rewrites it from `benchmarks/results/*.json`, and a test fails when it is out of date. What was
+tried on the way to these numbers is in [experiments.md](experiments.md).
+"""
+
+
+def page() -> str:
+    return HEADER + "\n" + render() + "\n"
+
+
 def main() -> int:
-    block = f"{START}\n{render()}\n{END}"
-    if "--write" in sys.argv or "--check" in sys.argv:
-        text = README.read_text()
-        a, b = text.index(START), text.index(END) + len(END)
-        if "--check" in sys.argv:
-            return 0 if text[a:b] == block else 1
-        README.write_text(text[:a] + block + text[b:])
+    text = page()
+    if "--check" in sys.argv:
+        return 0 if DOC.exists() and DOC.read_text() == text else 1
+    if "--write" in sys.argv:
+        DOC.write_text(text)
         return 0
-    print(block)
+    print(text)
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common import TUTORIAL_28, data_root, save, tutorial_loop
+from .common import TUTORIAL_28, data_root, save, tutorial_loop
 
 import latentfolio as lf
 from latentfolio.models import build_model
@@ -68,8 +68,6 @@ def main() -> None:
     pixels = np.ascontiguousarray(ds.images[ds.indices("train")])
     x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255).contiguous()
     bs = 256
-    import latentfolio.training.train as tr
-
     def fresh():
         torch.manual_seed(0)
         return build_model("conv", image_size=28, channels=1, latent_dim=32, **TUTORIAL_28)
@@ -86,7 +84,7 @@ def main() -> None:
         try:
             with tempfile.TemporaryDirectory() as d:
                 # the tutorial recipe: constant LR, no gradient clipping
-                tr.train("fashion-mnist", d + "/m", "conv", data_root=root, model_options=TUTORIAL_28,
+                lf.train("fashion-mnist", d + "/m", model="conv", data_root=root, model_options=TUTORIAL_28,
                          latent_dim=32, epochs=EPOCHS, batch_size=bs, lr=1e-3, optimizer="adam",
                          weight_decay=0.0, schedule="constant", grad_clip=0.0, progress=False,
                          precision="32-true")  # like for like: (b) and (c) are fp32

@@ -108,7 +108,7 @@ def test_every_trainer_keeps_lightning_quiet():
     builds one before anything else did, so make_trainer itself must quiet them."""
     import logging
 
-    from latentfolio.training.train import make_trainer
+    from latentfolio.training.trainer import make_trainer
 
     logging.getLogger("lightning.pytorch").setLevel(logging.INFO)  # as a fresh import leaves it
     make_trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
@@ -177,7 +177,7 @@ def test_python_api_mirrors_every_command():
 
     for c in app.registered_commands:
         name = (c.name or c.callback.__name__).replace("-", "_").removesuffix("_cmd")
-        name = {"map": "latent_map", "models": "list_models"}.get(name, name)
+        name = {"models": "list_models"}.get(name, name)
         assert callable(getattr(lf, name)), name
 
 
@@ -208,7 +208,7 @@ def test_ddp_on_two_cpu_processes_trains_once_and_reports_once(tmp_path):
 
 
 def test_worker_process_detection(monkeypatch):
-    from latentfolio.training.train import is_worker_process
+    from latentfolio.training.trainer import is_worker_process
 
     for k in ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK"):
         monkeypatch.delenv(k, raising=False)

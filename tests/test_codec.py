@@ -15,7 +15,10 @@ from PIL import Image
 from latentfolio.errors import LatentfolioError
 from latentfolio.models import get_model_class
 from latentfolio.saved import load_model
-from latentfolio.tools import codec as C
+from latentfolio.codec import entropy, image
+from latentfolio.codec import format as fmt
+from latentfolio.codec import refine as refine_mod
+from latentfolio.imaging import image_to_array
 from latentfolio.training.train import train
 
 from conftest import shapes_image, write_shapes
@@ -52,15 +55,15 @@ def test_tables_are_frozen_integers(model):
 
 def test_round_trip_exact_repeatable_and_deterministic(model):
     img = photo()
-    a, b = C.compress_image(model, img), C.compress_image(model, img)
+    a, b = image.compress_image(model, img), image.compress_image(model, img)
     assert isinstance(a, bytes) and a == b  # deterministic bytes
-    assert a[:4] == b"LFZ\x1a" and a[4] == C.VERSION == 2
-    hd = C.parse(a)
+    assert a[:4] == b"LFZ\x1a" and a[4] == fmt.VERSION == 2
+    hd = fmt.parse(a)
     k_shape = (1, model.config.latent_dim, -(-45 // model.stride), -(-70 // model.stride))
-    sym = C.decode_symbols(model, hd.payload, k_shape)
-    a_img, _ = C._split(img)
-    assert np.array_equal(sym, C._latent(model, C._planes(model, a_img)))  # symbols exact
-    d1, d2 = C.decompress_bytes(model, a), C.decompress_bytes(model, a)
+    sym = entropy.decode_symbols(model, hd.payload, k_shape)
+    a_img, _ = image_to_array(img)
+    assert np.array_equal(sym, image._latent(model, image._planes(model, a_img)))  # symbols exact
+    d1, d2 = image.decompress_bytes(model, a), image.decompress_bytes(model, a)
     assert np.array_equal(np.asarray(d1), np.asarray(d2))
     assert d1.size == img.size and d1.mode == img.mode
     x = np.asarray(img, np.float32) / 255
@@ -73,7 +76,7 @@ def test_round_trip_exact_repeatable_and_deterministic(model):
 def test_modes_and_sizes_round_trip(model, mode):
     img = photo((33, 19), mode="RGB")
     img = Image.fromarray(np.asarray(img.convert("L"), np.uint16) * 257) if mode == "I;16" else img.convert(mode)
-    back = C.decompress_bytes(model, C.compress_image(model, img))
+    back = image.decompress_bytes(model, image.compress_image(model, img))
     assert back.size == img.size and back.mode == img.mode
     if mode == "RGBA":
         assert np.array_equal(np.asarray(back)[:, :, 3], np.asarray(img)[:, :, 3])  # alpha is lossless
@@ -81,53 +84,53 @@ def test_modes_and_sizes_round_trip(model, mode):
 
 def test_real_size_matches_the_entropy_estimate(model):
     img = photo((256, 256), seed=9)  # many symbols, so the coder's final word is a small share
-    blob = C.compress_image(model, img)
-    hd = C.parse(blob)
-    a, _ = C._split(img)
-    est = C.estimated_bits(model, C._latent(model, C._planes(model, a))) / 8
+    blob = image.compress_image(model, img)
+    hd = fmt.parse(blob)
+    a, _ = image_to_array(img)
+    est = entropy.estimated_bits(model, image._latent(model, image._planes(model, a))) / 8
     header = len(blob) - len(hd.payload)
     assert abs(len(blob) - (est + header)) <= 0.05 * est + 8  # +8: the coder flushes 32-bit words
     assert len(hd.payload) >= est  # no coder beats the information content
 
 
 def test_crc_catches_a_flipped_bit(model):
-    blob = bytearray(C.compress_image(model, photo()))
+    blob = bytearray(image.compress_image(model, photo()))
     for pos in (6, 20, len(blob) // 2, len(blob) - 5):
         bad = bytearray(blob)
         bad[pos] ^= 0x10
         with pytest.raises(LatentfolioError, match="CRC mismatch"):
-            C.decompress_bytes(model, bytes(bad))
+            image.decompress_bytes(model, bytes(bad))
 
 
 def test_truncated_unknown_version_and_not_lfz(model):
-    blob = C.compress_image(model, photo())
+    blob = image.compress_image(model, photo())
     for n in (3, 10, 30, len(blob) - 1):
         with pytest.raises(LatentfolioError, match="truncated|CRC|not a latentfolio"):
-            C.decompress_bytes(model, blob[:n])
+            image.decompress_bytes(model, blob[:n])
     v9 = bytearray(blob)
     v9[4] = 9
     body = bytes(v9[:-4])
     with pytest.raises(LatentfolioError, match="version 9 is not supported"):
-        C.decompress_bytes(model, body + struct.pack("<I", zlib.crc32(body)))
+        image.decompress_bytes(model, body + struct.pack("<I", zlib.crc32(body)))
     with pytest.raises(LatentfolioError, match="bad magic"):
-        C.decompress_bytes(model, b"\x89PNG" + blob[4:])
+        image.decompress_bytes(model, b"\x89PNG" + blob[4:])
 
 
 def test_wrong_model_is_refused(model, codec_dir, tmp_path):
     other = tmp_path / "other"
     train(codec_dir[1], other, "codec", image_size=32, epochs=1, seed=5,
           model_options={"width": 24, "latent_dim": 16}, progress=False)
-    blob = C.compress_image(model, photo())
+    blob = image.compress_image(model, photo())
     with pytest.raises(LatentfolioError, match="compressed with another model"):
-        C.decompress_bytes(load_model(other), blob)
+        image.decompress_bytes(load_model(other), blob)
     with pytest.raises(LatentfolioError, match="cannot compress"):
         from latentfolio.models import build_model
 
-        C.compress_image(build_model("conv", image_size=32, channels=3), photo())
+        image.compress_image(build_model("conv", image_size=32, channels=3), photo())
 
 
 def test_fuzz_random_mutations_never_crash(model):
-    blob = C.compress_image(model, photo((40, 40)))
+    blob = image.compress_image(model, photo((40, 40)))
     rnd = random.Random(0)
     for _ in range(300):
         b = bytearray(blob)
@@ -140,14 +143,15 @@ def test_fuzz_random_mutations_never_crash(model):
             else:
                 b[rnd.randrange(len(b) + 1):0] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 8)))
         try:
-            out = C.decompress_bytes(model, bytes(b))
+            out = image.decompress_bytes(model, bytes(b))
             assert out.size == (40, 40)  # only an unchanged file decodes
         except LatentfolioError:
             pass
 
 
 def test_compress_refuses_two_inputs_with_one_name(codec_dir, tmp_path, monkeypatch):
-    from latentfolio.tools.codec import Archive, compress, decompress
+    from latentfolio.codec.archive import Archive
+    from latentfolio.commands.compress import compress, decompress
 
     monkeypatch.setenv("LATENTFOLIO_MODELS", str(tmp_path / "store"))
     model_dir, _ = codec_dir
@@ -168,7 +172,8 @@ def test_compress_refuses_two_inputs_with_one_name(codec_dir, tmp_path, monkeypa
 
 
 def test_cli_compress_archive_and_decompress(codec_dir, tmp_path, monkeypatch):
-    from latentfolio.tools.codec import Archive, compress, decompress
+    from latentfolio.codec.archive import Archive
+    from latentfolio.commands.compress import compress, decompress
 
     monkeypatch.setenv("LATENTFOLIO_MODELS", str(tmp_path / "store"))
     model_dir, root = codec_dir
@@ -212,7 +217,7 @@ def test_cli_compress_archive_and_decompress(codec_dir, tmp_path, monkeypatch):
 
 
 def test_codec_eval_reports_real_bytes(codec_dir):
-    from latentfolio.tools.codec import codec_eval
+    from latentfolio.commands.compress import codec_eval
 
     r = codec_eval(codec_dir[0], codec_dir[1], split="all", limit=10)
     assert r["n"] == 10 and r["bytes_per_image"] > r["estimated_payload_bytes"]
@@ -224,7 +229,7 @@ def test_lambdas_chain_fine_tunes_down_the_rates_and_resumes(tmp_path):
 
     root = write_shapes(tmp_path / "shapes", 60, size=32, colour=False)
     kw = dict(image_size=32, epochs=2, model_options={"width": 16, "latent_dim": 8}, progress=False)
-    res = lf.train(root, tmp_path / "rd", "codec", lambdas=[0.002, 0.05], **kw)
+    res = lf.train(root, tmp_path / "rd", model="codec", lambdas=[0.002, 0.05], **kw)
     hi, lo = (load_model(tmp_path / "rd" / f"lambda-{v}") for v in ("0.05", "0.002"))
     assert [r.model_dir.name for r in res] == ["lambda-0.002", "lambda-0.05"]  # lowest λ first
     assert lo.meta["training"]["config"]["init"] is None
@@ -234,61 +239,61 @@ def test_lambdas_chain_fine_tunes_down_the_rates_and_resumes(tmp_path):
     assert lo.meta["training"]["config"]["lr"] == pytest.approx(get_model_class("codec").default_lr)  # recorded resolved
     assert hi.meta["training"]["config"]["lr"] == pytest.approx(get_model_class("codec").default_lr / 3)
     before = (tmp_path / "rd" / "lambda-0.002" / "model.safetensors").stat().st_mtime_ns
-    again = lf.train(root, tmp_path / "rd", "codec", lambdas=[0.002, 0.05], resume=True, **kw)
+    again = lf.train(root, tmp_path / "rd", model="codec", lambdas=[0.002, 0.05], resume=True, **kw)
     assert [r.model_dir for r in again] == [r.model_dir for r in res]  # finished ones are kept
     assert (tmp_path / "rd" / "lambda-0.002" / "model.safetensors").stat().st_mtime_ns == before
     with pytest.raises(LatentfolioError, match="positive"):
-        lf.train(root, tmp_path / "bad", "codec", lambdas=[0.01, -1], **kw)
+        lf.train(root, tmp_path / "bad", model="codec", lambdas=[0.01, -1], **kw)
 
 
 def test_version_1_files_still_decode_and_v2_headers_are_small(model, monkeypatch):
     img = photo((30, 20), mode="RGBA")
-    blob = C.compress_image(model, img)
-    hd = C.parse(blob)
+    blob = image.compress_image(model, img)
+    hd = fmt.parse(blob)
     assert hd.version == 2 and hd.mode == "RGBA" and (hd.width, hd.height) == (30, 20)
-    grey = C.compress_image(model, photo((28, 28)).convert("L"))
-    assert len(grey) - len(C.parse(grey).payload.rstrip(b"\0")) <= 16 + 3  # 16-byte header and CRC
+    grey = image.compress_image(model, photo((28, 28)).convert("L"))
+    assert len(grey) - len(fmt.parse(grey).payload.rstrip(b"\0")) <= 16 + 3  # 16-byte header and CRC
     # the same image as a version-1 file, as latentfolio 0.1 wrote them
     payload = hd.payload
-    v1 = (C.MAGIC + bytes([1, C.FLAG_ALPHA]) + C._fp(model, 8) + struct.pack("<HH", 30, 20) + b"\x04RGBA"
+    v1 = (fmt.MAGIC + bytes([1, fmt.FLAG_ALPHA]) + image.fingerprint(model, 8) + struct.pack("<HH", 30, 20) + b"\x04RGBA"
           + struct.pack("<I", len(hd.alpha)) + hd.alpha + payload)
     v1 += struct.pack("<I", zlib.crc32(v1))
-    assert np.array_equal(np.asarray(C.decompress_bytes(model, v1)), np.asarray(C.decompress_bytes(model, blob)))
+    assert np.array_equal(np.asarray(image.decompress_bytes(model, v1)), np.asarray(image.decompress_bytes(model, blob)))
     # a mode outside the code table travels by name
-    monkeypatch.setattr(C, "MODES", ("L",))
-    odd = C.parse(C.compress_image(model, photo((20, 20))))
-    assert odd.mode == "RGB" and odd.flags >> 1 == C.MODE_NAMED
-    assert C._read_leb128(C._leb128(65535), 0, "x") == (65535, 3)
+    monkeypatch.setattr(fmt, "MODES", ("L",))
+    odd = fmt.parse(image.compress_image(model, photo((20, 20))))
+    assert odd.mode == "RGB" and odd.flags >> 1 == fmt.MODE_NAMED
+    assert fmt._read_leb128(fmt._leb128(65535), 0, "x") == (65535, 3)
 
 
 def _rd_loss(model, img: Image.Image, blob: bytes) -> float:
     """The codec's own objective on real files: λ·255²·MSE + real bits per pixel."""
     x = np.asarray(img, np.float32) / 255
-    y = np.asarray(C.decompress_bytes(model, blob), np.float32) / 255
+    y = np.asarray(image.decompress_bytes(model, blob), np.float32) / 255
     w, h = img.size
-    return C.trained_lambda(model) * 255**2 * float(np.mean((x - y) ** 2)) + 8 * len(blob) / (w * h)
+    return refine_mod.trained_lambda(model) * 255**2 * float(np.mean((x - y) ** 2)) + 8 * len(blob) / (w * h)
 
 
 def test_refine_lowers_the_real_rate_distortion_loss_and_stays_decodable(model):
     imgs = [photo((64, 48), seed=s) for s in (11, 12, 13)]
     grads = [p.requires_grad for p in model.parameters()]
-    plain = [C.compress_image(model, im) for im in imgs]
-    refined = [C.compress_image(model, im, refine=60) for im in imgs]
-    assert refined[0] == C.compress_image(model, imgs[0], refine=60)  # deterministic bytes
+    plain = [image.compress_image(model, im) for im in imgs]
+    refined = [image.compress_image(model, im, refine=60) for im in imgs]
+    assert refined[0] == image.compress_image(model, imgs[0], refine=60)  # deterministic bytes
     before = np.mean([_rd_loss(model, im, b) for im, b in zip(imgs, plain)])
     after = np.mean([_rd_loss(model, im, b) for im, b in zip(imgs, refined)])
     assert after < before  # measured on the decoded files, not on the relaxation
-    back = C.decompress_bytes(model, refined[1])  # same format, same model, same decoder
+    back = image.decompress_bytes(model, refined[1])  # same format, same model, same decoder
     assert back.size == imgs[1].size and back.mode == "RGB"
     assert [p.requires_grad for p in model.parameters()] == grads  # the model is left as it was
 
 
 def test_refine_flag_is_checked(codec_dir, tmp_path, monkeypatch):
-    from latentfolio.tools.codec import codec_eval, compress
+    from latentfolio.commands.compress import codec_eval, compress
 
     monkeypatch.setenv("LATENTFOLIO_MODELS", str(tmp_path / "store"))
     photo((30, 30)).save(tmp_path / "a.png")
-    with pytest.raises(LatentfolioError, match="--refine -1"):
+    with pytest.raises(LatentfolioError, match="refine=-1"):
         compress(codec_dir[0], [tmp_path / "a.png"], tmp_path / "out", refine=-1)
     assert not (tmp_path / "out").exists()
     r = codec_eval(codec_dir[0], codec_dir[1], split="all", limit=3, refine=10)

@@ -253,9 +253,9 @@ def test_detected_size_and_channels_are_cached(shapes_folder, monkeypatch):
 
 
 def test_bad_options_are_clear(shapes_folder):
-    with pytest.raises(LatentfolioError, match="--fit"):
+    with pytest.raises(LatentfolioError, match="fit="):
         load_data(shapes_folder, fit="stretch")
-    with pytest.raises(LatentfolioError, match="--channels"):
+    with pytest.raises(LatentfolioError, match="channels="):
         load_data(shapes_folder, channels=2)
 
 

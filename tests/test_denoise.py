@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from latentfolio.errors import LatentfolioError
-from latentfolio.tools.denoise import denoise, denoise_image, ramp, tile_starts, tiled
-from latentfolio.tools.noise import NOISES, Noise, parse_spec
+from latentfolio.commands.clean import denoise
+from latentfolio.latent.tiles import denoise_image, ramp, tile_starts, tiled
+from latentfolio.data.noise import NOISES, Noise, parse_spec
 from latentfolio.training.train import train
 
 from conftest import shapes_image, write_shapes
@@ -141,7 +142,7 @@ def test_denoise_cli_writes_and_never_overwrites(denoiser, tmp_path):
 
 
 def test_two_inputs_bound_for_one_output_are_refused(denoiser, tmp_path):
-    from latentfolio.tools.denoise import add_noise
+    from latentfolio.commands.clean import noise as add_noise
 
     src = tmp_path / "in"
     src.mkdir()
@@ -150,11 +151,11 @@ def test_two_inputs_bound_for_one_output_are_refused(denoiser, tmp_path):
     img.save(src / "x.jpg")  # noise writes PNG: both would become x.png
     (src / "x.txt").write_text("notes")  # not an image by its name: no clash, just skipped
     with pytest.raises(LatentfolioError, match="x.jpg and .*x.png would both be written to .*x.png"):
-        add_noise([src], "gaussian:0.1", tmp_path / "noisy")
+        add_noise([src], tmp_path / "noisy", spec="gaussian:0.1")
     assert not (tmp_path / "noisy").exists()
     (src / "x.jpg").unlink()
     with pytest.warns(UserWarning, match="x.txt"):
-        assert len(add_noise([src], "gaussian:0.1", tmp_path / "noisy")["written"]) == 1
+        assert len(add_noise([src], tmp_path / "noisy", spec="gaussian:0.1")["written"]) == 1
     (tmp_path / "b").mkdir()
     img.save(tmp_path / "b" / "x.png")
     with pytest.raises(LatentfolioError, match="would both be written to"):  # two files, one name
@@ -162,35 +163,35 @@ def test_two_inputs_bound_for_one_output_are_refused(denoiser, tmp_path):
 
 
 def test_bad_spec_is_a_clear_error(tmp_path, shapes_folder):
-    with pytest.raises(LatentfolioError, match="--denoise: .*unknown corruption"):
+    with pytest.raises(LatentfolioError, match="denoise: .*unknown corruption"):
         train(shapes_folder, tmp_path / "m", "denoiser", denoise="blur:3")
     # a denoiser on clean inputs would learn to copy them (its output starts as the identity)
-    with pytest.raises(LatentfolioError, match="--model denoiser learns to remove damage: name it with --denoise"):
+    with pytest.raises(LatentfolioError, match="model='denoiser': learns to remove damage: name it with --denoise"):
         train(shapes_folder, tmp_path / "m", "denoiser", epochs=1)
     assert not (tmp_path / "m").exists()
-    from latentfolio.tools.denoise import add_noise
+    from latentfolio.commands.clean import noise as add_noise
 
-    with pytest.raises(LatentfolioError, match="--spec: .*not a number"):
-        add_noise([shapes_folder], "gaussian:lots", tmp_path / "n")
+    with pytest.raises(LatentfolioError, match="spec: .*not a number"):
+        add_noise([shapes_folder], tmp_path / "n", spec="gaussian:lots")
 
 
 def test_noise_command_is_seeded(tmp_path, shapes_folder):
-    from latentfolio.tools.denoise import add_noise
+    from latentfolio.commands.clean import noise as add_noise
 
-    a = add_noise([shapes_folder / "a"], "scan", tmp_path / "n1", seed=7)
-    add_noise([shapes_folder / "a"], "scan", tmp_path / "n2", seed=7)
+    a = add_noise([shapes_folder / "a"], tmp_path / "n1", spec="scan", seed=7)
+    add_noise([shapes_folder / "a"], tmp_path / "n2", spec="scan", seed=7)
     assert len(a["written"]) == 30
     for w in a["written"]:
         name = w["output"].split("/")[-1]
         assert (tmp_path / "n1" / name).read_bytes() == (tmp_path / "n2" / name).read_bytes()
     assert json.dumps(a)
     # same file names in two label folders: both written, mirrored
-    r = add_noise([shapes_folder], "gaussian:0.1", tmp_path / "n3")
+    r = add_noise([shapes_folder], tmp_path / "n3", spec="gaussian:0.1")
     assert len(r["written"]) == 60 and (tmp_path / "n3" / "b" / "000.png").exists()
     (tmp_path / "n4" / "b").mkdir(parents=True)
     (tmp_path / "n4" / "b" / "000.png").write_bytes(b"mine")
     with pytest.raises(LatentfolioError, match="000.png: already exists"):  # refused before any work
-        add_noise([shapes_folder], "gaussian:0.1", tmp_path / "n4")
+        add_noise([shapes_folder], tmp_path / "n4", spec="gaussian:0.1")
     assert [p.name for p in (tmp_path / "n4").rglob("*.png")] == ["000.png"]
 
 
@@ -247,11 +248,11 @@ def test_fixed_size_models_denoise_in_their_own_tiles():
     """A plain conv AE (dense bottleneck) takes only its image size: small images are padded to
     one tile, large ones tiled at that size, and another --tile is a clear error."""
     from latentfolio.models.registry import build_model
-    from latentfolio.tools.denoise import denoise_array
+    from latentfolio.latent.tiles import denoise_array
 
     model = build_model("conv", image_size=16, channels=1, latent_dim=8).eval()
     for h, w in ((10, 12), (40, 23)):
         a = np.random.default_rng(0).random((h, w, 1), dtype=np.float32)
         assert denoise_array(model, a).shape == (h, w, 1)
-    with pytest.raises(LatentfolioError, match="--tile 32: a 'conv' model takes only its own 16 px tiles"):
+    with pytest.raises(LatentfolioError, match="tile=32: a 'conv' model takes only its own 16 px tiles"):
         denoise_array(model, np.zeros((40, 40, 1), np.float32), tile=32)

@@ -32,7 +32,7 @@ def _img(models, label="a", i=0):
 
 
 def test_training_saves_a_density_that_round_trips(models):
-    from latentfolio.tools.latent import DENSITY_JSON, LatentDensity
+    from latentfolio.latent.density import DENSITY_JSON, LatentDensity
 
     d = LatentDensity.load(models["ae"])
     assert json.loads((models["ae"] / DENSITY_JSON).read_text())["kind"] == "gaussian_mixture"
@@ -61,9 +61,10 @@ def test_sample_is_reproducible_and_uses_the_right_source(tmp_path, capsys, monk
 
 def test_interpolation_endpoints_are_the_reconstructions(tmp_path, capsys, monkeypatch, models):
     import latentfolio as lf
-    from latentfolio.evaluation import decode_inputs, reconstruct_pixels
-    from latentfolio.tools.generate import interpolate_latents
-    from latentfolio.tools.latent import decode_latents, encode_pixels
+    from latentfolio.data import decode_inputs
+    from latentfolio.latent.encode import reconstruct_pixels
+    from latentfolio.latent.generate import interpolate_latents
+    from latentfolio.latent.encode import decode_latents, encode_pixels
 
     model = lf.load(models["ae"])
     px, _ = decode_inputs([_img(models, "a"), _img(models, "b")], 16, 1)
@@ -87,7 +88,8 @@ def test_interpolation_endpoints_are_the_reconstructions(tmp_path, capsys, monke
 
 def test_blend(tmp_path, capsys, monkeypatch, models):
     import latentfolio as lf
-    from latentfolio.evaluation import decode_inputs, reconstruct_pixels
+    from latentfolio.data import decode_inputs
+    from latentfolio.latent.encode import reconstruct_pixels
 
     a, b, c = _img(models, "a", 0), _img(models, "b", 1), _img(models, "a", 2)
     out = tmp_path / "blend.png"
@@ -109,7 +111,7 @@ def test_blend(tmp_path, capsys, monkeypatch, models):
 
 
 def test_traverse_ranks_dimensions_by_training_spread(tmp_path, capsys, monkeypatch, models):
-    from latentfolio.tools.latent import LatentDensity
+    from latentfolio.latent.density import LatentDensity
 
     std = LatentDensity.load(models["ae"]).std_
     out = tmp_path / "t.png"
@@ -187,7 +189,7 @@ def test_fit_density_restores_sampling_for_an_old_model_folder(tmp_path, capsys,
 def test_pictures_follow_their_names_and_dims_must_name_something(tmp_path):
     from latentfolio.errors import LatentfolioError
     from latentfolio.imaging import save_picture
-    from latentfolio.tools.generate import parse_dims
+    from latentfolio.latent.generate import parse_dims
 
     img = Image.new("RGB", (8, 8), (200, 10, 10))
     for name, fmt in (("a.png", "PNG"), ("a.jpg", "JPEG"), ("a.webp", "WEBP")):
@@ -199,5 +201,5 @@ def test_pictures_follow_their_names_and_dims_must_name_something(tmp_path):
     std = np.array([1.0, 3.0, 2.0])
     assert parse_dims("top2", std) == [1, 2] and parse_dims("0,2", std) == [0, 2]
     for bad in ("top0", "top-1", "3", "x"):
-        with pytest.raises(LatentfolioError, match="--dims"):
+        with pytest.raises(LatentfolioError, match="dims="):
             parse_dims(bad, std)

@@ -39,7 +39,7 @@ def collection(tmp_path):
 
 
 def _index(model, data, cat, **kw):
-    from latentfolio.tools.catalog import index
+    from latentfolio.commands.organize import index
 
     return index(model, data, cat, workers=0, progress=False, **kw)
 
@@ -51,9 +51,9 @@ def _state(root):
 
 def test_catalog_round_trip(tmp_path, model, collection):
     import latentfolio as lf
-    from latentfolio.evaluation import decode_inputs
-    from latentfolio.tools.catalog import Catalog
-    from latentfolio.tools.latent import encode_pixels
+    from latentfolio.data import decode_inputs
+    from latentfolio.catalog import Catalog
+    from latentfolio.latent.encode import encode_pixels
 
     with pytest.warns(UserWarning, match="notes.png"):
         r = _index(model, collection, tmp_path / "c")
@@ -74,9 +74,9 @@ def test_catalog_round_trip(tmp_path, model, collection):
 
 def test_incremental_update_adds_modifies_and_deletes(tmp_path, model, collection):
     import latentfolio as lf
-    from latentfolio.evaluation import decode_inputs
-    from latentfolio.tools.catalog import Catalog
-    from latentfolio.tools.latent import encode_pixels
+    from latentfolio.data import decode_inputs
+    from latentfolio.catalog import Catalog
+    from latentfolio.latent.encode import encode_pixels
 
     _index(model, collection, tmp_path / "c")
     shutil.copy(collection / "a" / "000.png", collection / "a" / "new.png")
@@ -105,7 +105,7 @@ def test_catalog_refuses_a_foreign_model(tmp_path, model, collection):
 
 
 def test_similar_leaves_a_catalogued_query_out_but_not_its_copies(tmp_path, model, collection):
-    from latentfolio.tools.organize import similar
+    from latentfolio.commands.organize import similar
 
     q = collection / "a" / "004.png"
     shutil.copy(q, collection / "b" / "copy-of-a4.png")
@@ -125,7 +125,7 @@ def test_similar_leaves_a_catalogued_query_out_but_not_its_copies(tmp_path, mode
 
 
 def test_duplicates_groups_copies(tmp_path, model, collection):
-    from latentfolio.tools.organize import duplicates
+    from latentfolio.commands.organize import duplicates
 
     shutil.copy(collection / "b" / "007.png", collection / "a" / "copy-of-b7.png")
     _index(model, collection, tmp_path / "c")
@@ -137,8 +137,8 @@ def test_duplicates_groups_copies(tmp_path, model, collection):
 
 def test_catalogs_are_closed_by_whoever_opened_them(tmp_path, model, collection, monkeypatch):
     # A connection left to the garbage collector keeps SQLite's WAL view of the file alive.
-    from latentfolio.tools.catalog import Catalog
-    from latentfolio.tools.organize import anomalies, duplicates
+    from latentfolio.catalog import Catalog
+    from latentfolio.commands.organize import anomalies, duplicates
 
     opened, closed = [], []
     real_init, real_close = Catalog.__init__, Catalog.close
@@ -155,8 +155,8 @@ def test_catalogs_are_closed_by_whoever_opened_them(tmp_path, model, collection,
 
 
 def test_cluster_metrics_on_a_synthetic_labelled_set():
-    from latentfolio.tools.latent import cluster_accuracy, cluster_metrics
-    from latentfolio.tools.organize import LatentClusterer
+    from latentfolio.latent.cluster import cluster_accuracy, cluster_metrics
+    from latentfolio.latent.cluster import LatentClusterer
 
     m = cluster_metrics(np.array([0, 0, 1, 1, 2, 2]), np.array([5, 5, 3, 3, 4, 4]))
     assert m["nmi"] == pytest.approx(1) and m["ari"] == pytest.approx(1) and m["acc"] == 1
@@ -290,7 +290,7 @@ def test_index_on_two_processes_matches_one(tmp_path, model, collection):
     # Several devices encode in forked processes that run only the prediction; Lightning's default
     # launcher re-ran the whole `index` for rank 1, which edited the catalog under rank 0 and
     # marked half the images bad.
-    from latentfolio.tools.catalog import Catalog
+    from latentfolio.catalog import Catalog
 
     r = run_cli("index", str(model), str(collection), "--catalog", str(tmp_path / "two"), "--devices", "2",
                 "--accelerator", "cpu", "--json")

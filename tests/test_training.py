@@ -114,9 +114,10 @@ def test_max_time_budget_stops_training(tmp_path):
 
 
 def test_bad_training_values_are_clear(tmp_path):
-    for kw, flag in (({"loss": "huber"}, "--loss"), ({"optimizer": "sgd"}, "--optimizer"),
-                     ({"epochs": 0}, "--epochs"), ({"schedule": "step"}, "--schedule"),
-                     ({"muon_lr": 0.0}, "--muon-lr")):
+    # the library names its arguments; the CLI names the flags (tests/e2e/test_cli.py)
+    for kw, flag in (({"loss": "huber"}, "loss='huber'"), ({"optimizer": "sgd"}, "optimizer='sgd'"),
+                     ({"epochs": 0}, "epochs=0"), ({"schedule": "step"}, "schedule='step'"),
+                     ({"muon_lr": 0.0}, "muon_lr=0.0")):
         with pytest.raises(LatentfolioError, match=flag):
             train("digits", tmp_path / "m", **kw)
     with pytest.raises(LatentfolioError, match="unknown model type"):
@@ -196,7 +197,7 @@ def test_fused_optimiser_still_clips_gradients():
 def test_trained_conv_model_saves_what_it_evaluated(tmp_path, shapes_folder):
     # Training runs conv weights channels-last; the folder must hold the same model, laid out
     # contiguously, so a reload scores exactly what the run reported.
-    from latentfolio.evaluation import evaluate
+    from latentfolio.commands.model import evaluate
 
     out = tmp_path / "m"
     res = train(shapes_folder, out, "conv", image_size=16, latent_dim=8, epochs=2, progress=False)

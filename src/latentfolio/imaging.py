@@ -107,3 +107,40 @@ def png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+# --- a user's image <-> float pixels, keeping what rebuilds its mode ------------------------
+def image_to_array(img: Image.Image) -> tuple[np.ndarray, dict]:
+    """Pillow image -> float (H, W, K) in [0, 1] plus what is needed to rebuild the same mode."""
+    mode = img.mode
+    info = {"mode": mode}
+    if mode in ("I;16", "I;16L", "I;16B", "I"):
+        a = np.asarray(img).astype(np.float32)
+        info["scale"] = 65535.0 if mode != "I" or a.max() > 255 else 255.0
+        return (a / info["scale"]).clip(0, 1)[:, :, None], info
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA" if mode != "LA" else "LA")
+        info["alpha"] = rgba.getchannel("A")
+        img = rgba.convert("RGB" if mode != "LA" else "L")
+    elif mode not in ("L", "RGB"):
+        if mode == "P":
+            info["palette"] = img
+        img = img.convert("L" if mode == "1" else "RGB")
+    a = np.asarray(img, dtype=np.float32) / 255.0
+    return (a[:, :, None] if a.ndim == 2 else a), info
+
+
+def array_to_image(a: np.ndarray, info: dict) -> Image.Image:
+    mode = info["mode"]
+    if "scale" in info:
+        v = np.round(a[:, :, 0] * info["scale"])
+        img = Image.fromarray(v.astype(np.uint16) if info["scale"] > 255 else v.astype(np.int32))
+        return img if img.mode == mode else img.convert(mode)
+    u8 = np.round(a * 255).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(u8[:, :, 0], "L") if u8.shape[2] == 1 else Image.fromarray(u8, "RGB")
+    if "alpha" in info:
+        img.putalpha(info["alpha"])
+        return img if mode in ("RGBA", "LA") else img.convert(mode) if mode != "P" else img
+    if "palette" in info:
+        return img.quantize(palette=info["palette"], dither=Image.Dither.NONE)
+    return img if img.mode == mode else img.convert(mode)

@@ -1,4 +1,5 @@
-"""The released model: a folder anyone can load without running code.
+"""The released model: a folder anyone can load without running code, and what it says about
+the data it takes.
 
     MODEL_DIR/config.json        {"format_version", "type", image_size, channels, norm, ...}
     MODEL_DIR/model.safetensors  weights (no pickle)
@@ -16,8 +17,10 @@ from pathlib import Path
 import torch
 
 from . import _io
+from .data import ImageSet, load_data
 from .errors import LatentfolioError
 from .models import Autoencoder, get_model_class
+from .version import __version__
 
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS, META = "config.json", "model.safetensors", "meta.json"
@@ -26,8 +29,6 @@ CONFIG, WEIGHTS, META = "config.json", "model.safetensors", "meta.json"
 def versions() -> dict[str, str]:
     import lightning
     import numpy
-
-    from . import __version__
 
     return {"latentfolio": __version__, "torch": torch.__version__, "lightning": lightning.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
@@ -94,3 +95,22 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
     model.fingerprint = _io.sha256_file(d / WEIGHTS)
     model.model_dir = d
     return model.to(device).eval()
+
+
+# --- what a saved model says about the data it takes -------------------------------------------
+def as_model(model_or_dir) -> Autoencoder:
+    """A loaded model as it is, or the model in a folder."""
+    return model_or_dir if isinstance(model_or_dir, Autoencoder) else load_model(model_or_dir)
+
+
+def fit_of(model: Autoencoder) -> str:
+    """How the model's training images were resized (``--fit``), so new images are resized alike."""
+    data = getattr(model, "meta", {}).get("data")
+    return data.get("fit", "squash") if isinstance(data, dict) else "squash"
+
+
+def load_for_model(model: Autoencoder, data, data_root=None, fit: str | None = None) -> ImageSet:
+    """Load ``data`` at the model's image size and channel count, resized as it was trained."""
+    c = model.config
+    return load_data(data, image_size=c.image_size, channels=c.channels, fit=fit or fit_of(model),
+                     data_root=data_root)

@@ -7,7 +7,7 @@ import sys
 import warnings
 import typer
 
-from ..errors import LatentfolioError
+from ..errors import ArgumentError, LatentfolioError
 
 app = typer.Typer(
     name="latentfolio", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -32,6 +32,10 @@ def _emit(obj, as_json: bool, human=None) -> None:
         typer.echo(json.dumps(obj, indent=2, default=str))
     elif human is not None:
         human(obj)
+
+
+def _wrote(key: str = "out"):
+    return lambda r: typer.echo(f"wrote {r[key]}")
 
 
 def _console():
@@ -73,10 +77,27 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _flag_for(arg: str) -> str:
+    """The flag the user typed for a library argument: the invoked command's option whose
+    parameter has that name (``k`` -> ``--k``, ``span`` -> ``--range``, ``out`` -> ``--catalog``)."""
+    from typer.main import get_command
+
+    group = get_command(app)
+    name = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    cmd = group.commands.get(name) if name else None
+    for p in getattr(cmd, "params", []):
+        if p.name == arg and getattr(p, "opts", None):
+            return max(p.opts, key=len) if p.param_type_name == "option" else p.human_readable_name
+    return "--" + arg.replace("_", "-")
+
+
 def main() -> None:
     warnings.showwarning = _show_warning
     try:
         app()
+    except ArgumentError as e:
+        print(f"error: {e.for_flag(_flag_for(e.arg))}", file=sys.stderr)
+        sys.exit(2)
     except LatentfolioError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -27,7 +27,7 @@ def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
 def index(
     model_dir: Path = typer.Argument(..., help="A model folder with a vector latent (fc, conv, vae, resnet)."),
     data: str = typer.Argument(..., help="An image folder, or a dataset as for `train`."),
-    catalog: Optional[Path] = typer.Option(None, "--catalog", "-c", help="Catalog folder (default: ./<data name>.catalog)."),
+    out: Optional[Path] = typer.Option(None, "--catalog", "-c", help="Catalog folder (default: ./<data name>.catalog)."),
     batch_size: int = typer.Option(256, "--batch-size"),
     workers: Optional[int] = typer.Option(None, "--workers", help="Decoding processes (default: cores - 1, at most 4; none on 2 cores)."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu."),
@@ -39,9 +39,10 @@ def index(
 
     Run it again after the folder changed: only new or changed files are encoded, deleted ones go.
     """
-    from ..tools.catalog import index as _index
+    from .. import api
 
-    r = _index(model_dir, data, catalog, data_root, devices, accelerator, batch_size, workers)
+    r = api.index(model_dir, data, out, data_root=data_root, devices=devices, accelerator=accelerator,
+                  batch_size=batch_size, workers=workers)
     if r:
         _emit(r, as_json, lambda r: typer.echo(
             f"{r['catalog']}: {r['images']} images ({r['added']} added, {r['changed']} changed, "
@@ -59,9 +60,9 @@ def similar(
     as_json: bool = JSON,
 ):
     """The images most like QUERY, nearest first."""
-    from ..tools.organize import similar as _similar
+    from .. import api
 
-    r = _similar(catalog, query, k, out, model, force)
+    r = api.similar(catalog, query, out, k=k, model_dir=model, force=force)
     _emit(r, as_json, lambda r: _hits_table(f"nearest to {r['query']['path']}", r["results"],
                                             ["rank", "distance", "id", "label", "path"]))
 
@@ -73,7 +74,7 @@ def duplicates(
     as_json: bool = JSON,
 ):
     """Groups of near-duplicate images (identical files always group)."""
-    from ..tools.organize import duplicates as _duplicates
+    from .. import api
 
     def human(r):
         typer.echo(f"{len(r['groups'])} group(s), {r['images_in_groups']} images, threshold {r['threshold']:.4g}")
@@ -82,7 +83,7 @@ def duplicates(
             for im in g["images"]:
                 typer.echo(f"  {im['path']}")
 
-    _emit(_duplicates(catalog, threshold), as_json, human)
+    _emit(api.duplicates(catalog, threshold=threshold), as_json, human)
 
 
 @app.command()
@@ -90,14 +91,14 @@ def cluster(
     catalog: Path = CATALOG,
     method: str = typer.Option("kmeans", "--method", help="kmeans | gmm | hdbscan | umap-gmm (N2D)."),
     k: Optional[int] = typer.Option(None, "--k", help="Clusters (default: the number of labels, else 10; hdbscan finds its own)."),
-    organize: Optional[Path] = typer.Option(None, "--organize", help="Write one folder per cluster here, plus a contact sheet each."),
+    out: Optional[Path] = typer.Option(None, "--organize", help="Write one folder per cluster here, plus a contact sheet each."),
     mode: str = typer.Option("symlink", "--mode", help="symlink | copy (originals are never moved)."),
     seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
     """Cluster the catalog; with labels, report NMI, ARI and accuracy (Hungarian matching)."""
-    from ..tools.organize import cluster as _cluster
+    from .. import api
 
     def human(r):
         typer.echo(f"{r['method']}: {r['clusters']} clusters; sizes " +
@@ -108,7 +109,7 @@ def cluster(
         if r.get("organize"):
             typer.echo(f"wrote {len(r['organize']['folders'])} folders to {r['organize']['out']}")
 
-    _emit(_cluster(catalog, method, k, organize, mode, seed, force), as_json, human)
+    _emit(api.cluster(catalog, out, method=method, k=k, mode=mode, seed=seed, force=force), as_json, human)
 
 
 @app.command("map")
@@ -124,9 +125,10 @@ def map_cmd(
     as_json: bool = JSON,
 ):
     """The collection as a 2-D map, coloured by label or cluster; the HTML shows thumbnails on hover."""
-    from ..tools.organize import latent_map
+    from .. import api
 
-    r = latent_map(catalog, out, method, color, thumbnails, limit, seed, force)
+    r = api.map(catalog, out, method=method, color=color, thumbnails=thumbnails, limit=limit, seed=seed,
+                force=force)
     _emit(r, as_json, lambda r: typer.echo(f"wrote {r['out']} ({r['points']} points, {r['method']})"))
 
 
@@ -141,8 +143,8 @@ def anomalies(
     as_json: bool = JSON,
 ):
     """The images that fit the collection least, most unusual first."""
-    from ..tools.organize import anomalies as _anomalies
+    from .. import api
 
-    r = _anomalies(catalog, top, score, out, seed, force)
+    r = api.anomalies(catalog, out, top=top, score=score, seed=seed, force=force)
     _emit(r, as_json, lambda r: _hits_table(f"most unusual ({r['score']})", r["top"],
                                             ["rank", "score", "recon_error", "label", "path"]))

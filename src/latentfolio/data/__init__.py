@@ -1,4 +1,5 @@
-"""Data: every source (image folder, IDX, CIFAR pickles, named datasets, digits) -> ImageSet."""
+"""Data: every source (image folder, IDX, CIFAR pickles, named datasets, digits) -> ImageSet,
+the files a user names, and the scan-damage model that corrupts them."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LatentfolioError
+from ..errors import ArgumentError, LatentfolioError
 from .cifar import is_cifar_folder, load_cifar_folder
 from .decode import FITS, resize_array
 from .folder import BadFileWarning, load_folder
 from .idx import is_idx_folder, load_idx_folder
+from .inputs import collect_images, decode_inputs
 from .imageset import SPLITS, TEST, TRAIN, VAL, ImageSet, hash_splits, official_splits
 from .named import DATASETS, FASHION_CLASSES, NAMES, data_root, ensure
 
 __all__ = ["ImageSet", "load_data", "TRAIN", "VAL", "TEST", "SPLITS", "NAMES", "FITS",
-           "BadFileWarning", "data_root"]
+           "BadFileWarning", "data_root", "collect_images", "decode_inputs"]
 
 
 def _digits() -> ImageSet:
@@ -45,11 +47,11 @@ def load_data(source: str | os.PathLike, image_size: int | None = None, channels
     images' median shorter side when that is smaller).
     """
     if fit not in FITS:
-        raise LatentfolioError(f"--fit {fit!r}: use one of {', '.join(FITS)}")
+        raise ArgumentError("fit", fit, f"use one of {', '.join(FITS)}")
     if image_size is not None and not 4 <= image_size <= 1024:
-        raise LatentfolioError(f"--image-size {image_size}: must be between 4 and 1024")
+        raise ArgumentError("image_size", image_size, "must be between 4 and 1024")
     if channels not in (None, 1, 3):
-        raise LatentfolioError(f"--channels {channels}: must be 1 or 3")
+        raise ArgumentError("channels", channels, "must be 1 or 3")
     if isinstance(source, ImageSet):  # the Python API: pixels already in memory
         ds = source
         size, ch = image_size or ds.image_size, channels or ds.channels

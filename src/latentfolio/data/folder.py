@@ -113,6 +113,49 @@ def _detect(root: Path, files: list[Path], stamps: bytes, size: int | None, chan
     return size, channels
 
 
+def _decode_into(target: Path, files: list[Path], size: int, channels: int, fit: str,
+                 max_pixels: int | None, root: Path) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Decode every file into the uint8 memmap ``target``, in threads; only good rows are kept
+    (compacted in place). -> (indices of the good files, (path, reason) of the bad ones)."""
+    tmp = target.parent
+    arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                    shape=(len(files), size, size, channels))
+    ok = np.zeros(len(files), dtype=bool)
+    skipped: list[tuple[str, str]] = []
+
+    def work(i: int):
+        try:
+            arr[i] = decode_image(str(files[i]), size, channels, fit, max_pixels)
+            ok[i] = True
+        except BadImage as e:
+            return i, str(e)
+        return None
+
+    with _progress(len(files), f"decoding {root.name}") as prog, \
+            ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        task = prog.add_task("decode", total=len(files))
+        for res in pool.map(work, range(len(files))):
+            prog.advance(task)
+            if res:
+                skipped.append((str(files[res[0]]), res[1]))
+    keep = np.flatnonzero(ok)
+    if len(keep) == 0:
+        raise LatentfolioError(f"{root}: no readable images ({len(files)} files, all bad; "
+                               f"first: {skipped[0][0]}: {skipped[0][1]})")
+    if len(keep) < len(files):  # compact so the cache holds only good rows
+        good = np.lib.format.open_memmap(tmp / "good.npy", mode="w+", dtype=np.uint8,
+                                         shape=(len(keep), size, size, channels))
+        for s in range(0, len(keep), 4096):
+            good[s:s + 4096] = arr[keep[s:s + 4096]]
+        good.flush()
+        del arr, good
+        os.replace(tmp / "good.npy", tmp / "images.npy")
+    else:
+        arr.flush()
+        del arr
+    return keep, skipped
+
+
 def load_folder(root: str | os.PathLike, size: int | None = None, channels: int | None = None,
                 fit: str = "squash", max_pixels: int | None = None, use_cache: bool = True,
                 quiet: bool = False) -> ImageSet:
@@ -146,41 +189,7 @@ def load_folder(root: str | os.PathLike, size: int | None = None, channels: int 
     cdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cdir.parent))
     try:
-        arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                        shape=(len(files), size, size, channels))
-        ok = np.zeros(len(files), dtype=bool)
-        skipped: list[tuple[str, str]] = []
-
-        def work(i: int):
-            try:
-                arr[i] = decode_image(str(files[i]), size, channels, fit, max_pixels)
-                ok[i] = True
-            except BadImage as e:
-                return i, str(e)
-            return None
-
-        with _progress(len(files), f"decoding {root.name}") as prog, \
-                ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            task = prog.add_task("decode", total=len(files))
-            for res in pool.map(work, range(len(files))):
-                prog.advance(task)
-                if res:
-                    skipped.append((str(files[res[0]]), res[1]))
-        keep = np.flatnonzero(ok)
-        if len(keep) == 0:
-            raise LatentfolioError(f"{root}: no readable images ({len(files)} files, all bad; "
-                                   f"first: {skipped[0][0]}: {skipped[0][1]})")
-        if len(keep) < len(files):  # compact so the cache holds only good rows
-            good = np.lib.format.open_memmap(tmp / "good.npy", mode="w+", dtype=np.uint8,
-                                             shape=(len(keep), size, size, channels))
-            for s in range(0, len(keep), 4096):
-                good[s:s + 4096] = arr[keep[s:s + 4096]]
-            good.flush()
-            del arr, good
-            os.replace(tmp / "good.npy", tmp / "images.npy")
-        else:
-            arr.flush()
-            del arr
+        keep, skipped = _decode_into(tmp / "images.npy", files, size, channels, fit, max_pixels, root)
         rel = [str(files[i].relative_to(root)) for i in keep]
         index = {"version": CACHE_VERSION, "paths": rel, "labels": [labels[i] for i in keep],
                  "classes": classes, "skipped": skipped, "size": size, "channels": channels}

@@ -3,7 +3,8 @@
 ``encode(x)`` -> latent (a :class:`DiagonalGaussian` for the VAE), ``decode(z)`` -> image,
 ``forward(x)`` -> :class:`AEOutput`. Inputs are float (B, C, H, W) in the range ``config.norm``
 names; :meth:`Autoencoder.preprocess` turns the uint8 (B, H, W, C) pixels of an ImageSet into
-that. Losses live in ``latentfolio.training.losses``, not here.
+that. Losses live in ``latentfolio.training.losses``, not here; :func:`to_unit` maps a model's range
+to the [0, 1] they and the metrics work in.
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ class AEOutput:
     z: Tensor  # (B, latent_dim): the code that was decoded
     posterior: DiagonalGaussian | None = None  # VAE only
     likelihoods: Tensor | None = None  # codec only: p(ŷ) per latent element, for the rate term
+
+
+def to_unit(x: Tensor, norm: str) -> Tensor:
+    """Model range (``config.norm``) -> [0, 1]: losses and metrics are defined there."""
+    return (x + 1) * 0.5 if norm == "pm1" else x
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "silu": nn.SiLU,

@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import _io
-from ..errors import LatentfolioError
+from ..errors import ArgumentError, LatentfolioError
 from ..imaging import auto_scale, fig_to_pil, make_grid, pyplot, save_picture
-from . import html
-from .figures import scatter_axes
+from ..latent.encode import decode_latents, encode_pixels, require_vector_latent
+from ..latent.project import projector
+from ..render import html
+from ..render.figures import scatter_axes
+from ..saved import load_for_model, load_model
 
 OUTPUTS = ("maps.png", "gaps.png", "prior.png", "compare.json", "index.html")
 
@@ -40,25 +43,19 @@ def _groups(z: np.ndarray, labels: np.ndarray | None, k: int = 10, seed: int = 0
     return KMeans(min(k, len(z)), n_init=3, random_state=seed).fit_predict(z)
 
 
-def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_gaps: int = 10,
-                   n_prior: int = 10, method: str = "pca", seed: int = 0, force: bool = False) -> dict:
-    from ..evaluation import load_for_model
-    from ..saved import load_model
-    from ..tools.latent import decode_latents, encode_pixels, projector, require_vector_latent
-
-    if method not in ("pca", "umap"):
-        raise LatentfolioError(f"--method {method!r}: use pca or umap (both can place new points)")
-    if n < 2:
-        raise LatentfolioError(f"-n {n}: compare-latent needs at least 2 images")
-    out = Path(out)
-    for f in OUTPUTS:
-        _io.check_writable(out / f, force)
+def _load_pair(ae_dir, vae_dir) -> dict:
     models = {"AE": load_model(ae_dir), "VAE": load_model(vae_dir)}
     for m in models.values():
         require_vector_latent(m, "compare-latent")
     if models["VAE"].type_name != "vae":  # its prior, N(0, I), is what the comparison samples
         raise LatentfolioError(f"{vae_dir}: a {models['VAE'].type_name!r} model; compare-latent needs a "
                                f"vae here (train one with --model vae)")
+    return models
+
+
+def _test_images(models: dict, data, data_root, n: int, seed: int):
+    """Up to ``n`` test images, at each model's size: -> (AE pixels, labels, class names, VAE
+    pixels, their indices, the generator that picked them)."""
     ds = load_for_model(models["AE"], data, data_root)
     idx = ds.indices("test")
     idx = idx if len(idx) else np.arange(len(ds))
@@ -66,12 +63,25 @@ def compare_latent(ae_dir, vae_dir, data, out, data_root=None, n: int = 3000, n_
     idx = np.sort(rng.permutation(idx)[:n])
     if len(idx) < 2:
         raise LatentfolioError(f"{data}: compare-latent needs at least 2 images, found {len(idx)}")
-    pixels = np.ascontiguousarray(ds.images[idx])
     labels = ds.labels[idx] if ds.labels is not None else None
-    names = ds.classes or None
     vae_ds = load_for_model(models["VAE"], data, data_root)
-    vae_pixels = np.ascontiguousarray(vae_ds.images[idx])
+    return (np.ascontiguousarray(ds.images[idx]), labels, ds.classes or None,
+            np.ascontiguousarray(vae_ds.images[idx]), idx, rng)
 
+
+def compare_latent(ae_dir, vae_dir, data, out, *, data_root=None, n: int = 3000, n_gaps: int = 10,
+                   n_prior: int = 10, method: str = "pca", seed: int = 0, force: bool = False) -> dict:
+    """Side-by-side latent maps of an AE and a VAE, decodes between clusters and of prior samples,
+    and how far those points fall from real codes (``OUT/index.html`` gathers them)."""
+    if method not in ("pca", "umap"):
+        raise ArgumentError("method", method, "use pca or umap (both can place new points)")
+    if n < 2:
+        raise ArgumentError("n", n, "compare-latent needs at least 2 images")
+    out = Path(out)
+    for f in OUTPUTS:
+        _io.check_writable(out / f, force)
+    models = _load_pair(ae_dir, vae_dir)
+    pixels, labels, names, vae_pixels, idx, rng = _test_images(models, data, data_root, n, seed)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 6))
     gap_rows, prior_rows, stats = [], [], {}

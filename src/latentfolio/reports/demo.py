@@ -5,16 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..data.named import ensure
 from ..errors import LatentfolioError
+from ..training.train import train
+from .report import report
 
 
-def demo(out: str = "latentfolio-demo", data_root=None, force: bool = False, epochs: int | None = None,
+def demo(out: str = "latentfolio-demo", *, data_root=None, force: bool = False, epochs: int | None = None,
          download: bool = True) -> dict:
     """Train a conv autoencoder and write ``OUT/report.html``. Works offline (falls back to digits)."""
-    from ..data.named import ensure
-    from ..training.train import train
-    from .report import model_report
-
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
         raise LatentfolioError(f"{out}: already exists (use --force to overwrite)")
@@ -27,7 +26,7 @@ def demo(out: str = "latentfolio-demo", data_root=None, force: bool = False, epo
         data, latent, ep = "digits", 8, epochs or 30
     res = train(data, out / "model", "conv", latent_dim=latent, epochs=ep, data_root=data_root,
                 force=True)
-    report = model_report(out / "model", out / "report.html", data=data, data_root=data_root, force=True)
-    print(f"report: {report}", file=sys.stderr)
-    return {"data": data, "model_dir": str(res.model_dir), "report": str(report), "metrics": res.metrics,
+    page = report(out / "model", out / "report.html", data=data, data_root=data_root, force=True)
+    print(f"report: {page}", file=sys.stderr)
+    return {"data": data, "model_dir": str(res.model_dir), "report": str(page), "metrics": res.metrics,
             "epochs": res.epochs, "seconds": round(res.seconds, 1)}

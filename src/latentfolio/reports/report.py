@@ -14,21 +14,24 @@ import numpy as np
 from .. import _io
 from ..errors import LatentfolioError
 from ..imaging import auto_scale, make_grid
-from ..modelinfo import model_info
-from . import html
+from ..latent.density import LatentDensity
+from ..latent.encode import decode_latents, encode_pixels, is_vector_latent, reconstruct_pixels
+from ..latent.generate import interpolate_latents, sample_latents, traverse_latents
+from ..latent.project import project_2d
+from ..models.info import model_info
+from ..render import html
+from ..render.curves import loss_curve
+from ..render.figures import scatter_png
+from ..saved import load_for_model, load_model
 
 
 def _fmt(v):
     return f"{v:.4g}" if isinstance(v, float) else v
 
 
-def model_report(model_dir: str | os.PathLike, out: str | os.PathLike, data=None, data_root=None,
-                 force: bool = False, n: int = 16, map_method: str = "pca") -> Path:
+def report(model_dir: str | os.PathLike, out: str | os.PathLike, data=None, *, data_root=None,
+           force: bool = False, n: int = 16, method: str = "pca") -> Path:
     """Write ``out`` (HTML) for the model in ``model_dir``; reconstructions need ``data``."""
-    from ..evaluation import load_for_model, reconstruct_pixels
-    from ..saved import load_model
-    from ..training.callbacks import loss_curve
-
     _io.check_writable(out, force)
     model = load_model(model_dir)
     info = model_info(model)
@@ -60,7 +63,7 @@ def model_report(model_dir: str | os.PathLike, out: str | os.PathLike, data=None
                          scale=auto_scale(model.config.image_size, 64))
         sections.append(("Reconstructions", "<p class=muted>Test images (odd rows) over their "
                          "reconstructions (even rows).</p>" + html.img(grid, "reconstructions")))
-        sections += latent_sections(model, ds, idx, map_method)
+        sections += latent_sections(model, ds, idx, method)
     layers = [{"layer": r["layer"], "type": r["type"], "output": "x".join(map(str, r["output"])),
                "params": f"{r['params']:,}"} for r in info["layers"]]
     sections.append(("Layers", html.table(layers)))
@@ -73,11 +76,6 @@ def model_report(model_dir: str | os.PathLike, out: str | os.PathLike, data=None
 def latent_sections(model, ds, idx: np.ndarray, map_method: str = "pca", n_map: int = 2000,
                     seed: int = 0) -> list[tuple[str, str]]:
     """Latent map, samples, interpolation and traversal, as report sections."""
-    from ..tools.generate import interpolate_latents, sample_latents, traverse_latents
-    from ..tools.latent import (LatentDensity, decode_latents, encode_pixels, is_vector_latent,
-                                project_2d)
-    from .figures import scatter_png
-
     if not is_vector_latent(model):
         return [("Latent space", f"<p class=muted>The {model.type_name} model has a spatial latent "
                  "map, not a vector code: no map, sampling or traversal.</p>")]

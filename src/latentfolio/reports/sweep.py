@@ -10,8 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import _io
-from ..errors import LatentfolioError
+from ..errors import ArgumentError, LatentfolioError
 from ..imaging import auto_scale, make_grid, save_picture
+from ..latent.encode import reconstruct_pixels
+from ..models import get_model_class
+from ..models.info import model_info
+from ..saved import load_for_model, load_model
+from ..training.train import train
 
 COLUMNS = ["model", "latent_dim", "compression_ratio", "test_mse", "test_psnr_db", "test_ssim",
            "parameters", "train_seconds", "epochs"]
@@ -37,7 +42,7 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sweep(data, out, models="fc,conv", latent_dims="2,3,5,10,50", epochs: int | None = None,
+def sweep(data, out, *, models="fc,conv", latent_dims="2,3,5,10,50", epochs: int | None = None,
           max_time: float | None = None, data_root=None, force: bool = False, n_show: int = 8,
           **train_options) -> dict:
     """Train each combination into ``OUT/<model>-<latent>``; write sweep.csv, sweep.md, sweep.png.
@@ -45,11 +50,6 @@ def sweep(data, out, models="fc,conv", latent_dims="2,3,5,10,50", epochs: int | 
     A combination whose model folder is already complete is reused, so an interrupted sweep
     continues where it stopped (``--force`` retrains everything).
     """
-    from ..evaluation import load_for_model, reconstruct_pixels
-    from ..modelinfo import model_info
-    from ..models import get_model_class
-    from ..saved import load_model
-    from ..training.train import train
 
     models = parse_list(models, "--models")
     dims = parse_list(latent_dims, "--latent-dims", int)
@@ -59,7 +59,7 @@ def sweep(data, out, models="fc,conv", latent_dims="2,3,5,10,50", epochs: int | 
         except KeyError as e:
             raise LatentfolioError(e.args[0]) from None
     if any(d < 1 for d in dims):
-        raise LatentfolioError(f"--latent-dims {latent_dims}: sizes must be >= 1")
+        raise ArgumentError("latent_dims", latent_dims, "sizes must be >= 1")
     out = Path(out)
     table = out / "sweep.csv"
     rows, recons, ds = [], [], None

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from .. import _io
-from ..imaging import auto_scale, fig_to_pil, make_grid, pyplot, save_picture
+from ..imaging import auto_scale, make_grid, save_picture
+from ..render.curves import loss_curve
 
 
 class ReconGrid(pl.Callback):
@@ -132,25 +133,3 @@ class History(pl.Callback):
         w.writerows(self.rows)
         _io.write_text(self.dir / "history.csv", buf.getvalue())
         save_picture(loss_curve(self.rows), self.dir / "loss_curve.png")
-
-
-def loss_curve(rows: list[dict]):
-    """Train and validation loss per epoch (log scale) as a Pillow image."""
-    plt = pyplot()
-    ep = [r["epoch"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    for k, style in (("train_loss", "-o"), ("val_loss", "-s")):
-        ys = [r[k] for r in rows]
-        if any(math.isfinite(y) for y in ys):
-            ax.plot(ep, ys, style, ms=3, label=k.replace("_", " "))
-    ax.set_xlabel("epoch")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("loss")
-    if all(r["train_loss"] > 0 for r in rows):
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig_to_pil(fig)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..data.noise import parse_spec
+from ..errors import ArgumentError
+from .losses import LOSSES
+
 
 @dataclass
 class TrainConfig:
@@ -50,45 +54,41 @@ class TrainConfig:
         self.schedule = self.schedule or model_cls.default_schedule
 
     def check(self) -> None:
-        """Raise ValueError naming the flag for any value out of range."""
-        from .losses import LOSSES
-
+        """Raise ArgumentError naming the argument for any value out of range."""
         if self.optimizer is not None and self.optimizer not in self.OPTIMIZERS:
-            raise ValueError(f"--optimizer {self.optimizer!r}: use one of {', '.join(self.OPTIMIZERS)}")
+            raise ArgumentError("optimizer", self.optimizer, f"use one of {', '.join(self.OPTIMIZERS)}")
         if self.schedule is not None and self.schedule not in self.SCHEDULES:
-            raise ValueError(f"--schedule {self.schedule!r}: use one of {', '.join(self.SCHEDULES)}")
+            raise ArgumentError("schedule", self.schedule, f"use one of {', '.join(self.SCHEDULES)}")
         if self.loss not in LOSSES:
-            raise ValueError(f"--loss {self.loss!r}: use one of {', '.join(LOSSES)}")
+            raise ArgumentError("loss", self.loss, f"use one of {', '.join(LOSSES)}")
         if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"--epochs {self.epochs}: must be at least 1")
+            raise ArgumentError("epochs", self.epochs, "must be at least 1")
         if self.max_time is not None and self.max_time <= 0:
-            raise ValueError(f"--max-time {self.max_time}: must be a positive number of minutes")
+            raise ArgumentError("max_time", self.max_time, "must be a positive number of minutes")
         if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"--batch-size {self.batch_size}: must be at least 1")
+            raise ArgumentError("batch_size", self.batch_size, "must be at least 1")
         if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"--lr {self.lr}: must be positive")
+            raise ArgumentError("lr", self.lr, "must be positive")
         if not self.muon_lr > 0:
-            raise ValueError(f"--muon-lr {self.muon_lr}: must be positive")
+            raise ArgumentError("muon_lr", self.muon_lr, "must be positive")
         if self.beta < 0:
-            raise ValueError(f"--beta {self.beta}: must be >= 0")
+            raise ArgumentError("beta", self.beta, "must be >= 0")
         if self.kl_warmup < 0:
-            raise ValueError(f"--kl-warmup {self.kl_warmup}: must be >= 0 epochs")
+            raise ArgumentError("kl_warmup", self.kl_warmup, "must be >= 0 epochs")
         if not 0 <= self.ssim_weight <= 1:
-            raise ValueError(f"--ssim-weight {self.ssim_weight}: must be from 0 (pure MSE) to 1 (pure SSIM)")
+            raise ArgumentError("ssim_weight", self.ssim_weight, "must be from 0 (pure MSE) to 1 (pure SSIM)")
         if self.patience is not None and self.patience < 0:
-            raise ValueError(f"--patience {self.patience}: must be >= 0 epochs")
+            raise ArgumentError("patience", self.patience, "must be >= 0 epochs")
         if not 0 <= self.seed < 2**32:
-            raise ValueError(f"--seed {self.seed}: must be from 0 to 2**32 - 1")
+            raise ArgumentError("seed", self.seed, "must be from 0 to 2**32 - 1")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay {self.weight_decay}: must be >= 0")
         if self.grad_clip < 0:
             raise ValueError(f"grad_clip {self.grad_clip}: must be >= 0 (0: off)")
         if not self.lmbda > 0:
-            raise ValueError(f"--lambda {self.lmbda}: must be positive")
+            raise ArgumentError("lmbda", self.lmbda, "must be positive")
         if self.denoise is not None:
-            from ..tools.noise import parse_spec
-
             try:
                 parse_spec(self.denoise)
             except ValueError as e:
-                raise ValueError(f"--denoise: {e}") from None
+                raise ArgumentError("denoise", None, f"{e}") from None

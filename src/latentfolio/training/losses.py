@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..metrics import ssim
+from ..models.base import to_unit
 
 LOSSES: dict[str, Callable[..., Tensor]] = {}
 
@@ -54,11 +55,6 @@ def get_loss(name: str):
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; use one of {', '.join(LOSSES)}")
     return LOSSES[name]
-
-
-def to_unit(x: Tensor, norm: str) -> Tensor:
-    """Model range -> [0, 1]: losses and metrics are defined there."""
-    return (x + 1) * 0.5 if norm == "pm1" else x
 
 
 def objective(out, target: Tensor, norm: str, loss: str, kl_weight: float = 0.0,

@@ -9,9 +9,10 @@ import lightning.pytorch as pl
 import torch
 
 from ..metrics import psnr
-from ..models import Autoencoder
+from ..data.noise import Noise
+from ..models import Autoencoder, to_unit
 from .config import TrainConfig
-from .losses import objective, to_unit
+from .losses import objective
 from .optim import MuonAdamW, muon_params
 
 
@@ -46,8 +47,6 @@ class AutoencoderModule(pl.LightningModule):
         cfg.fill_model_defaults(type(model))  # done already by train(); here for a module built directly
         self.corrupt = None  # (x in [0, 1], generator) -> noisy x, when training a denoiser
         if cfg.denoise:
-            from ..tools.noise import Noise
-
             self.corrupt = Noise(cfg.denoise)
         self._gen: torch.Generator | None = None
         self._fused = False  # set by configure_optimizers: a fused step, so clip here, not in Lightning

@@ -1,0 +1,91 @@
+"""Planted pages: what the one-class benchmark cannot show, pages unlike anything in the collection.
+
+    LATENTFOLIO_DATA=../shared/data python -m benchmarks.planted [--minutes 2 --seeds 2]
+
+The `index` and `anomalies` commands on 1500 FashionMNIST test images with 20 pages that do not
+belong (10 MNIST digits, 5 pages of noise, 5 near-blank pages), found or not in the top 30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import save
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+PLANTED = {"mnist": 10, "noise": 5, "blank": 5}
+
+
+def planted(minutes: float, seeds: int) -> dict:
+    """What the one-class benchmark cannot show: pages unlike anything in the collection."""
+    import latentfolio as lf
+    from latentfolio.catalog import Catalog
+    from latentfolio.latent.anomaly import anomaly_scores
+    from PIL import Image
+
+    fm, mn = lf.load_data("fashion-mnist"), lf.load_data("mnist")
+    rng = np.random.default_rng(0)
+    pages = [(f"f{i:05d}", np.asarray(fm.images[i])[:, :, 0])
+             for i in rng.choice(fm.indices("test"), 1500, replace=False)]
+    pages += [(f"zz-mnist{i:05d}", np.asarray(mn.images[i])[:, :, 0])
+              for i in rng.choice(mn.indices("test"), PLANTED["mnist"], replace=False)]
+    pages += [(f"zz-noise{i}", rng.integers(0, 256, (28, 28), dtype=np.uint8)) for i in range(PLANTED["noise"])]
+    for i in range(PLANTED["blank"]):  # white or black, with a few grey specks
+        a = np.full((28, 28), 255 if i % 2 else 0, np.uint8)
+        a[rng.integers(0, 28, 6), rng.integers(0, 28, 6)] = 128
+        pages.append((f"zz-blank{i}", a))
+    found: dict[str, dict[str, list[int]]] = {}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        col = Path(tmp) / "collection"
+        col.mkdir()
+        for name, a in pages:
+            Image.fromarray(a).save(col / f"{name}.png")
+        for seed in range(seeds):
+            m, c = Path(tmp) / f"m{seed}", Path(tmp) / f"c{seed}"
+            lf.train("fashion-mnist", m, model="conv", latent_dim=32, max_time=minutes, seed=seed, progress=False)
+            lf.index(m, col, c, workers=0, progress=False)
+            tops = {score: [h["path"].rsplit("/", 1)[1] for h in lf.anomalies(c, top=30, score=score)["top"]]
+                    for score in ("recon", "density", "both")}
+            cat = Catalog(c)  # the same scores, each without one of its terms
+            rows = cat.rows("path, recon_error, ssim_error")
+            names = [r["path"].rsplit("/", 1)[1] for r in rows]
+            err, ss = (np.array([r[k] for r in rows], np.float64) for k in ("recon_error", "ssim_error"))
+            for label, terms in (("both without MSE (before 2026-11-22)", ("ssim", "density")),
+                                 ("both without SSIM", ("mse", "density"))):
+                s = anomaly_scores(err, np.asarray(cat.latents(), np.float64), "both", ssim_error=ss, terms=terms)
+                tops[label] = [names[i] for i in np.argsort(-s, kind="stable")[:30]]
+            cat.close()
+            for score, top in tops.items():
+                per = found.setdefault(score, {k: [] for k in PLANTED})
+                for k in PLANTED:
+                    per[k].append(sum(n.startswith(f"zz-{k}") for n in top))
+                log(f"planted, seed {seed}, {score}: " + ", ".join(f"{k} {v[-1]}" for k, v in per.items()))
+    return {"collection": "1500 FashionMNIST test images + 10 MNIST digits, 5 noise pages, 5 near-blank pages",
+            "model": f"conv (defaults), latent 32, {minutes} min on the FashionMNIST train split",
+            "planted": PLANTED, "seeds": seeds, "top": 30,
+            "found_in_top": found,  # per score and kind: how many of them, per seed
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=2.0)
+    ap.add_argument("--seeds", type=int, default=2)
+    args = ap.parse_args()
+    save("planted", planted(args.minutes, args.seeds))
+
+
+if __name__ == "__main__":
+    main()

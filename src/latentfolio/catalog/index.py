@@ -1,0 +1,157 @@
+"""Filling and updating a catalog: only new or changed files are encoded, deleted ones go, and
+unreadable files are remembered and not retried until they change."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import _io
+from ..errors import LatentfolioError
+from .encode import code_dim, encode_items
+from .search import build_ann
+from .sources import Item, resolve_source
+from .store import FAISS, FORMAT_VERSION, LATENTS, META, Catalog, file_rows, check_model
+
+
+def _compact(cat_path: Path, db: sqlite3.Connection, dim: int, chunk: int = 65536) -> None:
+    """Rewrite latents so rows are 0..N-1 in id order (drops rows of deleted or changed images)."""
+    live = db.execute("SELECT id, row FROM images ORDER BY id").fetchall()
+    src = cat_path / LATENTS
+    old = np.memmap(src, np.float32, "r").reshape(-1, dim) if src.stat().st_size else np.zeros((0, dim), np.float32)
+    rows = np.array([r["row"] for r in live], np.int64)
+    tmp = cat_path / (LATENTS + ".tmp")
+    new = np.memmap(tmp, np.float32, "w+", shape=(max(1, len(rows)), dim))
+    for s in range(0, len(rows), chunk):
+        new[s:s + chunk] = old[rows[s:s + chunk]]
+    new.flush()
+    del new, old
+    os.replace(tmp, src)
+    if len(rows) == 0:
+        os.truncate(src, 0)
+    with db:
+        db.execute("UPDATE images SET row = -id")  # two passes keep UNIQUE(row) happy
+        db.executemany("UPDATE images SET row = ? WHERE id = ?", [(i, r["id"]) for i, r in enumerate(live)])
+
+
+def open_catalog(model, model_dir, out: Path, data, source: dict, fit: str, data_root) -> Catalog:
+    """The catalog at ``out`` for this model and source: opened, or created when there is none."""
+    if (out / META).exists():
+        cat = Catalog(out, check=False)
+        try:
+            check_model(model, cat.meta, out)
+            if cat.meta["source"] != source:
+                raise LatentfolioError(f"{out}: this catalog indexes {cat.meta['source']}, not {data}; "
+                                       "use another --catalog")
+        except LatentfolioError:
+            cat.close()
+            raise
+        return cat
+    if out.exists() and any(out.iterdir()):
+        raise LatentfolioError(f"{out}: exists and is not a catalog")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / LATENTS).touch()
+    c = model.config
+    _io.write_json(out / META, {
+        "format_version": FORMAT_VERSION, "model_fingerprint": model.fingerprint,
+        "model_dir": str(Path(model_dir).resolve()), "model_type": model.type_name, "dim": code_dim(model),
+        "image_size": c.image_size, "channels": c.channels, "fit": fit, "source": source,
+        "data_root": str(data_root) if data_root else None, "search": "flat"})
+    return Catalog(out)
+
+
+@dataclass
+class Changes:
+    """What an update has to do, against what the catalog holds."""
+
+    known: dict  # catalog path -> its row
+    todo: list[Item]  # new or changed: to encode
+    deleted: list[str]  # catalogued, gone from the source
+    still_bad: list[Item]  # unreadable last time and unchanged since: not tried again
+
+
+def changes(db: sqlite3.Connection, items: list[Item]) -> Changes:
+    known = {r["path"]: r for r in db.execute("SELECT path, hash, bytes, mtime_ns, row FROM images")}
+    known_bad = {r["path"]: (r["bytes"], r["mtime_ns"]) for r in db.execute("SELECT * FROM bad")}
+    seen = {it.key for it in items}
+    still_bad = [it for it in items if known_bad.get(it.key) == (it.bytes, it.mtime_ns)]
+    skip = {it.key for it in still_bad}
+    todo = [it for it in items if it.key not in skip and (
+        it.key not in known
+        or (it.file is not None and (known[it.key]["bytes"], known[it.key]["mtime_ns"]) != (it.bytes, it.mtime_ns)))]
+    return Changes(known, todo, [p for p in known if p not in seen], still_bad)
+
+
+def _encode_todo(cat: Catalog, model, ch: Changes, fit: str, array, **encode_options) -> tuple[int, int, int] | None:
+    """Encode the new and changed items into fresh rows; -> (added, changed, bad), or None on a
+    DDP rank other than 0 (rank 0 writes the rows)."""
+    db, dim, todo = cat.db, cat.dim, ch.todo
+    end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
+    end = max(end, file_rows(cat.path, dim))
+    slots = np.arange(end, end + len(todo))
+    with open(cat.path / LATENTS, "r+b") as f:
+        f.truncate((end + len(todo)) * dim * 4)
+    scratch = cat.path / ".pending"
+    scratch.mkdir(exist_ok=True)
+    print(f"index: encoding {len(todo)} image(s) into {cat.path}", file=sys.stderr, flush=True)
+    ok, err, hashes = encode_items(model, todo, slots, cat.path / LATENTS, scratch, fit, array, **encode_options)
+    if ok is None:
+        return None
+    rows, added, changed, bad = [], 0, 0, 0
+    for it, slot, o, e, h in zip(todo, slots, ok, err, hashes):
+        if not o:
+            bad += 1
+            db.execute("INSERT OR REPLACE INTO bad VALUES (?, ?, ?)", (it.key, it.bytes, it.mtime_ns))
+            continue
+        rows.append((it.key, h, it.bytes, it.mtime_ns, it.label, it.split, float(e[0]), float(e[1]), int(slot)))
+        changed, added = (changed + 1, added) if it.key in ch.known else (changed, added + 1)
+    with db:
+        db.executemany("DELETE FROM images WHERE path = ?", [(it.key,) for it in todo if it.key in ch.known])
+        db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, "
+                       "ssim_error, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    for f in scratch.iterdir():
+        f.unlink()
+    scratch.rmdir()
+    return added, changed, bad
+
+
+def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str = "squash",
+                   **encode_options) -> dict:
+    """Create or update the catalog ``out`` of ``data`` in ``model``'s latent space -> counts."""
+    c = model.config
+    items, ds, source = resolve_source(data, c.image_size, c.channels, fit, data_root)
+    cat = open_catalog(model, model_dir, out, data, source, fit, data_root)
+    try:
+        db, dim = cat.db, cat.dim
+        with db:  # rows whose codes the file lacks (a damaged file, a killed run) are encoded again
+            db.execute("DELETE FROM images WHERE row >= ?", (file_rows(out, dim),))
+        ch = changes(db, items)
+        with db:
+            db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in ch.deleted])
+            db.execute("DELETE FROM bad")
+            db.executemany("INSERT INTO bad VALUES (?, ?, ?)", [(it.key, it.bytes, it.mtime_ns) for it in ch.still_bad])
+        added = changed = bad = 0
+        if ch.todo:
+            counts = _encode_todo(cat, model, ch, fit, ds.images if ds else None, **encode_options)
+            if counts is None:
+                return {}
+            added, changed, bad = counts
+        if ch.deleted or changed or bad or file_rows(out, dim) != len(cat):  # (a killed run leaves spare rows)
+            _compact(out, db, dim)
+        search = build_ann(cat) if (ch.deleted or ch.todo or not (out / FAISS).exists()) else cat.meta.get("search", "flat")
+        if search != cat.meta.get("search"):
+            cat.meta["search"] = search
+            _io.write_json(out / META, cat.meta)
+        n = len(cat)
+        if n == 0:
+            raise LatentfolioError(f"{data}: no readable image to index ({bad} bad file(s))")
+        return {"catalog": str(out), "images": n, "added": added, "changed": changed,
+                "removed": len(ch.deleted), "bad": bad + len(ch.still_bad),
+                "unchanged": len(ch.known) - len(ch.deleted) - changed, "search": search, "dim": dim}
+    finally:
+        cat.close()  # now, not when the garbage collector gets to it

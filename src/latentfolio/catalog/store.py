@@ -1,0 +1,223 @@
+"""The catalog's store: every image of a collection with its latent code, for search and organizing.
+
+    CATALOG/catalog.json     format version, model fingerprint and folder, source, latent size
+    CATALOG/catalog.sqlite   one row per image: path, content hash, size, label, split,
+                             reconstruction error, cluster id, 2-D map coordinates, vector row
+    CATALOG/latents.f32      float32 codes, row-major (rows x dim), memory-mapped; 1M x 256 = 1 GB
+    CATALOG/index.faiss      an IVF index, only for catalogs past IVF_FROM images (else exact search)
+
+A catalog belongs to one model: another model is refused. ``catalog.index`` fills and updates
+it; ``catalog.encode`` is the encoding pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from .. import _io
+from ..data import load_data
+from ..data.decode import BadImage, decode_image
+from ..errors import LatentfolioError
+from ..saved import load_model
+
+FORMAT_VERSION = 1
+META, DB, LATENTS, FAISS = "catalog.json", "catalog.sqlite", "latents.f32", "index.faiss"
+IVF_FROM = 100_000  # exact search below this many images, IVF above
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+  id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, hash TEXT NOT NULL, bytes INTEGER,
+  mtime_ns INTEGER, label TEXT, split TEXT, recon_error REAL, ssim_error REAL, cluster INTEGER,
+  x REAL, y REAL,
+  row INTEGER UNIQUE);
+CREATE INDEX IF NOT EXISTS images_hash ON images(hash);
+CREATE TABLE IF NOT EXISTS bad (path TEXT PRIMARY KEY, bytes INTEGER, mtime_ns INTEGER);
+"""
+
+
+class Catalog:
+    """An open catalog folder. ``Catalog(path)`` opens an existing one.
+
+    ``check`` refuses a catalog whose code file does not cover its rows (damaged, or an index run
+    that was killed); ``index`` opens without it, because it repairs exactly that.
+    """
+
+    def __init__(self, path: str | os.PathLike, check: bool = True):
+        self.path = Path(path)
+        if not (self.path / META).exists():
+            raise LatentfolioError(f"{self.path}: not a latentfolio catalog (no {META}); make one with "
+                                   "`latentfolio index MODEL_DIR DATA --catalog PATH`")
+        self.meta = _io.read_json(self.path / META, "catalog header")
+        if not isinstance(self.meta, dict) or self.meta.get("format_version", 99) > FORMAT_VERSION:
+            raise LatentfolioError(f"{self.path / META}: unknown catalog format version "
+                                   f"{self.meta.get('format_version') if isinstance(self.meta, dict) else '?'}")
+        missing = {"dim", "model_fingerprint", "source", "image_size", "channels"} - set(self.meta)
+        if missing:
+            raise LatentfolioError(f"{self.path / META}: not a catalog header (no {', '.join(sorted(missing))})")
+        self.dim = int(self.meta["dim"])
+        self.db = _connect(self.path / DB)
+        if check:
+            rows, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(row), -1) FROM images").fetchone()
+            have = file_rows(self.path, self.dim)
+            if have != rows or top >= have:
+                # closed now, not whenever the error's traceback is collected: a connection left
+                # open keeps SQLite's per-process view of the file (and its WAL) alive
+                self.close()
+                raise LatentfolioError(f"{self.path / LATENTS}: holds {have} codes for {rows} images (damaged, or "
+                                       "an interrupted index); run `latentfolio index` again to repair it")
+        self._index = None
+        self._array = None
+        self._lat = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def fit(self) -> str:
+        """How the catalog's model resized images (``--fit``), so a query is resized alike."""
+        return self.meta.get("fit", "squash")
+
+    # rows ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+
+    def rows(self, columns: str = "id, path, label, split, recon_error, cluster, row") -> list[sqlite3.Row]:
+        return self.db.execute(f"SELECT {columns} FROM images ORDER BY row").fetchall()
+
+    def latents(self) -> np.ndarray:
+        """(N, dim) float32, memory-mapped, in row order."""
+        n = file_rows(self.path, self.dim)  # rows are compacted: file = table
+        if n == 0:
+            return np.zeros((0, self.dim), np.float32)
+        if self._lat is None or len(self._lat) != n:
+            self._lat = np.memmap(self.path / LATENTS, np.float32, "r", shape=(n, self.dim))
+        return self._lat
+
+    def labels(self) -> tuple[np.ndarray, list[str]]:
+        """Integer labels in row order (-1 = none) and the class names."""
+        labs = [r[0] for r in self.db.execute("SELECT label FROM images ORDER BY row")]
+        names = sorted({lab for lab in labs if lab is not None})
+        ix = {n: i for i, n in enumerate(names)}
+        return np.array([ix.get(lab, -1) for lab in labs], np.int64), names
+
+    def find(self, query: str) -> sqlite3.Row | None:
+        """A row by id, catalog path, or file path."""
+        cur = self.db.execute("SELECT * FROM images WHERE path = ?", (query,)).fetchone()
+        if cur is None and Path(query).exists():
+            cur = self.db.execute("SELECT * FROM images WHERE path = ?", (str(Path(query).resolve()),)).fetchone()
+        if cur is None and query.isdigit():
+            cur = self.db.execute("SELECT * FROM images WHERE id = ?", (int(query),)).fetchone()
+        return cur
+
+    def set_column(self, column: str, rows: np.ndarray, values) -> None:
+        """Write ``values`` to ``column`` for vector rows ``rows`` (one transaction)."""
+        assert column in ("cluster", "x", "y")
+        with self.db:
+            self.db.executemany(f"UPDATE images SET {column} = ? WHERE row = ?",
+                                [(None if v is None else (int(v) if column == "cluster" else float(v)), int(r))
+                                 for r, v in zip(rows, values)])
+
+    # search --------------------------------------------------------------------------------
+    def index(self):
+        """The FAISS index over the rows: exact (flat L2) or the saved IVF index."""
+        if self._index is None:
+            import faiss
+
+            if (self.path / FAISS).exists():
+                self._index = faiss.read_index(str(self.path / FAISS))
+                self._index.nprobe = int(self.meta.get("nprobe", 32))
+            else:
+                self._index = faiss.IndexFlatL2(self.dim)
+                lat = self.latents()
+                for s in range(0, len(lat), 65536):
+                    self._index.add(np.ascontiguousarray(lat[s:s + 65536]))
+        return self._index
+
+    def search(self, z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, rows) of the ``k`` nearest codes to each query; distances are L2."""
+        k = max(1, min(k, self.index().ntotal))  # not COUNT(*): that scans the table on every query
+        q = np.ascontiguousarray(z, dtype=np.float32).reshape(-1, self.dim)
+        _, i = self.index().search(q, k)
+        # FAISS computes |a|^2 + |b|^2 - 2ab, which is not exactly 0 for a code and itself: re-measure
+        lat = self.latents()
+        d = np.stack([np.linalg.norm(lat[np.maximum(row, 0)].astype(np.float64) - qq, axis=1)
+                      for row, qq in zip(i, q.astype(np.float64))])
+        d[i < 0] = np.inf
+        order = np.argsort(d, axis=1, kind="stable")
+        return np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
+
+    # pixels for pictures -------------------------------------------------------------------
+    def thumbnails(self, rows: list[sqlite3.Row], model_config: dict | None = None) -> np.ndarray:
+        """uint8 (N, s, s, C) images for catalog rows, decoded from the files or the dataset."""
+        size, ch, fit = int(self.meta["image_size"]), int(self.meta["channels"]), self.fit
+        out = np.full((len(rows), size, size, ch), 255, np.uint8)
+        for j, r in enumerate(rows):
+            p = r["path"]
+            if self.meta["source"]["kind"] == "folder":
+                try:
+                    out[j] = decode_image(p, size, ch, fit)
+                except BadImage:
+                    pass  # moved or broken since indexing: a blank tile
+            else:
+                if self._array is None:  # a dataset's pixels: loaded (memory-mapped) once
+                    self._array = load_data(self.meta["source"]["name"], image_size=size, channels=ch, fit=fit,
+                                            data_root=self.meta.get("data_root")).images
+                out[j] = self._array[int(p.rsplit(":", 1)[1])]
+        return out
+
+    def model(self, model_dir=None):
+        """The catalog's model (or ``model_dir``), refused if its fingerprint differs."""
+        d = model_dir or self.meta["model_dir"]
+        m = load_model(d)
+        check_model(m, self.meta, self.path)
+        return m
+
+
+def check_model(model, meta: dict, where) -> None:
+    if model.fingerprint != meta["model_fingerprint"]:
+        raise LatentfolioError(
+            f"{where}: this catalog was made with another model (fingerprint "
+            f"{meta['model_fingerprint'][:12]}, not {model.fingerprint[:12]} from {model.model_dir}); "
+            "use that model, or a new --catalog")
+
+
+def file_rows(folder: Path, dim: int) -> int:
+    f = folder / LATENTS
+    return f.stat().st_size // (4 * dim) if f.exists() else 0
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = None
+    try:
+        db = sqlite3.connect(str(path))
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        cols = {r[1] for r in db.execute("PRAGMA table_info(images)")}
+        if "ssim_error" not in cols:  # catalogs from before the structural error: NULL until re-indexed
+            db.execute("ALTER TABLE images ADD COLUMN ssim_error REAL")
+    except sqlite3.DatabaseError as e:
+        if db is not None:
+            db.close()
+        raise LatentfolioError(f"{path}: not a readable catalog database ({e})") from None
+    return db
+
+
+def with_catalog(fn):
+    """Let ``fn`` take an open :class:`Catalog` or a path; a catalog opened here is closed here."""
+
+    @functools.wraps(fn)
+    def wrapper(catalog, *args, **kwargs):
+        if isinstance(catalog, Catalog):
+            return fn(catalog, *args, **kwargs)
+        cat = Catalog(catalog)
+        try:
+            return fn(cat, *args, **kwargs)
+        finally:
+            cat.close()
+
+    return wrapper

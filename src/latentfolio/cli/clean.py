@@ -1,0 +1,47 @@
+"""Commands to clean: ``noise`` (make a damaged test set) and ``denoise``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .app import FORCE, JSON, SEED, _emit, app
+
+
+@app.command()
+def noise(
+    inputs: List[Path] = typer.Argument(..., help="Image files or folders."),
+    spec: str = typer.Option(..., "--spec", help="Comma-separated corruptions, e.g. gaussian:0.2,dust:0.01 or scan; "
+                             "a range (gaussian:0.05-0.3) draws each image's strength from it. "
+                             "Kinds: gaussian (std), salt_pepper (fraction), dust (area fraction), hair (lines), "
+                             "smudge (blotches), grain (std), illumination (strength), jpeg (quality), scan (preset)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the noisy PNGs."),
+    seed: int = SEED,
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Apply a seeded scan-noise spec to images (to make test sets)."""
+    from .. import api
+
+    res = api.noise(inputs, out, spec=spec, seed=seed, force=force)
+    _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} noisy image(s) to {out}"))
+
+
+@app.command("denoise")
+def denoise_cmd(
+    model_dir: Path = typer.Argument(..., help="A model trained with --denoise."),
+    inputs: List[Path] = typer.Argument(..., help="Image files or folders (any size)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder; originals are never overwritten."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: max(model size, 64))."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: tile/4)."),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Clean images of any size in blended tiles, keeping size, colour mode and format."""
+    from .. import api
+
+    res = api.denoise(model_dir, inputs, out, tile=tile, overlap=overlap, force=force)
+    _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {out}"
+                                             + (f", skipped {len(r['skipped'])}" if r["skipped"] else "")))

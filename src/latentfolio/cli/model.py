@@ -1,0 +1,161 @@
+"""Commands on models: train, evaluate, reconstruct, info and models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import LatentfolioError
+from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, _model_options, app, seed_option
+
+
+@app.command()
+def train(
+    data: str = typer.Argument(..., help="Image folder, IDX or CIFAR folder, or mnist | fashion-mnist | cifar10 | digits."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model folder to write."),
+    model: Optional[str] = typer.Option(None, "--model", help="fc | conv | vae | resnet | denoiser | codec (default conv; see `latentfolio models`)."),
+    latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Bottleneck size (model default: 32; resnet 256)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Square side in px (default: the data's; for folders 64, or the images' own side when smaller)."),
+    channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3 (default: detected from the data)."),
+    fit: str = typer.Option("squash", "--fit", help="Resize policy: squash | crop | pad."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20, more for small sets)."),
+    max_time: Optional[float] = typer.Option(None, "--max-time", help="Wall-clock budget in minutes."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Default: train images/32, between 8 and 128."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default: the model's: 3e-3, conv 6e-3, denoiser 1e-3)."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest). Default: the model's (conv muon, others adamw)."),
+    muon_lr: float = typer.Option(0.02, "--muon-lr", help="With muon: peak LR of the Muon-driven conv filters."),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="onecycle | linear | cosine | constant. Default: the model's (conv linear, others onecycle)."),
+    loss: str = typer.Option("mse", "--loss", help="mse | bce | l1 | ssim."),
+    ssim_weight: float = typer.Option(0.84, "--ssim-weight", help="With --loss ssim: weight of 1-SSIM against MSE."),
+    beta: float = typer.Option(1.0, "--beta", help="VAE: weight of the KL term."),
+    kl_warmup: float = typer.Option(0.0, "--kl-warmup", help="VAE: epochs to ramp beta up from 0."),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping after N epochs without val improvement."),
+    seed: int = SEED,
+    precision: str = typer.Option("auto", "--precision", help="auto | 32-true | bf16-mixed | 16-mixed."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu."),
+    devices: str = typer.Option("auto", "--devices", help="auto, a count, or ids like 0,1."),
+    strategy: str = typer.Option("auto", "--strategy", help="auto | ddp | ddp_spawn | fsdp ..."),
+    num_nodes: int = typer.Option(1, "--num-nodes"),
+    lmbda: float = typer.Option(0.01, "--lambda", help="Codec: rate-distortion trade-off (loss = lambda*255^2*MSE + bpp)."),
+    lambdas: Optional[str] = typer.Option(None, "--lambdas", help="Codec: several qualities in one go, e.g. 0.002,0.006,0.02; OUT gets one model folder per lambda."),
+    denoise: Optional[str] = typer.Option(None, "--denoise", help="Train a denoiser: corrupt inputs with this noise spec (e.g. scan; see `latentfolio noise --help`)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Fine-tune: start from this model folder's weights (its model, config and size)."),
+    set_: List[str] = typer.Option([], "--set", help="Model config field, e.g. --set widths=16,32 --set batchnorm=false."),
+    data_root: Optional[Path] = DATA_ROOT,
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its last checkpoint."),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Train an autoencoder and save it as a model folder (config.json, model.safetensors, meta.json)."""
+    from .. import api
+    from ..training.trainer import is_worker_process
+
+    kw = dict(latent_dim=latent_dim, image_size=image_size, channels=channels,
+              fit=fit, data_root=data_root, resume=resume, force=force,
+              model_options=_model_options(set_), epochs=epochs, max_time=max_time,
+              batch_size=batch_size, lr=lr, optimizer=optimizer, muon_lr=muon_lr, schedule=schedule, loss=loss,
+              ssim_weight=ssim_weight, beta=beta, kl_warmup=kl_warmup, patience=patience, seed=seed,
+              precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
+              num_nodes=num_nodes, denoise=denoise, init=str(init) if init else None)
+    if lambdas:
+        try:
+            values = [float(v) for v in lambdas.split(",") if v.strip()]
+        except ValueError:
+            raise LatentfolioError(f"--lambdas {lambdas!r}: expected numbers like 0.002,0.006,0.02") from None
+        results = api.train(data, out, model=model, lambdas=values, **kw)
+    else:
+        results = [api.train(data, out, model=model, lmbda=lmbda, **kw)]
+    if is_worker_process():  # a DDP rank > 0, re-run by Lightning's launcher: rank 0 reports
+        return
+    rows = [r.to_dict() for r in results]
+    _emit(rows[0] if len(rows) == 1 else rows, as_json)
+
+
+def _print_metrics(d: dict) -> None:
+    from rich.table import Table
+
+    t = Table(show_header=True, header_style="bold")
+    for k in ("split", "n", "mse", "psnr_db", "ssim"):
+        t.add_column(k)
+    t.add_row(d["split"], str(d["n"]), f"{d['mse']:.5f}", f"{d['psnr_db']:.2f}", f"{d['ssim']:.4f}")
+    _console().print(t)
+    if "noisy_psnr_db" in d:
+        _console().print(f"noisy input ({d['noise']}): psnr {d['noisy_psnr_db']:.2f} dB, ssim "
+                         f"{d['noisy_ssim']:.4f}  ->  denoised: psnr {d['psnr_db']:.2f} dB")
+
+
+@app.command()
+def evaluate(
+    model_dir: Path = typer.Argument(..., help="A model folder."),
+    data: str = typer.Argument(..., help="Data source, as for `train`."),
+    split: str = typer.Option("test", "--split", help="train | val | test | all."),
+    noise: Optional[str] = typer.Option(None, "--noise", help="Corrupt inputs with this noise spec and score against the clean images."),
+    seed: int = seed_option("Seed for --noise."),
+    data_root: Optional[Path] = DATA_ROOT,
+    as_json: bool = JSON,
+):
+    """Report mse, psnr_db, ssim and the number of images on a split."""
+    from .. import api
+
+    _emit(api.evaluate(model_dir, data, split=split, data_root=data_root, noise=noise, seed=seed), as_json,
+          _print_metrics)
+
+
+@app.command()
+def reconstruct(
+    model_dir: Path = typer.Argument(..., help="A model folder."),
+    inputs: List[Path] = typer.Argument(..., help="Image files or folders."),
+    out: Path = typer.Option(..., "--out", "-o", help="PNG grid to write."),
+    force: bool = FORCE,
+    as_json: bool = JSON,
+):
+    """Originals over reconstructions, with PSNR under each, as one PNG."""
+    from .. import api
+
+    res = api.reconstruct(model_dir, inputs, out, force=force)
+    _emit(res, as_json, lambda r: typer.echo(f"wrote {r['out']} ({len(r['images'])} images, "
+                                             f"mean PSNR {r['mean_psnr_db']:.2f} dB)"))
+
+
+@app.command()
+def info(model_dir: Path = typer.Argument(..., help="A model folder."), as_json: bool = JSON):
+    """Layer table (output shapes, parameters), latent size and compression ratio."""
+    from .. import api
+
+    d = api.info(model_dir)
+
+    def human(d):
+        from rich.table import Table
+
+        t = Table(title=f"{model_dir} ({d['type']})", header_style="bold")
+        for c in ("layer", "type", "output shape", "params"):
+            t.add_column(c, justify="right" if c == "params" else "left")
+        for r in d["layers"]:
+            t.add_row(r["layer"], r["type"], "x".join(map(str, r["output"])), f"{r['params']:,}")
+        con = _console()
+        con.print(t)
+        con.print(f"parameters: {d['parameters']:,}   latent: {d['latent_dim']}   input values: "
+                  f"{d['input_values']}   compression ratio: {d['compression_ratio']:.1f}x")
+        if d.get("metrics"):
+            m = d["metrics"]
+            con.print(f"{m['split']}: psnr {m['psnr_db']:.2f} dB, ssim {m['ssim']:.4f}, mse {m['mse']:.5f}")
+
+    _emit(d, as_json, human)
+
+
+@app.command()
+def models(as_json: bool = JSON):
+    """List the registered models and their config fields with defaults."""
+    from .. import api
+
+    d = api.list_models()
+
+    def human(d):
+        for name, fields in d.items():
+            typer.echo(f"{name:8s} " + "  ".join(f"{k}={v}" for k, v in fields.items()))
+
+    _emit(d, as_json, human)
+
+

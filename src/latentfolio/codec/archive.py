@@ -1,0 +1,62 @@
+"""The ``.lfa`` archive: many ``.lfz`` blobs and a JSON index; each image decodes on its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+from .. import _io
+from ..errors import LatentfolioError
+from .format import FP_LEN
+
+ARCHIVE_MAGIC, ARCHIVE_VERSION = b"LFA\x1a", 1
+
+
+_FOOTER = struct.Struct("<QII4s")  # index offset, index length, index crc32, magic
+
+
+def write_archive(path: Path, entries: list[tuple[str, bytes]], fp: bytes) -> None:
+    def write(tmp: Path):
+        with open(tmp, "wb") as f:
+            f.write(ARCHIVE_MAGIC + bytes([ARCHIVE_VERSION]) + fp)
+            index = []
+            for name, blob in entries:
+                index.append({"name": name, "offset": f.tell(), "length": len(blob)})
+                f.write(blob)
+            raw = json.dumps({"entries": index}).encode()
+            off = f.tell()
+            f.write(raw)
+            f.write(_FOOTER.pack(off, len(raw), zlib.crc32(raw), ARCHIVE_MAGIC))
+
+    _io.atomic_write(path, write)
+
+
+class Archive:
+    """An .lfa file: many .lfz blobs and an index; each image decodes on its own."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        data = self.path.read_bytes()
+        if len(data) < 6 + FP_LEN + _FOOTER.size or data[:4] != ARCHIVE_MAGIC:
+            raise LatentfolioError(f"{self.path}: not a latentfolio .lfa archive")
+        if data[4] != ARCHIVE_VERSION:
+            raise LatentfolioError(f"{self.path}: archive version {data[4]} is not supported")
+        off, ln, crc, magic = _FOOTER.unpack(data[-_FOOTER.size:])
+        raw = data[off:off + ln] if off + ln <= len(data) - _FOOTER.size else b""
+        if magic != ARCHIVE_MAGIC or zlib.crc32(raw) != crc:
+            raise LatentfolioError(f"{self.path}: corrupted or truncated archive (index CRC mismatch)")
+        self.fingerprint = data[5:5 + FP_LEN]
+        self.entries = {e["name"]: e for e in json.loads(raw)["entries"]}
+        self._data = data
+
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def blob(self, name: str) -> bytes:
+        if name not in self.entries:
+            raise LatentfolioError(f"{self.path}: no entry {name!r}")
+        e = self.entries[name]
+        return self._data[e["offset"]:e["offset"] + e["length"]]

@@ -1,0 +1,160 @@
+"""The compression commands: ``compress``, ``decompress`` and ``codec-eval``."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import _io
+from ..codec.archive import ARCHIVE_MAGIC, Archive, write_archive
+from ..codec.entropy import estimated_bits
+from ..codec.format import parse
+from ..codec.image import compress_image, decompress_bytes, encode_image, fingerprint, require_codec
+from ..codec.refine import trained_lambda
+from ..codec.store import model_for, register
+from ..data import collect_images
+from ..data.decode import each_image
+from ..errors import ArgumentError, LatentfolioError
+from ..metrics import psnr, ssim
+from ..saved import load_for_model, load_model
+
+
+def _check_refine(model, refine: int) -> None:
+    if refine < 0:
+        raise ArgumentError("refine", refine, "must be 0 (off) or a number of steps")
+    if refine:
+        trained_lambda(model)
+
+
+def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int = 0,
+             progress: bool | None = None) -> dict:
+    """Compress images to ``out``: a folder of .lfz files, or one .lfa archive if ``out`` ends in .lfa.
+
+    ``refine``: gradient steps on each image's latent before coding (see :func:`refine_latent`):
+    smaller files at the same quality, at ``refine`` decoder passes per image.
+    """
+    model = load_model(model_dir)
+    require_codec(model)
+    _check_refine(model, refine)
+    out = Path(out)
+    archive = out.suffix == ".lfa"
+    rels = [(f, (f.relative_to(p) if p.is_dir() else Path(f.name)).as_posix())
+            for p in map(Path, inputs) for f in collect_images([p])]
+    if archive:
+        _io.check_writable(out, force)
+        pairs = _io.plan_outputs(rels, force, files=False)
+    else:
+        pairs = _io.plan_outputs([(f, out / (rel + ".lfz")) for f, rel in rels], force)
+    rows, entries = [], []
+    for (f, dst), img in each_image(pairs, "compressing", progress):
+        t0 = time.perf_counter()
+        blob = compress_image(model, img, refine)
+        dt = time.perf_counter() - t0
+        row = {"input": str(f), "bytes": len(blob), "original_bytes": f.stat().st_size,
+               "bpp": 8 * len(blob) / (img.size[0] * img.size[1]), "seconds": round(dt, 4)}
+        if archive:
+            entries.append((dst, blob))
+        else:
+            _io.write_bytes(dst, blob)
+            row["output"] = str(dst)
+        rows.append(row)
+    if not rows:
+        raise LatentfolioError("no readable image to compress")
+    if archive:
+        write_archive(out, entries, fingerprint(model))
+    register(model)
+    total = sum(r["bytes"] for r in rows)
+    return {"out": str(out), "archive": archive, "refine": refine, "images": len(rows), "bytes": total,
+            "original_bytes": sum(r["original_bytes"] for r in rows), "files": rows}
+
+
+def decompress(files: list, out, *, model_dir=None, only: list[str] | None = None, force: bool = False) -> dict:
+    """Decode .lfz files and .lfa archives into ``out`` (PNG; TIFF for CMYK)."""
+    given = load_model(model_dir) if model_dir else None
+    cache: dict = {}
+    out = Path(out)
+    written = []
+    made: dict[str, str] = {}  # output -> what it was decoded from
+
+    def emit(name: str, blob: bytes, src: str):
+        hd = parse(blob, src)
+        model = model_for(hd.fingerprint, given, cache, src)
+        img = decompress_bytes(model, blob, src)
+        stem = name[:-4] if name.endswith(".lfz") else name
+        ext = ".tiff" if img.mode == "CMYK" else ".png"
+        dst = out / (str(Path(stem).with_suffix("")) + ext)
+        if not dst.resolve().is_relative_to(out.resolve()):
+            raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
+        label = src if name == Path(src).name else f"{src} ({name})"  # a file, or an archive's entry
+        if str(dst) in made:  # x.jpg.lfz and x.png.lfz both decode to x.png
+            raise LatentfolioError(f"{made[str(dst)]} and {label} would both be written to {dst}; "
+                                   "decompress them into separate folders")
+        if dst.exists() and not force:
+            raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
+        made[str(dst)] = label
+        buf = io.BytesIO()
+        img.save(buf, format="TIFF" if ext == ".tiff" else "PNG")
+        _io.write_bytes(dst, buf.getvalue())
+        written.append({"input": src, "output": str(dst), "size": list(img.size), "mode": img.mode})
+
+    jobs: list[tuple[Path, str]] = []  # (file, its name under out)
+    for f in map(Path, files):
+        if f.is_dir():  # a folder `compress` wrote: its .lfz files and .lfa archives, structure kept
+            found = sorted(g for g in f.rglob("*") if g.suffix in (".lfz", ".lfa") and g.is_file())
+            if not found:
+                raise LatentfolioError(f"{f}: no .lfz or .lfa files in this folder")
+            jobs += [(g, g.relative_to(f).as_posix()) for g in found]
+        elif f.is_file():
+            jobs.append((f, f.name))
+        else:
+            raise LatentfolioError(f"{f}: no such file")
+    for f, name in jobs:
+        with f.open("rb") as fh:
+            head = fh.read(4)
+        if head == ARCHIVE_MAGIC:
+            arc = Archive(f)
+            for entry in only or arc.names():
+                emit(entry, arc.blob(entry), f"{f}:{entry}")
+        else:
+            emit(name, f.read_bytes(), str(f))
+    return {"out": str(out), "written": written}
+
+
+@torch.no_grad()
+def codec_eval(model_dir, data, *, split: str = "test", limit: int | None = None, data_root=None,
+               refine: int = 0) -> dict:
+    """Compress and decode each image of a split as real .lfz bytes; report rate, quality, speed."""
+    if limit is not None and limit < 1:
+        raise ArgumentError("limit", limit, "must be at least 1")
+    model = load_model(model_dir)
+    require_codec(model)
+    _check_refine(model, refine)
+    ds = load_for_model(model, data, data_root)
+    idx = ds.indices(split)[:limit]
+    if len(idx) == 0:
+        raise LatentfolioError(f"{data}: the {split} split is empty")
+    sizes, est, ps, ss, tenc, tdec = [], [], [], [], 0.0, 0.0
+    for i in idx:
+        a = np.asarray(ds.images[i])
+        img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+        t0 = time.perf_counter()
+        blob, sym = encode_image(model, img, refine)
+        tenc += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        back = np.asarray(decompress_bytes(model, blob), np.float32).reshape(a.shape) / 255
+        tdec += time.perf_counter() - t0
+        sizes.append(len(blob))
+        est.append(estimated_bits(model, sym) / 8)
+        x, y = (torch.from_numpy(v).permute(2, 0, 1)[None].float() for v in (a.astype(np.float32) / 255, back))
+        ps.append(float(psnr(y, x)[0]))
+        ss.append(float(ssim(y, x)[0]))
+    n, px = len(idx), ds.image_size**2
+    return {"model": str(model_dir), "data": str(data), "split": split, "n": n, "refine": refine,
+            "bytes_per_image": float(np.mean(sizes)), "bpp": float(np.mean(sizes)) * 8 / px,
+            "estimated_payload_bytes": float(np.mean(est)), "psnr_db": float(np.mean(ps)),
+            "ssim": float(np.mean(ss)), "encode_images_per_s": n / tenc, "decode_images_per_s": n / tdec}

@@ -1,0 +1,202 @@
+"""The organize commands: ``index``, ``similar``, ``duplicates``, ``map`` and ``anomalies``
+(``cluster`` has a module of its own, for the folders it writes)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import _io
+from ..catalog import Catalog
+from ..catalog.index import update_catalog
+from ..catalog.encode import code_dim
+from ..catalog.store import with_catalog
+from ..data import decode_inputs
+from ..errors import ArgumentError, LatentfolioError
+from ..imaging import PICTURE_FORMATS, auto_scale, make_grid, save_picture
+from ..latent.anomaly import anomaly_scores
+from ..latent.duplicates import duplicate_components
+from ..latent.encode import encode_pixels
+from ..latent.project import PROJECTIONS, project_2d
+from ..render.figures import scatter_png, thumbnail_map
+from ..render.interactive import map_html
+from ..saved import fit_of, load_model
+from ..training.trainer import make_trainer
+
+
+def index(model_dir, data, out=None, *, data_root=None, devices="auto", accelerator="auto",
+          batch_size: int = 256, workers: int | None = None, progress: bool | None = None) -> dict:
+    """Create or update the catalog ``out`` (default ``./<data name>.catalog``) of ``data`` in the
+    latent space of ``model_dir``: only new or changed files are encoded, deleted ones go."""
+    if workers is not None and workers < 0:
+        raise ArgumentError("workers", workers, "must be 0 (decode in this process) or more")
+    if batch_size < 1:
+        raise ArgumentError("batch_size", batch_size, "must be at least 1")
+    model = load_model(model_dir)
+    code_dim(model)
+    # bad --devices / --accelerator: one line now, before the catalog is created or changed
+    make_trainer(accelerator=accelerator, devices=devices, logger=False, enable_progress_bar=False,
+                 enable_model_summary=False)
+    out = Path(out or f"{Path(str(data)).name or 'data'}.catalog")
+    return update_catalog(model, model_dir, data, out, data_root, fit_of(model), devices=devices,
+                          accelerator=accelerator, batch_size=batch_size, workers=workers, progress=progress)
+
+
+
+
+def _row_dict(r, distance: float | None = None) -> dict:
+    d = {"id": r["id"], "path": r["path"], "label": r["label"]}
+    if distance is not None:
+        d["distance"] = round(float(distance), 5)
+    return d
+
+
+# --- similar ---------------------------------------------------------------------------------
+@with_catalog
+def similar(catalog, query: str, out=None, *, k: int = 12, model_dir=None, force: bool = False) -> dict:
+    """The ``k`` nearest images to QUERY: a catalog path or id, or any image file (encoded now)."""
+    if k < 1:
+        raise ArgumentError("k", k, "must be at least 1")
+    if out:
+        _io.check_writable(out, force)
+    cat: Catalog = catalog
+    row = cat.find(str(query))
+    if row is not None:
+        z = np.array(cat.latents()[row["row"]])
+        qdesc = {"id": row["id"], "path": row["path"], "in_catalog": True}
+        qpix = None
+    else:
+        if not Path(query).is_file():
+            raise LatentfolioError(f"{query}: not in the catalog, and no such image file")
+        model = cat.model(model_dir)
+        qpix, _ = decode_inputs([query], int(cat.meta["image_size"]), int(cat.meta["channels"]),
+                                cat.fit, strict=True)
+        z = encode_pixels(model, qpix)[0]
+        qdesc = {"path": str(query), "in_catalog": False}
+    # A catalogued query is not its own neighbour: one more is asked for and itself left out
+    # (a duplicate of it, another file, still comes first).
+    own = -1 if row is None else int(row["row"])
+    dist, rows = cat.search(z[None], k + (own >= 0))
+    found = [(float(d), int(i)) for d, i in zip(dist[0], rows[0]) if i >= 0 and i != own][:k]
+    by_row = {r["row"]: r for r in cat.db.execute(
+        f"SELECT * FROM images WHERE row IN ({','.join(str(i) for _, i in found) or '-1'})")}
+    hits = [_row_dict(by_row[i], d) | {"rank": n + 1} for n, (d, i) in enumerate(found)]
+    if out:
+        thumbs = cat.thumbnails([by_row[i] for _, i in found])
+        q = qpix if qpix is not None else cat.thumbnails([row])
+        caps = ["query"] + [f"{h['distance']:.2f}" for h in hits]
+        save_picture(make_grid(np.concatenate([q, thumbs]), min(7, k + 1),
+                                scale=auto_scale(thumbs.shape[1], 72), captions=caps), out)
+    return {"query": qdesc, "k": k, "results": hits, "out": str(out) if out else None}
+
+
+# --- duplicates ------------------------------------------------------------------------------
+@with_catalog
+def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16) -> dict:
+    """Groups of near-duplicates: codes closer than ``threshold`` (L2), joined transitively, and
+    identical files whatever the threshold. Default threshold: :func:`default_threshold`."""
+    cat: Catalog = catalog
+    n = len(cat)
+    if n < 2:
+        if threshold is not None and not threshold >= 0:
+            raise ArgumentError("threshold", threshold, "must be >= 0")
+        return {"threshold": threshold, "groups": [], "images_in_groups": 0}
+    lat = cat.latents()
+    found = [cat.search(np.ascontiguousarray(lat[s:s + 8192]), min(neighbours, n)) for s in range(0, n, 8192)]
+    dist, rows = np.concatenate([d for d, _ in found]), np.concatenate([i for _, i in found])
+    same = [[r[0] for r in cat.db.execute("SELECT row FROM images WHERE hash = ? ORDER BY row", (h,))]
+            for (h,) in cat.db.execute("SELECT hash FROM images GROUP BY hash HAVING COUNT(*) > 1")]
+    comp, t = duplicate_components(dist, rows, same, threshold)
+    ids, counts = np.unique(comp, return_counts=True)
+    by_row = {r["row"]: r for r in cat.rows("id, path, label, hash, row")}
+    groups = []
+    for g in ids[counts > 1]:
+        members = np.flatnonzero(comp == g)
+        centre = lat[members].mean(0)
+        spread = float(np.linalg.norm(lat[members] - centre, axis=1).max())
+        groups.append({"size": int(len(members)), "spread": round(spread, 5),
+                       "exact": len({by_row[int(m)]["hash"] for m in members}) == 1,
+                       "images": [_row_dict(by_row[int(m)]) for m in members]})
+    groups.sort(key=lambda g: (-g["size"], g["spread"]))
+    return {"threshold": round(t, 6), "groups": groups,
+            "images_in_groups": int(sum(g["size"] for g in groups))}
+
+
+# --- map ---------------------------------------------------------------------------------------
+@with_catalog
+def map(catalog, out, *, method: str = "umap", color: str = "auto", thumbnails: bool = False,
+        limit: int = 20000, seed: int = 0, force: bool = False) -> dict:
+    """A 2-D map of the catalog: a picture (dots or thumbnails; .png, .jpg or .webp) or a
+    self-contained interactive HTML page."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    html = suffix in (".html", ".htm")
+    if not html and (not suffix or suffix not in PICTURE_FORMATS):
+        raise ArgumentError("out", str(out), "use a .png, .jpg, .webp or .html file")
+    if method not in PROJECTIONS:
+        raise ArgumentError("method", method, f"use one of {', '.join(PROJECTIONS)}")
+    if limit < 3:
+        raise ArgumentError("limit", limit, "a map needs at least 3 images")
+    if color not in ("auto", "label", "cluster"):
+        raise ArgumentError("color", color, "use auto, label or cluster")
+    _io.check_writable(out, force)
+    cat: Catalog = catalog
+    rows = cat.rows("id, path, label, cluster, row")
+    n = len(rows)
+    pick = np.sort(np.random.default_rng(seed).permutation(n)[:limit]) if n > limit else np.arange(n)
+    lat = np.asarray(cat.latents()[pick])
+    print(f"map: {method} of {len(pick)} codes", file=sys.stderr, flush=True)
+    xy = project_2d(lat, method, seed)
+    cat.set_column("x", pick, xy[:, 0])
+    cat.set_column("y", pick, xy[:, 1])
+    labels, names = cat.labels()
+    clusters = np.array([r["cluster"] if r["cluster"] is not None else -1 for r in rows], np.int64)
+    use = color if color != "auto" else ("label" if (labels >= 0).any() else "cluster")
+    groups = (labels if use == "label" else clusters)[pick]
+    gnames = names if use == "label" else None
+    if use == "cluster" and (groups < 0).all():
+        groups = None
+    sel = [rows[i] for i in pick]
+    if not html:
+        if thumbnails:
+            show = np.sort(np.random.default_rng(seed).permutation(len(pick))[:2000])
+            img = thumbnail_map(xy[show], cat.thumbnails([sel[i] for i in show]),
+                                groups=None if groups is None else groups[show])
+        else:
+            img = scatter_png(xy, groups, gnames, f"{cat.path.name}: {method} of {len(pick)} images")
+        save_picture(img, out)
+    else:
+        _io.write_text(out, map_html(xy, cat.thumbnails(sel), [r["path"] for r in sel], groups, gnames,
+                                     title=f"{cat.path.name}: {method} map"))
+    return {"out": str(out), "method": method, "points": int(len(pick)), "color": use}
+
+
+# --- anomalies ---------------------------------------------------------------------------------
+
+
+@with_catalog
+def anomalies(catalog, out=None, *, top: int = 20, score: str = "both", seed: int = 0, force: bool = False) -> dict:
+    if top < 1:
+        raise ArgumentError("top", top, "must be at least 1")
+    if out:
+        _io.check_writable(out, force)
+    cat: Catalog = catalog
+    rows = cat.rows("id, path, label, recon_error, ssim_error, row")
+    if len(rows) < 3:
+        raise LatentfolioError(f"{cat.path}: anomaly scores need at least 3 images")
+    err = np.array([r["recon_error"] for r in rows], np.float64)
+    ss = np.array([np.nan if r["ssim_error"] is None else r["ssim_error"] for r in rows], np.float64)
+    s = anomaly_scores(err, np.asarray(cat.latents(), np.float64), score, seed,
+                       ssim_error=None if np.isnan(ss).any() else ss)
+    order = np.argsort(-s, kind="stable")[:top]
+    res = [_row_dict(rows[i]) | {"rank": n + 1, "score": round(float(s[i]), 6),
+                                   "recon_error": round(float(err[i]), 6),
+                                   "ssim_error": None if np.isnan(ss[i]) else round(float(ss[i]), 6)}
+           for n, i in enumerate(order)]
+    if out:
+        thumbs = cat.thumbnails([rows[i] for i in order])
+        save_picture(make_grid(thumbs, 8, scale=auto_scale(thumbs.shape[1], 72),
+                                captions=[f"#{r['rank']} {r['score']:.3g}" for r in res]), out)
+    return {"catalog": str(cat.path), "score": score, "top": res, "out": str(out) if out else None}

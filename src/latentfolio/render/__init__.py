@@ -1,0 +1,1 @@
+"""Renderers: figures, curves, self-contained HTML pages and the interactive map."""
