@@ -1,9 +1,8 @@
-"""The ``cluster`` command: clusters of a catalog's codes, and a folder per cluster on request."""
+"""The ``cluster`` command: clusters of a catalog's codes, and a folder per cluster on request
+(written by :mod:`latentfolio.commands.folders`, which keeps the originals safe)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,12 +12,8 @@ from .. import _io
 from ..catalog import Catalog
 from ..catalog.store import with_catalog
 from ..errors import ArgumentError, LatentfolioError
-from ..imaging import auto_scale, make_grid, save_picture, to_pil
 from ..latent.cluster import LatentClusterer, cluster_metrics
-
-
-def _contact_sheet(images: np.ndarray, out, ncol: int = 8) -> None:
-    save_picture(make_grid(images, ncol, scale=auto_scale(images.shape[1], 64)), out)
+from .folders import check_out, clear_previous, write_cluster_folders
 
 
 @with_catalog
@@ -32,8 +27,7 @@ def cluster(catalog, out=None, *, method: str = "kmeans", k: int | None = None, 
     cat: Catalog = catalog
     if out:
         out = Path(out)
-        if out.exists() and any(out.iterdir()) and not force:
-            raise LatentfolioError(f"{out}: already exists (use --force to overwrite)")
+        check_out(catalog, out, force)
     labels, names = cat.labels()
     if k is None:
         k = len(names) if names else 10
@@ -51,38 +45,6 @@ def cluster(catalog, out=None, *, method: str = "kmeans", k: int | None = None, 
         res["metrics"] = cluster_metrics(labels, cl.labels_)
     _io.write_json(cat.path / "clusters.json", res)
     if out:
+        clear_previous(out)
         res["organize"] = write_cluster_folders(cat, cl.labels_, out, mode, sheet_max)
     return res
-
-
-def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str, sheet_max: int = 64) -> dict:
-    """OUT/cluster-XX/ holds links (or copies) of its images, OUT/cluster-XX.png a contact sheet.
-
-    Originals are only read. Images from a dataset (no file) are written as PNGs.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    rows = cat.rows("id, path, label, row")
-    folder_kind = cat.meta["source"]["kind"] == "folder"
-    written = {}
-    for c in np.unique(labels):
-        name = "noise" if c < 0 else f"cluster-{int(c):02d}"
-        d = out / name
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
-        members = [rows[i] for i in np.flatnonzero(labels == c)]
-        used = set()
-        for r in members:
-            src = Path(r["path"]) if folder_kind else None
-            base = src.name if src else r["path"].replace(":", "_") + ".png"
-            dest = d / (base if base not in used else f"{r['id']}-{base}")
-            used.add(dest.name)
-            if src is None:
-                save_picture(to_pil(cat.thumbnails([r])[0]), dest)
-            elif mode == "symlink":
-                os.symlink(src.resolve(), dest)
-            else:
-                shutil.copy2(src, dest)
-        _contact_sheet(cat.thumbnails(members[:sheet_max]), out / f"{name}.png")
-        written[name] = len(members)
-    return {"out": str(out), "mode": mode, "folders": written}

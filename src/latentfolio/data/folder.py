@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import warnings
@@ -27,23 +28,69 @@ from .imageset import ImageSet, hash_splits
 CACHE_VERSION = 1
 
 
+# Written by `cluster --organize` into its output folder: what it wrote there (docs/formats.md).
+# A folder that holds one is latentfolio's output, not a user's images: scans pass it over.
+ORGANIZE_MANIFEST = ".latentfolio-organize.json"
+
+
+def _regular(path: Path) -> str | None:
+    """None for a regular file (or a link to one); else why it is not read. Checked with lstat
+    then stat, so a FIFO, a device, a dangling link or a link loop is named, never opened."""
+    try:
+        st = os.stat(path)  # follows links: a loop or a dangling link raises
+    except OSError as e:
+        return "a broken link" if path.is_symlink() else f"cannot be read ({e.strerror or e})"
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or
+                stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
+        return f"{kind}, not a regular file"
+    return None
+
+
+def _own_outputs(folder: Path) -> set[str]:
+    """Files latentfolio wrote into ``folder`` itself (the contact sheets of an organize output)."""
+    try:
+        manifest = json.loads((folder / ORGANIZE_MANIFEST).read_text())
+        return {str(s) for s in manifest.get("sheets", [])} if isinstance(manifest, dict) else set()
+    except (OSError, ValueError):
+        return set()
+
+
 def scan(root: Path) -> tuple[list[Path], list[int], list[str]]:
-    """All non-hidden files below ``root``, with a label index from the first-level subfolder.
+    """All non-hidden regular files below ``root``, with a label index from the first-level subfolder.
 
     Returns (files, labels, classes). Files at the top level of a labelled tree get label -1.
+    Folders that latentfolio wrote (``cluster --organize`` outputs) are passed over; links that
+    lead to a file already found are kept once; entries that are not regular files (FIFOs,
+    devices, broken links) are named once in a warning and passed over.
     """
-    subdirs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    def own(d: Path) -> bool:
+        return (d / ORGANIZE_MANIFEST).exists()
+
+    subdirs = sorted(p.name for p in root.iterdir()
+                     if p.is_dir() and not p.name.startswith(".") and not own(p))
     classes = subdirs
     cls_index = {c: i for i, c in enumerate(classes)}
-    files, labels = [], []
+    files, labels, seen = [], [], set()
+    skip_top = _own_outputs(root) if own(root) else set()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel = Path(dirpath).relative_to(root)
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not own(here / d))
+        rel = here.relative_to(root)
         label = cls_index.get(rel.parts[0], -1) if rel.parts else -1
         for name in sorted(filenames):
-            if name.startswith("."):
+            if name.startswith(".") or (not rel.parts and name in skip_top):
                 continue
-            files.append(Path(dirpath) / name)
+            f = here / name
+            why = _regular(f)
+            if why:
+                warnings.warn(f"skipped {f}: {why}", BadFileWarning, stacklevel=2)
+                continue
+            real = os.path.realpath(f)
+            if real in seen:  # two links to one file, or a link to a file found already
+                continue
+            seen.add(real)
+            files.append(f)
             labels.append(label)
     return files, labels, classes
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from latentfolio.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 
 

@@ -1,0 +1,157 @@
+"""Folders of a catalog's images (``cluster --organize``), written so that no original can be lost.
+
+The output folder must lie outside every catalogued source: it may not be, contain, or sit
+inside a source folder, nor hold a catalogued file. Before writing anything, a manifest
+(``.latentfolio-organize.json``, docs/formats.md) lists every link, copy, folder and contact
+sheet the run will write; ``--force`` removes exactly those, one file at a time, and never a
+folder that still holds anything else. Only files under the catalog's source folder are acted
+on: a row that points elsewhere (a crafted catalog) is passed over with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .. import _io
+from ..catalog import Catalog
+from ..data.folder import ORGANIZE_MANIFEST, BadFileWarning
+from ..errors import LatentfolioError
+from ..imaging import auto_scale, make_grid, save_picture, to_pil
+
+MANIFEST_VERSION = 1
+
+
+def _inside(a: Path, b: Path) -> bool:
+    """True when ``a`` is ``b`` or lies below it (both resolved)."""
+    return a == b or b in a.parents
+
+
+def check_out(cat: Catalog, out: Path, force: bool) -> None:
+    """Refuse an output that overlaps the catalogued originals, or that holds anything but an
+    earlier run's output (and that only with ``force``), before anything is touched."""
+    if out.exists() and not out.is_dir():
+        raise LatentfolioError(f"{out}: is a file, not a folder; --organize needs a folder")
+    target = out.resolve()
+    if cat.meta["source"].get("kind") == "folder":
+        root = Path(cat.meta["source"]["root"]).resolve()
+        if _inside(target, root) or _inside(root, target):
+            raise LatentfolioError(f"{out}: overlaps the catalogued folder {root}; write the cluster "
+                                   "folders somewhere outside it")
+    for (p,) in cat.db.execute("SELECT path FROM images"):
+        if _inside(Path(os.path.realpath(p)), target):
+            raise LatentfolioError(f"{out}: holds catalogued images ({p}); write the cluster folders "
+                                   "somewhere else")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise LatentfolioError(f"{out}: already exists (use --force to replace an earlier --organize output)")
+        manifest = _read_manifest(out)
+        _refuse_foreign(out, manifest)
+
+
+def _read_manifest(out: Path) -> dict | None:
+    path = out / ORGANIZE_MANIFEST
+    if not path.exists():
+        return None
+    m = _io.read_json(path, "organize manifest")
+    if not isinstance(m, dict) or not all(isinstance(m.get(k, []), list) for k in ("files", "folders", "sheets")):
+        raise LatentfolioError(f"{path}: not an organize manifest; remove the folder's contents by hand")
+    return m
+
+
+def _foreign(out: Path, manifest: dict) -> list[str]:
+    """Entries of ``out`` that the manifest does not list: what latentfolio did not write."""
+    ours = {ORGANIZE_MANIFEST, *manifest.get("folders", []), *manifest.get("sheets", []),
+            *manifest.get("files", [])}
+    found = []
+    for p in out.rglob("*"):
+        rel = p.relative_to(out).as_posix()
+        if rel not in ours and not (p.is_dir() and not p.is_symlink() and rel in manifest.get("folders", [])):
+            found.append(rel)
+    return sorted(found)
+
+
+def _refuse_foreign(out: Path, manifest: dict | None) -> None:
+    left = ["(no manifest)"] if manifest is None else _foreign(out, manifest)
+    if left:
+        raise LatentfolioError(f"{out}: holds {len(left)} entr{'y' if len(left) == 1 else 'ies'} latentfolio "
+                               f"did not write (first: {left[0]}); choose a new or empty folder")
+
+
+def clear_previous(out: Path) -> None:
+    """Empty ``out`` of exactly what an earlier run listed in its manifest (checked by
+    :func:`check_out`). Anything else in it stays, and is an error."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    manifest = _read_manifest(out)
+    _refuse_foreign(out, manifest)  # checked again here: nothing is removed unless all there is ours
+    base = out.resolve()
+    for rel in manifest.get("files", []) + manifest.get("sheets", []):
+        p = out / rel
+        if _inside(Path(os.path.abspath(p)), base) and (p.is_symlink() or p.is_file()):
+            p.unlink()  # a link or a copy this tool wrote: never what a link points to
+    for rel in sorted(manifest.get("folders", []), key=len, reverse=True):
+        d = out / rel
+        if d.is_dir() and not d.is_symlink() and not any(d.iterdir()):
+            d.rmdir()
+    (out / ORGANIZE_MANIFEST).unlink()
+
+
+def _plan(cat: Catalog, labels: np.ndarray) -> tuple[list[tuple[str, list, list]], int]:
+    """Per cluster: (folder name, its rows, their file names); and how many rows were passed over."""
+    rows = cat.rows("id, path, label, row")
+    folder_kind = cat.meta["source"]["kind"] == "folder"
+    root = Path(cat.meta["source"]["root"]).resolve() if folder_kind else None
+    plan, outside = [], 0
+    for c in np.unique(labels):
+        name = "noise" if c < 0 else f"cluster-{int(c):02d}"
+        members, names, used = [], [], set()
+        for i in np.flatnonzero(labels == c):
+            r = rows[i]
+            if folder_kind and not _inside(Path(os.path.realpath(r["path"])), root):
+                outside += 1
+                warnings.warn(f"skipped {r['path']}: not under the catalogued folder {root}", BadFileWarning)
+                continue
+            base = Path(r["path"]).name if folder_kind else r["path"].replace(":", "_") + ".png"
+            base = base if base not in used else f"{r['id']}-{base}"
+            used.add(base)
+            members.append(r)
+            names.append(base)
+        plan.append((name, members, names))
+    return plan, outside
+
+
+def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str, sheet_max: int = 64) -> dict:
+    """OUT/cluster-XX/ holds links (or copies) of its images, OUT/cluster-XX.png a contact sheet.
+
+    Originals are only read. Images from a dataset (no file) are written as PNGs.
+    """
+    plan, outside = _plan(cat, labels)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"format_version": MANIFEST_VERSION, "catalog": str(cat.path.resolve()), "mode": mode,
+                "folders": [name for name, _, _ in plan],
+                "files": [f"{name}/{n}" for name, _, names in plan for n in names],
+                "sheets": [f"{name}.png" for name, _, _ in plan]}
+    _io.write_json(out / ORGANIZE_MANIFEST, manifest)  # first: a killed run is cleaned up by --force
+    folder_kind = cat.meta["source"]["kind"] == "folder"
+    written = {}
+    for name, members, names in plan:
+        d = out / name
+        d.mkdir(exist_ok=True)
+        for r, n in zip(members, names):
+            dest = d / n
+            if not folder_kind:
+                save_picture(to_pil(cat.thumbnails([r])[0]), dest)
+            elif mode == "symlink":
+                os.symlink(os.path.realpath(r["path"]), dest)
+            else:
+                _io.atomic_write(dest, lambda p, s=r["path"]: shutil.copy2(s, p))
+        if members:
+            sheet = cat.thumbnails(members[:sheet_max])
+            save_picture(make_grid(sheet, 8, scale=auto_scale(sheet.shape[1], 64)), out / f"{name}.png")
+        written[name] = len(members)
+    return {"out": str(out), "mode": mode, "folders": written, "passed_over": outside}
