@@ -59,6 +59,10 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise LatentfolioError(f"{path}: {what} not found") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise LatentfolioError(f"{path}: not a valid JSON {what} ({e})") from None
+    except RecursionError:
+        raise LatentfolioError(f"{path}: not a valid JSON {what} (nested too deep)") from None
+    except OSError as e:
+        raise LatentfolioError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
 
 
 def check_writable(path: str | os.PathLike, force: bool) -> Path:

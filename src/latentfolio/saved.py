@@ -24,6 +24,15 @@ from .version import __version__
 
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS, META = "config.json", "model.safetensors", "meta.json"
+# A config is checked before its model is built: past this many parameters (8 GB of float32) it is
+# refused, so a crafted config.json (latent_dim 1e7, width 1e5) cannot make us allocate terabytes.
+MAX_PARAMETERS = 2_000_000_000
+
+
+def count_parameters(cls, config) -> int:
+    """The model's parameter count, from a build on the meta device: no memory is allocated."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in cls(config).parameters())
 
 
 def versions() -> dict[str, str]:
@@ -77,8 +86,12 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
     fields = {k: v for k, v in cfg.items() if k not in ("format_version", "type")}
     try:
         cls = get_model_class(cfg["type"])
-        model = cls(cls.Config.from_saved(fields))
-    except (KeyError, ValueError, TypeError) as e:
+        config = cls.Config.from_saved(fields)
+        n = count_parameters(cls, config)
+        if n > MAX_PARAMETERS:
+            raise ValueError(f"a model of {n:,} parameters is past the {MAX_PARAMETERS:,} this loads")
+        model = cls(config)
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
         raise LatentfolioError(f"{d / CONFIG}: {e.args[0] if e.args else e}") from None
     if not (d / WEIGHTS).exists():
         raise LatentfolioError(f"{d}: model folder has no {WEIGHTS}")
@@ -91,7 +104,10 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise LatentfolioError(f"{d / WEIGHTS}: weights do not match {CONFIG} ({first})") from None
-    model.meta = _io.read_json(d / META, "model meta") if (d / META).exists() else {}
+    meta = _io.read_json(d / META, "model meta") if (d / META).exists() else {}
+    if not isinstance(meta, dict):
+        raise LatentfolioError(f"{d / META}: not a model meta file (expected a JSON object)")
+    model.meta = meta
     model.fingerprint = _io.sha256_file(d / WEIGHTS)
     model.model_dir = d
     return model.to(device).eval()

@@ -51,7 +51,7 @@ class EncodeSet:
             try:
                 data = Path(it.file).read_bytes()
                 digest = hashlib.sha256(data).hexdigest()
-                px = decode_image(io.BytesIO(data), self.size, self.channels, self.fit)
+                px = decode_image(io.BytesIO(data), self.size, self.channels, self.fit, name=it.file)
             except (BadImage, OSError) as e:
                 warnings.warn(f"skipped {it.file}: {e}", BadFileWarning, stacklevel=1)
                 ok, px = 0, np.zeros((self.size, self.size, self.channels), np.uint8)
@@ -93,7 +93,7 @@ class Writer(BasePredictionWriter):
         er = np.load(self.scratch / "err.npy", mmap_mode="r+")
         hs = np.load(self.scratch / "hash.npy", mmap_mode="r+")
         pos = batch["i"].numpy()
-        ok[pos] = batch["ok"].numpy()
+        ok[pos] = batch["ok"].numpy() & np.isfinite(z).all(1)  # a NaN code is a bad image, not a row
         er[pos] = err
         hs[pos] = np.array(batch["hash"], dtype="S64")
         for m in (ok, er, hs):

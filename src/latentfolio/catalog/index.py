@@ -16,7 +16,7 @@ from ..errors import LatentfolioError
 from .encode import code_dim, encode_items
 from .search import build_ann
 from .sources import Item, resolve_source
-from .store import FAISS, FORMAT_VERSION, LATENTS, META, Catalog, file_rows, check_model
+from .store import FAISS, FORMAT_VERSION, LATENTS, META, Catalog, check_model, file_rows, nonfinite_rows
 
 
 def _compact(cat_path: Path, db: sqlite3.Connection, dim: int, chunk: int = 65536) -> None:
@@ -94,8 +94,15 @@ def _encode_todo(cat: Catalog, model, ch: Changes, fit: str, array, **encode_opt
     end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
     end = max(end, file_rows(cat.path, dim))
     slots = np.arange(end, end + len(todo))
+    size = (end + len(todo)) * dim * 4
     with open(cat.path / LATENTS, "r+b") as f:
-        f.truncate((end + len(todo)) * dim * 4)
+        f.truncate(size)
+        try:  # the blocks are claimed now: a full disk is an error here, not a SIGBUS in the writer
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as e:
+            f.truncate(end * dim * 4)
+            raise LatentfolioError(f"{cat.path / LATENTS}: cannot make room for {len(todo)} codes "
+                                   f"({e.strerror or e})") from None
     scratch = cat.path / ".pending"
     scratch.mkdir(exist_ok=True)
     print(f"index: encoding {len(todo)} image(s) into {cat.path}", file=sys.stderr, flush=True)
@@ -130,6 +137,7 @@ def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str =
         db, dim = cat.db, cat.dim
         with db:  # rows whose codes the file lacks (a damaged file, a killed run) are encoded again
             db.execute("DELETE FROM images WHERE row >= ?", (file_rows(out, dim),))
+            db.executemany("DELETE FROM images WHERE row = ?", [(int(r),) for r in nonfinite_rows(out, dim)])
         ch = changes(db, items)
         with db:
             db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in ch.deleted])

@@ -51,18 +51,20 @@ class Catalog:
         if not (self.path / META).exists():
             raise LatentfolioError(f"{self.path}: not a latentfolio catalog (no {META}); make one with "
                                    "`latentfolio index MODEL_DIR DATA --catalog PATH`")
-        self.meta = _io.read_json(self.path / META, "catalog header")
-        if not isinstance(self.meta, dict) or self.meta.get("format_version", 99) > FORMAT_VERSION:
-            raise LatentfolioError(f"{self.path / META}: unknown catalog format version "
-                                   f"{self.meta.get('format_version') if isinstance(self.meta, dict) else '?'}")
-        missing = {"dim", "model_fingerprint", "source", "image_size", "channels"} - set(self.meta)
-        if missing:
-            raise LatentfolioError(f"{self.path / META}: not a catalog header (no {', '.join(sorted(missing))})")
-        self.dim = int(self.meta["dim"])
+        self.meta = read_header(self.path / META)
+        self.dim = self.meta["dim"]
         self.db = _connect(self.path / DB)
         if check:
-            rows, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(row), -1) FROM images").fetchone()
+            try:
+                rows, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(row), -1) FROM images").fetchone()
+            except sqlite3.DatabaseError as e:
+                self.close()
+                raise LatentfolioError(f"{self.path / DB}: not a readable catalog database ({e})") from None
             have = file_rows(self.path, self.dim)
+            if have == rows and top < have and len(nonfinite_rows(self.path, self.dim)):
+                self.close()
+                raise LatentfolioError(f"{self.path / LATENTS}: holds codes that are not numbers (damaged); "
+                                       "run `latentfolio index` again to repair it")
             if have != rows or top >= have:
                 # closed now, not whenever the error's traceback is collected: a connection left
                 # open keeps SQLite's per-process view of the file (and its WAL) alive
@@ -177,6 +179,31 @@ class Catalog:
         return m
 
 
+HEADER_TYPES = {"dim": int, "image_size": int, "channels": int, "model_fingerprint": str, "source": dict}
+
+
+def read_header(path: Path) -> dict:
+    """catalog.json, type-checked: a damaged or crafted header is one line, not a traceback later."""
+    meta = _io.read_json(path, "catalog header")
+    if not isinstance(meta, dict):
+        raise LatentfolioError(f"{path}: not a catalog header (expected a JSON object)")
+    version = meta.get("format_version", 1)
+    if type(version) is not int:
+        raise LatentfolioError(f"{path}: bad catalog header field format_version={version!r}")
+    if version > FORMAT_VERSION:
+        raise LatentfolioError(f"{path}: unknown catalog format version {version!r} (this latentfolio reads "
+                               f"{FORMAT_VERSION}); upgrade latentfolio")
+    missing = sorted(set(HEADER_TYPES) - set(meta))
+    if missing:
+        raise LatentfolioError(f"{path}: not a catalog header (no {', '.join(missing)})")
+    for k, t in HEADER_TYPES.items():
+        if type(meta[k]) is not t or (t is int and not 1 <= meta[k] <= 1 << 20):
+            raise LatentfolioError(f"{path}: bad catalog header field {k}={meta[k]!r}")
+    if meta["source"].get("kind") == "folder" and not isinstance(meta["source"].get("root"), str):
+        raise LatentfolioError(f"{path}: bad catalog header field source={meta['source']!r}")
+    return meta
+
+
 def check_model(model, meta: dict, where) -> None:
     if model.fingerprint != meta["model_fingerprint"]:
         raise LatentfolioError(
@@ -188,6 +215,16 @@ def check_model(model, meta: dict, where) -> None:
 def file_rows(folder: Path, dim: int) -> int:
     f = folder / LATENTS
     return f.stat().st_size // (4 * dim) if f.exists() else 0
+
+
+def nonfinite_rows(folder: Path, dim: int, chunk: int = 1 << 16) -> np.ndarray:
+    """Rows of the code file holding NaN or infinity (a damaged file), read in chunks."""
+    n = file_rows(folder, dim)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    lat = np.memmap(folder / LATENTS, np.float32, "r", shape=(n, dim))
+    bad = [s + np.flatnonzero(~np.isfinite(lat[s:s + chunk]).all(1)) for s in range(0, n, chunk)]
+    return np.concatenate(bad)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -23,6 +23,19 @@ def seed_option(help: str = "Random seed: the same seed gives the same result.")
 
 
 SEED = seed_option()
+
+
+def model_arg(help: str = "A model folder."):
+    return typer.Argument(..., help=help)
+
+
+def inputs_arg(help: str = "Image files or folders."):
+    return typer.Argument(..., help=help)
+
+
+def out_option(help: str, required: bool = True):
+    """``--out``/``-o``, the output of every command that writes one."""
+    return typer.Option(... if required else None, "--out", "-o", help=help)
 DATA_ROOT = typer.Option(None, "--data-root", help="Where named datasets live "
                          "(default: $LATENTFOLIO_DATA, else the user cache dir).")
 
@@ -101,6 +114,23 @@ def main() -> None:
     except LatentfolioError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:  # the last line of defence: a full disk, a permission, a vanished file
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        sys.exit(2)
+    except MemoryError:
+        print("error: out of memory (try a smaller --batch-size or smaller images)", file=sys.stderr)
+        sys.exit(2)
+    except RecursionError:
+        print("error: an input is nested too deep to read", file=sys.stderr)
+        sys.exit(2)
+    except Exception as e:  # sqlite3.DatabaseError and the like: still one line, naming the cause
+        import sqlite3
+
+        if isinstance(e, sqlite3.DatabaseError):
+            print(f"error: a catalog database is damaged ({e})", file=sys.stderr)
+            sys.exit(2)
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

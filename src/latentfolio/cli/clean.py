@@ -7,17 +7,17 @@ from typing import List, Optional
 
 import typer
 
-from .app import FORCE, JSON, SEED, _emit, app
+from .app import FORCE, JSON, SEED, _emit, app, inputs_arg, model_arg, out_option
 
 
 @app.command()
 def noise(
-    inputs: List[Path] = typer.Argument(..., help="Image files or folders."),
+    inputs: List[Path] = inputs_arg(),
     spec: str = typer.Option(..., "--spec", help="Comma-separated corruptions, e.g. gaussian:0.2,dust:0.01 or scan; "
                              "a range (gaussian:0.05-0.3) draws each image's strength from it. "
                              "Kinds: gaussian (std), salt_pepper (fraction), dust (area fraction), hair (lines), "
                              "smudge (blotches), grain (std), illumination (strength), jpeg (quality), scan (preset)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the noisy PNGs."),
+    out: Path = out_option("Folder for the noisy PNGs."),
     seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
@@ -31,9 +31,9 @@ def noise(
 
 @app.command("denoise")
 def denoise_cmd(
-    model_dir: Path = typer.Argument(..., help="A model trained with --denoise."),
-    inputs: List[Path] = typer.Argument(..., help="Image files or folders (any size)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder; originals are never overwritten."),
+    model_dir: Path = model_arg("A model trained with --denoise."),
+    inputs: List[Path] = inputs_arg("Image files or folders (any size)."),
+    out: Path = out_option("Output folder; originals are never overwritten."),
     tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: max(model size, 64))."),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: tile/4)."),
     force: bool = FORCE,

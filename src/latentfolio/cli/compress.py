@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .app import DATA_ROOT, FORCE, JSON, _emit, app
+from .app import DATA_ROOT, FORCE, JSON, _emit, app, inputs_arg, model_arg, out_option
 
 
 REFINE = typer.Option(0, "--refine", help="Refine each image's latent with this many gradient steps "
@@ -17,26 +17,28 @@ REFINE = typer.Option(0, "--refine", help="Refine each image's latent with this 
 
 @app.command()
 def compress(
-    model_dir: Path = typer.Argument(..., help="A model trained with --model codec."),
-    inputs: List[Path] = typer.Argument(..., help="Image files or folders."),
-    out: Path = typer.Option(..., "--out", "-o", help="A folder (one .lfz per image) or an .lfa archive file."),
+    model_dir: Path = model_arg("A model trained with --model codec."),
+    inputs: List[Path] = inputs_arg(),
+    out: Path = out_option("A folder (one .lfz per image) or an .lfa archive file."),
     refine: int = REFINE,
+    resume: bool = typer.Option(False, "--resume", help="Keep the files a killed run finished (whole, this model's) and code the rest."),
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
     """Compress images into .lfz files (or one .lfa archive) with a learned codec."""
     from .. import api
 
-    r = api.compress(model_dir, inputs, out, force=force, refine=refine)
+    r = api.compress(model_dir, inputs, out, force=force, refine=refine, resume=resume)
     _emit(r, as_json, lambda r: typer.echo(
-        f"{r['images']} image(s): {r['original_bytes']:,} -> {r['bytes']:,} bytes "
+        (f"kept {r['kept']} finished file(s); " if r.get("kept") else "")
+        + f"{r['images']} image(s): {r['original_bytes']:,} -> {r['bytes']:,} bytes "
         f"({r['original_bytes'] / max(1, r['bytes']):.1f}x) in {r['out']}"))
 
 
 @app.command()
 def decompress(
     files: List[Path] = typer.Argument(..., help=".lfz files, .lfa archives, or folders of them (as `compress` wrote them)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the decoded images."),
+    out: Path = out_option("Folder for the decoded images."),
     model: Optional[Path] = typer.Option(None, "--model", help="The codec model folder (default: found by the file's model fingerprint)."),
     only: List[str] = typer.Option([], "--only", help="Archive entries to decode (default: all)."),
     force: bool = FORCE,
@@ -51,7 +53,7 @@ def decompress(
 
 @app.command("codec-eval")
 def codec_eval(
-    model_dir: Path = typer.Argument(..., help="A codec model folder."),
+    model_dir: Path = model_arg("A codec model folder."),
     data: str = typer.Argument(..., help="Data source, as for `train`."),
     split: str = typer.Option("test", "--split"),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many images."),

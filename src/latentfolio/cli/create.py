@@ -8,13 +8,13 @@ from typing import List, Optional
 
 import typer
 
-from .app import DATA_ROOT, FORCE, JSON, SEED, _emit, _wrote, app
+from .app import DATA_ROOT, FORCE, JSON, SEED, _emit, _wrote, app, model_arg, out_option
 
 
 @app.command()
 def sample(
-    model_dir: Path = typer.Argument(..., help="A model folder (vae, or any vector-latent model)."),
-    out: Path = typer.Option(..., "--out", "-o", help="PNG grid to write."),
+    model_dir: Path = model_arg("A model folder (vae, or any vector-latent model)."),
+    out: Path = out_option("PNG grid to write."),
     n: int = typer.Option(64, "-n", help="Number of samples."),
     temperature: float = typer.Option(1.0, "--temperature", help="Scale of the sampling spread (<1: safer, >1: wilder)."),
     seed: int = SEED,
@@ -31,10 +31,10 @@ def sample(
 
 @app.command()
 def interpolate(
-    model_dir: Path = typer.Argument(..., help="A model folder."),
+    model_dir: Path = model_arg(),
     a: Path = typer.Argument(..., help="First image."),
     b: Path = typer.Argument(..., help="Second image."),
-    out: Path = typer.Option(..., "--out", "-o", help="PNG strip to write."),
+    out: Path = out_option("PNG strip to write."),
     steps: int = typer.Option(10, "--steps", help="Images in the strip, A and B included."),
     method: str = typer.Option("linear", "--method", help="linear | slerp."),
     gif: Optional[Path] = typer.Option(None, "--gif", help="Also write an animated GIF (there and back)."),
@@ -50,9 +50,9 @@ def interpolate(
 
 @app.command()
 def blend(
-    model_dir: Path = typer.Argument(..., help="A model folder."),
+    model_dir: Path = model_arg(),
     images: List[Path] = typer.Argument(..., help="Two or more images."),
-    out: Path = typer.Option(..., "--out", "-o", help="The blended image (PNG, model resolution)."),
+    out: Path = out_option("The blended image (PNG, model resolution)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="One weight per image, summing to 1 (default: equal)."),
     sheet: Optional[Path] = typer.Option(None, "--sheet", help="Also write the inputs next to the blend."),
     force: bool = FORCE,
@@ -66,9 +66,9 @@ def blend(
 
 @app.command()
 def traverse(
-    model_dir: Path = typer.Argument(..., help="A model folder."),
+    model_dir: Path = model_arg(),
     image: Path = typer.Argument(..., help="The image whose code is varied."),
-    out: Path = typer.Option(..., "--out", "-o", help="PNG sheet: one row per dimension."),
+    out: Path = out_option("PNG sheet: one row per dimension."),
     dims: str = typer.Option("top5", "--dims", help="topN (widest over the training set) or indices like 0,3,7."),
     span: float = typer.Option(3.0, "--range", help="Go from -range to +range standard deviations."),
     steps: int = typer.Option(9, "--steps", help="Columns per row."),
@@ -83,7 +83,7 @@ def traverse(
 
 @app.command("fit-density")
 def fit_density(
-    model_dir: Path = typer.Argument(..., help="A model folder with a vector latent."),
+    model_dir: Path = model_arg("A model folder with a vector latent."),
     data: str = typer.Argument(..., help="The data it was trained on."),
     components: int = typer.Option(10, "--components", help="Gaussian mixture components."),
     data_root: Optional[Path] = DATA_ROOT,

@@ -8,13 +8,15 @@ from typing import List, Optional
 import typer
 
 from ..errors import LatentfolioError
-from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, _model_options, app, seed_option
+from .app import (
+    DATA_ROOT, FORCE, JSON, SEED, _console, _emit, _model_options, app, inputs_arg, model_arg,
+    out_option, seed_option)
 
 
 @app.command()
 def train(
     data: str = typer.Argument(..., help="Image folder, IDX or CIFAR folder, or mnist | fashion-mnist | cifar10 | digits."),
-    out: Path = typer.Option(..., "--out", "-o", help="Model folder to write."),
+    out: Path = out_option("Model folder to write."),
     model: Optional[str] = typer.Option(None, "--model", help="fc | conv | vae | resnet | denoiser | codec (default conv; see `latentfolio models`)."),
     latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Bottleneck size (model default: 32; resnet 256)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Square side in px (default: the data's; for folders 64, or the images' own side when smaller)."),
@@ -88,7 +90,7 @@ def _print_metrics(d: dict) -> None:
 
 @app.command()
 def evaluate(
-    model_dir: Path = typer.Argument(..., help="A model folder."),
+    model_dir: Path = model_arg(),
     data: str = typer.Argument(..., help="Data source, as for `train`."),
     split: str = typer.Option("test", "--split", help="train | val | test | all."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Corrupt inputs with this noise spec and score against the clean images."),
@@ -105,9 +107,9 @@ def evaluate(
 
 @app.command()
 def reconstruct(
-    model_dir: Path = typer.Argument(..., help="A model folder."),
-    inputs: List[Path] = typer.Argument(..., help="Image files or folders."),
-    out: Path = typer.Option(..., "--out", "-o", help="PNG grid to write."),
+    model_dir: Path = model_arg(),
+    inputs: List[Path] = inputs_arg(),
+    out: Path = out_option("PNG grid to write."),
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
@@ -120,7 +122,7 @@ def reconstruct(
 
 
 @app.command()
-def info(model_dir: Path = typer.Argument(..., help="A model folder."), as_json: bool = JSON):
+def info(model_dir: Path = model_arg(), as_json: bool = JSON):
     """Layer table (output shapes, parameters), latent size and compression ratio."""
     from .. import api
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, app
+from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, app, model_arg, out_option
 
 CATALOG = typer.Argument(..., help="A catalog folder made by `latentfolio index`.")
 
@@ -25,7 +25,7 @@ def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
 
 @app.command()
 def index(
-    model_dir: Path = typer.Argument(..., help="A model folder with a vector latent (fc, conv, vae, resnet)."),
+    model_dir: Path = model_arg("A model folder with a vector latent (fc, conv, vae, resnet)."),
     data: str = typer.Argument(..., help="An image folder, or a dataset as for `train`."),
     out: Optional[Path] = typer.Option(None, "--catalog", "-c", help="Catalog folder (default: ./<data name>.catalog)."),
     batch_size: int = typer.Option(256, "--batch-size"),
@@ -54,7 +54,7 @@ def similar(
     catalog: Path = CATALOG,
     query: str = typer.Argument(..., help="An image file (encoded now), or a path or id in the catalog."),
     k: int = typer.Option(12, "-k", help="How many neighbours (the query itself included when it is in the catalog)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write a PNG grid: query, then the results."),
+    out: Optional[Path] = out_option("Also write a PNG grid: query, then the results.", required=False),
     model: Optional[Path] = typer.Option(None, "--model", help="The catalog's model folder, if it moved."),
     force: bool = FORCE,
     as_json: bool = JSON,
@@ -115,7 +115,7 @@ def cluster(
 @app.command("map")
 def map_cmd(
     catalog: Path = CATALOG,
-    out: Path = typer.Option(..., "--out", "-o", help="map.png / .jpg / .webp (static) or map.html (interactive, offline)."),
+    out: Path = out_option("map.png / .jpg / .webp (static) or map.html (interactive, offline)."),
     method: str = typer.Option("umap", "--method", help="umap | tsne | pca."),
     color: str = typer.Option("auto", "--color", help="auto | label | cluster."),
     thumbnails: bool = typer.Option(False, "--thumbnails", help="Picture: draw thumbnails instead of dots."),
@@ -137,7 +137,7 @@ def anomalies(
     catalog: Path = CATALOG,
     top: int = typer.Option(20, "--top", help="How many to list."),
     score: str = typer.Option("both", "--score", help="recon (MSE) | density (-log p(z)) | both (MSE, SSIM and density z-scores added)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Contact sheet PNG of the top ones."),
+    out: Optional[Path] = out_option("Contact sheet PNG of the top ones.", required=False),
     seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,

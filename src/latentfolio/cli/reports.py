@@ -7,13 +7,13 @@ from typing import Optional
 
 import typer
 
-from .app import DATA_ROOT, FORCE, JSON, SEED, _emit, _wrote, app
+from .app import DATA_ROOT, FORCE, JSON, SEED, _emit, _wrote, app, model_arg, out_option
 
 
 @app.command()
 def sweep(
     data: str = typer.Argument(..., help="Data source, as for `train`."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder: one model per combination, sweep.csv/.md/.png."),
+    out: Path = out_option("Folder: one model per combination, sweep.csv/.md/.png."),
     models: str = typer.Option("fc,conv", "--models", help="Comma-separated model types."),
     latent_dims: str = typer.Option("2,3,5,10,50", "--latent-dims", help="Comma-separated latent sizes."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per model (default: train's)."),
@@ -40,10 +40,10 @@ def sweep(
 
 @app.command("compare-latent")
 def compare_latent(
-    ae_dir: Path = typer.Argument(..., help="A plain autoencoder's model folder."),
-    vae_dir: Path = typer.Argument(..., help="A VAE's model folder (same data)."),
+    ae_dir: Path = model_arg("A plain autoencoder's model folder."),
+    vae_dir: Path = model_arg("A VAE's model folder (same data)."),
     data: str = typer.Argument(..., help="Data source, as for `train` (its test split is used)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for maps.png, gaps.png, prior.png, compare.json, index.html."),
+    out: Path = out_option("Folder for maps.png, gaps.png, prior.png, compare.json, index.html."),
     n: int = typer.Option(3000, "-n", help="Test images to encode."),
     method: str = typer.Option("pca", "--method", help="pca | umap."),
     seed: int = SEED,
@@ -63,9 +63,9 @@ def compare_latent(
 
 @app.command()
 def report(
-    model_dir: Path = typer.Argument(..., help="A model folder."),
+    model_dir: Path = model_arg(),
     data: Optional[str] = typer.Argument(None, help="Data source for reconstructions and the latent map."),
-    out: Path = typer.Option(..., "--out", "-o", help="HTML file to write (self-contained, works offline)."),
+    out: Path = out_option("HTML file to write (self-contained, works offline)."),
     method: str = typer.Option("pca", "--method", help="Latent map: pca | umap | tsne."),
     data_root: Optional[Path] = DATA_ROOT,
     force: bool = FORCE,

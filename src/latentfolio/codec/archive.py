@@ -49,7 +49,7 @@ class Archive:
         if magic != ARCHIVE_MAGIC or zlib.crc32(raw) != crc:
             raise LatentfolioError(f"{self.path}: corrupted or truncated archive (index CRC mismatch)")
         self.fingerprint = data[5:5 + FP_LEN]
-        self.entries = {e["name"]: e for e in json.loads(raw)["entries"]}
+        self.entries = _entries(raw, len(data) - _FOOTER.size, self.path)
         self._data = data
 
     def names(self) -> list[str]:
@@ -60,3 +60,24 @@ class Archive:
             raise LatentfolioError(f"{self.path}: no entry {name!r}")
         e = self.entries[name]
         return self._data[e["offset"]:e["offset"] + e["length"]]
+
+
+def _entries(raw: bytes, end: int, path: Path) -> dict[str, dict]:
+    """The index, type-checked: a name, and an offset and length inside the archive, per entry."""
+    bad = LatentfolioError(f"{path}: corrupt archive index")
+    try:
+        index = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise bad from None
+    entries = index.get("entries") if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise bad
+    out = {}
+    for e in entries:
+        ok = (isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"]
+              and all(type(e.get(k)) is int and e[k] >= 0 for k in ("offset", "length"))
+              and e["offset"] + e["length"] <= end)
+        if not ok:
+            raise bad
+        out[e["name"]] = e
+    return out

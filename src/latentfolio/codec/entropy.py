@@ -58,3 +58,13 @@ def estimated_bits(model, sym: np.ndarray) -> float:
         s = np.clip(sym[:, m].ravel() + r - lo[m], 0, ln[m] - 1)
         bits += float(-np.log2(freq[m, s] / 65536.0).sum())
     return bits
+
+
+def min_payload_bytes(model, shape: tuple[int, int, int, int]) -> int:
+    """The fewest bytes any payload for a latent of ``shape`` can take: every symbol the most
+    probable of its channel's table (an ANS coder cannot beat the information content). A file
+    claiming a big image with a tiny payload is refused on this bound, before any decoding."""
+    _, _, _, freq = _tables(model)
+    p, m, h, w = shape
+    top = freq[:m].max(axis=1).astype(np.float64) / 65536.0
+    return int(p * h * w * float(-np.log2(top).sum()) / 8)

@@ -12,7 +12,7 @@ from ..errors import LatentfolioError
 from ..imaging import array_to_image, image_to_array
 from ..models import to_unit
 from ..models.codec import Codec
-from .entropy import code_symbols, decode_symbols
+from .entropy import code_symbols, decode_symbols, min_payload_bytes
 from .format import FP_LEN, pack, parse
 from .refine import refine_latent
 
@@ -76,10 +76,41 @@ def encode_image(model, img: Image.Image, refine: int = 0) -> tuple[bytes, np.nd
     w, h = img.size
     if w > 65535 or h > 65535:
         raise LatentfolioError(f"image is {w}x{h}: .lfz holds at most 65535 px a side")
+    check_size(model, w, h, f"image {w}x{h}")
     a, info = image_to_array(img)
     sym = _latent(model, _planes(model, a), refine)
     alpha = zlib.compress(np.asarray(info["alpha"], np.uint8).tobytes(), 9) if "alpha" in info else None
     return pack(0, fingerprint(model), w, h, img.mode, alpha, code_symbols(model, sym)), sym
+
+
+MEMORY_BUDGET = 8 << 30  # bytes a whole-image pass may take; past it, an image is refused with a message
+
+
+def check_size(model, width: int, height: int, name: str) -> None:
+    """Refuse an image the whole-image transforms cannot hold: over Pillow's pixel limit (a
+    decompression bomb), or past MEMORY_BUDGET by an estimate of the largest activations (about
+    three float32 maps of ``width`` channels at half resolution: 8000 x 8000 at width 96 is 18 GB)."""
+    limit = Image.MAX_IMAGE_PIXELS or 1 << 62
+    if width * height > limit:
+        raise LatentfolioError(f"{name}: decompression bomb: {width}x{height} pixels is over the {limit:,} pixel limit")
+    need = 3 * 4 * (width * height // 4) * getattr(model.config, "width", 96)
+    if need > MEMORY_BUDGET:
+        raise LatentfolioError(f"{name}: {width}x{height} is too large to code in one pass here (about "
+                               f"{need / 2**30:.0f} GB of activations, over {MEMORY_BUDGET / 2**30:.0f} GB); "
+                               "scale it down first")
+
+
+def _alpha(hd, name: str) -> np.ndarray:
+    """The lossless alpha plane, inflated to at most width x height bytes (no zlib bomb)."""
+    n = hd.width * hd.height
+    d = zlib.decompressobj()
+    try:
+        raw = d.decompress(hd.alpha, n)
+    except zlib.error:
+        raw = b""
+    if len(raw) != n or d.unconsumed_tail:
+        raise LatentfolioError(f"{name}: corrupt alpha plane")
+    return np.frombuffer(raw, np.uint8).reshape(hd.height, hd.width)
 
 
 def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
@@ -92,6 +123,10 @@ def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
     k = 1 if hd.mode in ("L", "LA", "1", "I", "I;16", "I;16L", "I;16B", "F") else 3
     p = k if model.config.channels == 1 else 1
     shape = (p, model.config.latent_dim, -(-hd.height // model.stride), -(-hd.width // model.stride))
+    check_size(model, hd.width, hd.height, name)
+    if len(hd.payload) < min_payload_bytes(model, shape):
+        raise LatentfolioError(f"{name}: truncated or corrupt .lfz file ({len(hd.payload)} bytes of coded data "
+                               f"cannot hold a {hd.width}x{hd.height} image)")
     try:
         sym = decode_symbols(model, hd.payload, shape)
     except Exception as e:  # a payload the tables cannot decode
@@ -101,11 +136,9 @@ def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
     if hd.mode in ("I;16", "I;16L", "I;16B", "I"):
         info["scale"] = 65535.0
     if hd.alpha is not None:
-        try:
-            alpha = np.frombuffer(zlib.decompress(hd.alpha), np.uint8).reshape(hd.height, hd.width)
-        except (zlib.error, ValueError):
-            raise LatentfolioError(f"{name}: corrupt alpha plane") from None
-        info["alpha"] = Image.fromarray(alpha, "L")
+        info["alpha"] = Image.fromarray(_alpha(hd, name), "L")
+    if hd.mode in ("P", "PA") and "alpha" in info:  # palette transparency: kept, as RGBA
+        return array_to_image(a, {"mode": "RGBA", "alpha": info["alpha"]})
     if hd.mode == "P":
         return array_to_image(a, {"mode": "RGB"}).quantize(256)
     if hd.mode not in ("L", "RGB", "RGBA", "LA") and "scale" not in info:

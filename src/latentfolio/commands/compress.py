@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .. import _io
 from ..codec.archive import ARCHIVE_MAGIC, Archive, write_archive
@@ -31,12 +32,21 @@ def _check_refine(model, refine: int) -> None:
         trained_lambda(model)
 
 
-def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int = 0,
+def _done(dst: Path, model) -> bool:
+    """An output a killed run already finished: a whole .lfz (its CRC holds) of this model."""
+    try:
+        return dst.is_file() and parse(dst.read_bytes(), str(dst)).fingerprint == fingerprint(model, 4)
+    except LatentfolioError:
+        return False
+
+
+def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int = 0, resume: bool = False,
              progress: bool | None = None) -> dict:
     """Compress images to ``out``: a folder of .lfz files, or one .lfa archive if ``out`` ends in .lfa.
 
     ``refine``: gradient steps on each image's latent before coding (see :func:`refine_latent`):
-    smaller files at the same quality, at ``refine`` decoder passes per image.
+    smaller files at the same quality, at ``refine`` decoder passes per image. ``resume`` (a
+    folder): files a killed run finished are kept, and only the rest are coded.
     """
     model = load_model(model_dir)
     require_codec(model)
@@ -49,9 +59,16 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
         _io.check_writable(out, force)
         pairs = _io.plan_outputs(rels, force, files=False)
     else:
-        pairs = _io.plan_outputs([(f, out / (rel + ".lfz")) for f, rel in rels], force)
+        todo = [(f, out / (rel + ".lfz")) for f, rel in rels]
+        kept = [dst for _, dst in todo if resume and _done(dst, model)]
+        pairs = _io.plan_outputs([(f, dst) for f, dst in todo if dst not in kept], force)
     rows, entries = [], []
     for (f, dst), img in each_image(pairs, "compressing", progress):
+        img = ImageOps.exif_transpose(img)  # coded as it is shown: a rotated photo stays upright
+        if img.mode not in PNG_MODES | TIFF_MODES:  # e.g. a floating-point TIFF (mode F)
+            warnings.warn(f"skipped {f}: mode {img.mode} images are not supported; save it as 8- or 16-bit",
+                          stacklevel=2)
+            continue
         t0 = time.perf_counter()
         blob = compress_image(model, img, refine)
         dt = time.perf_counter() - t0
@@ -63,66 +80,98 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
             _io.write_bytes(dst, blob)
             row["output"] = str(dst)
         rows.append(row)
-    if not rows:
+    if not rows and not (not archive and kept):
         raise LatentfolioError("no readable image to compress")
     if archive:
         write_archive(out, entries, fingerprint(model))
     register(model)
     total = sum(r["bytes"] for r in rows)
-    return {"out": str(out), "archive": archive, "refine": refine, "images": len(rows), "bytes": total,
+    return {"out": str(out), "archive": archive, "refine": refine, "images": len(rows),
+            "kept": 0 if archive else len(kept), "bytes": total,
             "original_bytes": sum(r["original_bytes"] for r in rows), "files": rows}
 
 
-def decompress(files: list, out, *, model_dir=None, only: list[str] | None = None, force: bool = False) -> dict:
-    """Decode .lfz files and .lfa archives into ``out`` (PNG; TIFF for CMYK)."""
-    given = load_model(model_dir) if model_dir else None
-    cache: dict = {}
-    out = Path(out)
-    written = []
-    made: dict[str, str] = {}  # output -> what it was decoded from
+PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"}  # the rest decode to 16-bit/CMYK TIFF
+TIFF_MODES = {"CMYK", "I", "I;16L", "LAB", "PA", "RGBX", "YCbCr"}
 
-    def emit(name: str, blob: bytes, src: str):
-        hd = parse(blob, src)
-        model = model_for(hd.fingerprint, given, cache, src)
-        img = decompress_bytes(model, blob, src)
-        stem = name[:-4] if name.endswith(".lfz") else name
-        ext = ".tiff" if img.mode == "CMYK" else ".png"
-        dst = out / (str(Path(stem).with_suffix("")) + ext)
-        if not dst.resolve().is_relative_to(out.resolve()):
-            raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
-        label = src if name == Path(src).name else f"{src} ({name})"  # a file, or an archive's entry
-        if str(dst) in made:  # x.jpg.lfz and x.png.lfz both decode to x.png
-            raise LatentfolioError(f"{made[str(dst)]} and {label} would both be written to {dst}; "
-                                   "decompress them into separate folders")
-        if dst.exists() and not force:
-            raise LatentfolioError(f"{dst}: already exists (use --force to overwrite)")
-        made[str(dst)] = label
-        buf = io.BytesIO()
-        img.save(buf, format="TIFF" if ext == ".tiff" else "PNG")
-        _io.write_bytes(dst, buf.getvalue())
-        written.append({"input": src, "output": str(dst), "size": list(img.size), "mode": img.mode})
 
-    jobs: list[tuple[Path, str]] = []  # (file, its name under out)
+def _output_name(out: Path, name: str, mode: str, src: str) -> Path:
+    """Where an entry decodes to: its name under ``out``, .png, or .tiff for modes PNG cannot hold."""
+    if mode not in PNG_MODES | TIFF_MODES:
+        raise LatentfolioError(f"{src}: holds an image of mode {mode!r}, which latentfolio cannot write")
+    stem = name[:-4] if name.endswith(".lfz") else name
+    dst = out / (str(Path(stem).with_suffix("")) + (".png" if mode in PNG_MODES else ".tiff"))
+    if not dst.resolve().is_relative_to(out.resolve()):
+        raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
+    return dst
+
+
+def _decode_jobs(files: list, only: list[str] | None) -> list[tuple[str, str, object]]:
+    """(name under out, what it is read from, a callable giving its bytes), for .lfz files, .lfa
+    archives' entries and folders of both."""
+    found: list[tuple[Path, str]] = []
     for f in map(Path, files):
         if f.is_dir():  # a folder `compress` wrote: its .lfz files and .lfa archives, structure kept
-            found = sorted(g for g in f.rglob("*") if g.suffix in (".lfz", ".lfa") and g.is_file())
-            if not found:
+            inside = sorted(g for g in f.rglob("*") if g.suffix in (".lfz", ".lfa") and g.is_file())
+            if not inside:
                 raise LatentfolioError(f"{f}: no .lfz or .lfa files in this folder")
-            jobs += [(g, g.relative_to(f).as_posix()) for g in found]
+            found += [(g, g.relative_to(f).as_posix()) for g in inside]
         elif f.is_file():
-            jobs.append((f, f.name))
+            found.append((f, f.name))
         else:
             raise LatentfolioError(f"{f}: no such file")
-    for f, name in jobs:
+    jobs = []
+    for f, name in found:
         with f.open("rb") as fh:
             head = fh.read(4)
         if head == ARCHIVE_MAGIC:
             arc = Archive(f)
             for entry in only or arc.names():
-                emit(entry, arc.blob(entry), f"{f}:{entry}")
+                jobs.append((entry, f"{f}:{entry}", lambda a=arc, e=entry: a.blob(e)))
         else:
-            emit(name, f.read_bytes(), str(f))
-    return {"out": str(out), "written": written}
+            jobs.append((name, str(f), f.read_bytes))
+    return jobs
+
+
+def decompress(files: list, out, *, model_dir=None, only: list[str] | None = None, force: bool = False) -> dict:
+    """Decode .lfz files and .lfa archives into ``out`` (PNG; TIFF for CMYK and other modes PNG
+    cannot hold). Every output is planned before any is written; a damaged file is named and
+    passed over, and the rest are decoded."""
+    given = load_model(model_dir) if model_dir else None
+    cache: dict = {}
+    out = Path(out)
+    planned, failed, made = [], [], {}  # made: output -> what it is decoded from
+    for name, src, read in _decode_jobs(files, only):
+        try:
+            blob = read()
+            hd = parse(blob, src)
+        except LatentfolioError as e:
+            warnings.warn(f"skipped {src}: {str(e).removeprefix(src + ': ')}", stacklevel=2)
+            failed.append(src)
+            continue
+        dst = _output_name(out, name, hd.mode, src)
+        label = src if name == Path(src).name else f"{src} ({name})"  # a file, or an archive's entry
+        if str(dst) in made:  # x.jpg.lfz and x.png.lfz both decode to x.png
+            raise LatentfolioError(f"{made[str(dst)]} and {label} would both be written to {dst}; "
+                                   "decompress them into separate folders")
+        _io.check_writable(dst, force)
+        made[str(dst)] = label
+        planned.append((src, blob, hd, dst))
+    written = []
+    for src, blob, hd, dst in planned:
+        try:
+            img = decompress_bytes(model_for(hd.fingerprint, given, cache, src), blob, src)
+        except LatentfolioError as e:
+            warnings.warn(f"skipped {src}: {str(e).removeprefix(src + ': ')}", stacklevel=2)
+            failed.append(src)
+            continue
+        buf = io.BytesIO()
+        img.save(buf, format="PNG" if dst.suffix == ".png" else "TIFF")
+        _io.write_bytes(dst, buf.getvalue())
+        written.append({"input": src, "output": str(dst), "size": list(img.size), "mode": img.mode})
+    if not written and failed:
+        raise LatentfolioError(f"nothing decoded: {len(failed)} damaged file(s), first {failed[0]}")
+    return {"out": str(out), "written": written, "failed": failed}
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ a plain AE's latent space decode to garbage (Ghosh et al. 2020).
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from ..errors import ArgumentError, LatentfolioError
 from ..imaging import auto_scale, make_grid, save_picture, to_pil
 from ..latent.density import DENSITY_WEIGHTS, LatentDensity, fit_model_density
 from ..latent.encode import decode_latents, encode_pixels, require_vector_latent
-from ..latent.generate import interpolate_latents, parse_dims, parse_weights, sample_latents, traverse_latents
+from ..latent.generate import MAX_STEPS, interpolate_latents, parse_dims, parse_weights, sample_latents, traverse_latents
 from ..saved import fit_of, load_for_model, load_model
 
 
@@ -104,9 +105,9 @@ def traverse(model_dir, image, out, *, dims: str = "top5", span: float = 3.0, st
              force: bool = False) -> dict:
     """One row per latent dimension, varied in steps of its training-set std."""
     _io.check_writable(out, force)
-    if steps < 2:
-        raise ArgumentError("steps", steps, "must be at least 2")
-    if span <= 0:
+    if not 2 <= steps <= MAX_STEPS:
+        raise ArgumentError("steps", steps, f"must be from 2 to {MAX_STEPS:,}")
+    if not 0 < span < math.inf:
         raise ArgumentError("span", span, "must be > 0")
     model = _load(model_dir)
     std = LatentDensity.load(model.model_dir).std_

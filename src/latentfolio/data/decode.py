@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -114,6 +115,13 @@ def _check_pixels(img: Image.Image, max_pixels: int | None) -> None:
         raise BadImage(f"decompression bomb: {w}x{h} pixels is over the {limit:,} pixel limit")
 
 
+def _first_frame_note(img: Image.Image, path) -> None:
+    """An animation or a multi-page file is read as its first frame: said once, not silently."""
+    n = getattr(img, "n_frames", 1)
+    if n > 1:
+        warnings.warn(f"{path}: {n} frames or pages; only the first is used", stacklevel=4)
+
+
 def open_image(path, max_pixels: int | None = None) -> Image.Image:
     """Open and fully decode a user's image at its own size and mode, or raise BadImage.
 
@@ -122,15 +130,17 @@ def open_image(path, max_pixels: int | None = None) -> Image.Image:
     with _as_bad_image(path):
         img = Image.open(path)
         _check_pixels(img, max_pixels)
+        _first_frame_note(img, path)
         img.load()
         return img
 
 
-def decode_image(path: str, size: int, channels: int, fit: str = "squash",
-                 max_pixels: int | None = None) -> np.ndarray:
+def decode_image(path, size: int, channels: int, fit: str = "squash",
+                 max_pixels: int | None = None, name: str | None = None) -> np.ndarray:
     """Read ``path`` as a (size, size, channels) uint8 array, or raise :class:`BadImage`."""
     with _as_bad_image(path), Image.open(path) as img:
         _check_pixels(img, max_pixels)
+        _first_frame_note(img, name or path)
         # JPEG can decode at 1/2, 1/4, 1/8 scale for free: big scans get fast.
         img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))
         img.load()

@@ -33,7 +33,7 @@ CACHE_VERSION = 1
 ORGANIZE_MANIFEST = ".latentfolio-organize.json"
 
 
-def _regular(path: Path) -> str | None:
+def not_regular(path: Path) -> str | None:
     """None for a regular file (or a link to one); else why it is not read. Checked with lstat
     then stat, so a FIFO, a device, a dangling link or a link loop is named, never opened."""
     try:
@@ -44,6 +44,15 @@ def _regular(path: Path) -> str | None:
         kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or
                 stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
         return f"{kind}, not a regular file"
+    return None
+
+
+def bad_name(path: str) -> str | None:
+    """Why a path cannot be recorded (catalogs and caches store UTF-8), or None."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8; rename it to index or train on it"
     return None
 
 
@@ -82,7 +91,7 @@ def scan(root: Path) -> tuple[list[Path], list[int], list[str]]:
             if name.startswith(".") or (not rel.parts and name in skip_top):
                 continue
             f = here / name
-            why = _regular(f)
+            why = not_regular(f) or bad_name(str(f))
             if why:
                 warnings.warn(f"skipped {f}: {why}", BadFileWarning, stacklevel=2)
                 continue

@@ -10,16 +10,27 @@ import numpy as np
 
 from ..errors import LatentfolioError
 from .decode import BadImage, decode_image, header
+from .folder import BadFileWarning, not_regular
 
 
 def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Files named directly, plus every non-hidden file below named folders (sorted)."""
+    """Files named directly, plus every non-hidden file below named folders (sorted). Entries
+    that are not regular files (FIFOs, devices, broken links) are named once and passed over."""
     files: list[Path] = []
     for p in map(Path, inputs):
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-        elif p.exists():
-            files.append(p)
+            for f in sorted(f for f in p.rglob("*") if not f.name.startswith(".") and not f.is_dir()):
+                why = not_regular(f)
+                if why:
+                    warnings.warn(f"skipped {f}: {why}", BadFileWarning, stacklevel=2)
+                else:
+                    files.append(f)
+        elif p.exists() or p.is_symlink():
+            why = not_regular(p)
+            if why:
+                warnings.warn(f"skipped {p}: {why}", BadFileWarning, stacklevel=2)
+            else:
+                files.append(p)
         else:
             raise LatentfolioError(f"{p}: no such file or folder")
     if not files:

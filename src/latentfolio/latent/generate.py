@@ -7,21 +7,25 @@ a plain AE's latent space decode to garbage (Ghosh et al. 2020).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ArgumentError
 from .density import LatentDensity
 
 SOURCES = ("auto", "prior", "density")
+MAX_SAMPLES = 100_000  # codes in one call: a grid of 100k images is already 80 MP at 28 px
+MAX_STEPS = 1_000  # frames of an interpolation or a traversal row
 
 
 def sample_latents(model, n: int, temperature: float = 1.0, seed: int = 0, source: str = "auto") -> tuple[np.ndarray, str]:
     """``n`` codes from the prior (VAE, or ``source="prior"``) or the fitted mixture."""
     if source not in SOURCES:
         raise ArgumentError("source", source, "use auto, prior or density")
-    if n < 1:
-        raise ArgumentError("n", n, "must be at least 1")
-    if temperature <= 0:
+    if not 1 <= n <= MAX_SAMPLES:
+        raise ArgumentError("n", n, f"must be from 1 to {MAX_SAMPLES:,}")
+    if not 0 < temperature < math.inf:
         raise ArgumentError("temperature", temperature, "must be > 0")
     if source == "auto":
         source = "prior" if model.type_name == "vae" else "density"
@@ -43,8 +47,8 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def interpolate_latents(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
-    if steps < 2:
-        raise ArgumentError("steps", steps, "must be at least 2")
+    if not 2 <= steps <= MAX_STEPS:
+        raise ArgumentError("steps", steps, f"must be from 2 to {MAX_STEPS:,}")
     t = np.linspace(0.0, 1.0, steps)
     if method == "linear":
         return ((1 - t)[:, None] * a + t[:, None] * b).astype(np.float32)
@@ -62,6 +66,8 @@ def parse_weights(weights: str | None, n: int) -> np.ndarray:
         raise ArgumentError("weights", weights, "expected numbers like 0.5,0.3,0.2") from None
     if len(w) != n:
         raise ArgumentError("weights", None, f"{len(w)} weight(s) for {n} image(s); give one per image")
+    if not np.isfinite(w).all():
+        raise ArgumentError("weights", weights, "every weight must be a finite number")
     if abs(w.sum() - 1.0) > 1e-6:
         raise ArgumentError("weights", weights, f"they sum to {w.sum():.6g}, not 1")
     return w

@@ -73,9 +73,7 @@ class ResNetAutoencoder(Autoencoder):
 
     def __init__(self, config: ResNetConfig):
         super().__init__(config)
-        c = config
-        w = list(c.widths)
-        nb = c.stage_blocks()
+        c, w, nb = config, list(config.widths), config.stage_blocks()  # nb: residual blocks per stage
         self.s = spatial_size(c.image_size, len(w), 3)
         enc: list[nn.Module] = [nn.Conv2d(c.channels, w[0], 3, 2, 1)]  # stem: (B, w0, H/2, W/2)
         cin = w[0]

@@ -8,6 +8,11 @@ from PIL import Image
 from ..imaging import fig_to_pil, pyplot
 
 
+def plain(text) -> str:
+    """Text matplotlib shows as it is: a label like ``$\\alert$`` is not parsed as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def scatter_axes(ax, xy: np.ndarray, groups: np.ndarray | None, names: list[str] | None,
                  title: str = "", size: float | None = None) -> None:
     """Dots coloured by group (label or cluster); -1 = unknown, drawn grey."""
@@ -22,11 +27,11 @@ def scatter_axes(ax, xy: np.ndarray, groups: np.ndarray | None, names: list[str]
             ax.scatter(xy[unknown, 0], xy[unknown, 1], s=s, c="#bbbbbb", linewidths=0, label="?")
         for g in np.unique(groups[~unknown]):
             m = groups == g
-            name = names[g] if names and 0 <= g < len(names) else str(g)
+            name = plain(names[g] if names and 0 <= g < len(names) else g)
             ax.scatter(xy[m, 0], xy[m, 1], s=s, color=cmap(int(g) % cmap.N), linewidths=0, label=name)
         if len(np.unique(groups)) <= 20:
             ax.legend(markerscale=max(1.0, 6 / s), fontsize=7, loc="best", frameon=False)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(plain(title), fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from ..data.noise import parse_spec
@@ -63,17 +64,17 @@ class TrainConfig:
             raise ArgumentError("loss", self.loss, f"use one of {', '.join(LOSSES)}")
         if self.epochs is not None and self.epochs < 1:
             raise ArgumentError("epochs", self.epochs, "must be at least 1")
-        if self.max_time is not None and self.max_time <= 0:
+        if self.max_time is not None and not 0 < self.max_time < math.inf:
             raise ArgumentError("max_time", self.max_time, "must be a positive number of minutes")
         if self.batch_size is not None and self.batch_size < 1:
             raise ArgumentError("batch_size", self.batch_size, "must be at least 1")
-        if self.lr is not None and not self.lr > 0:
+        if self.lr is not None and not 0 < self.lr < math.inf:
             raise ArgumentError("lr", self.lr, "must be positive")
-        if not self.muon_lr > 0:
+        if not 0 < self.muon_lr < math.inf:
             raise ArgumentError("muon_lr", self.muon_lr, "must be positive")
-        if self.beta < 0:
+        if not 0 <= self.beta < math.inf:
             raise ArgumentError("beta", self.beta, "must be >= 0")
-        if self.kl_warmup < 0:
+        if not 0 <= self.kl_warmup < math.inf:
             raise ArgumentError("kl_warmup", self.kl_warmup, "must be >= 0 epochs")
         if not 0 <= self.ssim_weight <= 1:
             raise ArgumentError("ssim_weight", self.ssim_weight, "must be from 0 (pure MSE) to 1 (pure SSIM)")
@@ -81,11 +82,11 @@ class TrainConfig:
             raise ArgumentError("patience", self.patience, "must be >= 0 epochs")
         if not 0 <= self.seed < 2**32:
             raise ArgumentError("seed", self.seed, "must be from 0 to 2**32 - 1")
-        if self.weight_decay < 0:
+        if not 0 <= self.weight_decay < math.inf:
             raise ValueError(f"weight_decay {self.weight_decay}: must be >= 0")
-        if self.grad_clip < 0:
+        if not 0 <= self.grad_clip < math.inf:
             raise ValueError(f"grad_clip {self.grad_clip}: must be >= 0 (0: off)")
-        if not self.lmbda > 0:
+        if not 0 < self.lmbda < math.inf:
             raise ArgumentError("lmbda", self.lmbda, "must be positive")
         if self.denoise is not None:
             try:

@@ -27,7 +27,7 @@ from ..latent.encode import is_vector_latent
 from ..latent.evaluate import evaluate_model
 from ..models import Autoencoder, build_model, get_model_class
 from ..models.info import model_info
-from ..saved import CONFIG, META, WEIGHTS, load_model, save_model
+from ..saved import CONFIG, MAX_PARAMETERS, META, WEIGHTS, count_parameters, load_model, save_model
 from .batches import loader
 from .callbacks import BlowUpGuard, History, ReconGrid
 from .config import TrainConfig
@@ -140,9 +140,13 @@ def _settings(data, model, *, latent_dim, image_size, channels, fit, data_root, 
     if not resume:  # a bad model flag is reported before the data is read, not after
         given = {k: v for k, v in dict(image_size=image_size, channels=channels).items() if v is not None}
         try:
-            model_cls.Config.from_dict({**s.model_fields, **given})
-        except (ValueError, TypeError) as e:
+            config = model_cls.Config.from_dict({**s.model_fields, **given})
+            n = count_parameters(model_cls, config)
+        except (ValueError, TypeError, RuntimeError) as e:
             raise LatentfolioError(f"model {s.model}: {e}") from None
+        if n > MAX_PARAMETERS:
+            raise LatentfolioError(f"model {s.model}: {n:,} parameters is past the {MAX_PARAMETERS:,} latentfolio "
+                                   "builds; choose a smaller --latent-dim or width")
     return s
 
 
@@ -241,7 +245,8 @@ def _save(net, out: Path, ds: ImageSet, data_name: str, s: Settings, trainer, mo
     """Evaluate the final model, write the model folder and fit its latent density; -> metrics."""
     net.finalize()  # e.g. the codec freezes its entropy model into integer tables
     cfg = s.cfg
-    split = "test" if len(ds.indices("test")) else "val"
+    # a handful of files can hash into train alone: then the model is scored on what it saw
+    split = next((k for k in ("test", "val") if len(ds.indices(k))), "train")
     metrics = evaluate_model(net, ds, split)
     if cfg.denoise:  # how well it cleans the noise it was trained on (clean input: psnr_db above)
         noisy = evaluate_model(net, ds, split, noise=cfg.denoise, seed=cfg.seed)
