@@ -92,7 +92,7 @@ def speed(n_vectors: int, dim: int, queries: int = 300) -> dict:
         (cat_dir / cat_mod.META).write_text(
             '{"format_version": 1, "model_fingerprint": "synthetic", "model_dir": "", "dim": %d, '
             '"image_size": 28, "channels": 1, "source": {"kind": "synthetic"}, "search": "flat"}' % dim)
-        db = cat_mod._connect(cat_dir / cat_mod.DB)
+        db = cat_mod.connect(cat_dir / cat_mod.DB)
         with db:
             db.executemany("INSERT INTO images (path, hash, row) VALUES (?, ?, ?)",
                            ((f"synthetic:{i}", "", i) for i in range(n_vectors)))

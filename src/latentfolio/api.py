@@ -14,9 +14,11 @@ from .commands.clean import denoise, noise
 from .commands.cluster import cluster
 from .commands.compress import codec_eval, compress, decompress
 from .commands.create import blend, fit_density, interpolate, sample, traverse
-from .commands.model import evaluate, info, reconstruct, train
+from .commands.model import evaluate, info, reconstruct
 from .commands.model import models as list_models
-from .commands.organize import anomalies, duplicates, index, map, similar
+from .commands.index import index
+from .commands.organize import anomalies, duplicates, map, similar
+from .commands.train import train
 from .data import load_data
 from .reports.compare import compare_latent
 from .reports.demo import demo

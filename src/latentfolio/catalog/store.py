@@ -53,7 +53,7 @@ class Catalog:
                                    "`latentfolio index MODEL_DIR DATA --catalog PATH`")
         self.meta = read_header(self.path / META)
         self.dim = self.meta["dim"]
-        self.db = _connect(self.path / DB)
+        self.db = connect(self.path / DB)
         if check:
             try:
                 rows, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(row), -1) FROM images").fetchone()
@@ -227,7 +227,7 @@ def nonfinite_rows(folder: Path, dim: int, chunk: int = 1 << 16) -> np.ndarray:
     return np.concatenate(bad)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
     db = None
     try:
         db = sqlite3.connect(str(path))

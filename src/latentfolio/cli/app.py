@@ -104,10 +104,26 @@ def _flag_for(arg: str) -> str:
     return "--" + arg.replace("_", "-")
 
 
+def _usage(e) -> None:
+    """Click's usage errors (a missing argument, a value of the wrong type) as one line too."""
+    if type(e).__name__ == "NoArgsIsHelpError":  # bare `latentfolio`: the help, as click shows it
+        e.show()
+        sys.exit(e.exit_code)
+    where = f"{e.ctx.command_path}: " if getattr(e, "ctx", None) is not None else ""
+    hint = " (see --help)" if getattr(e, "ctx", None) is not None else ""
+    print(f"error: {where}{e.format_message()}{hint}".replace("\n", " "), file=sys.stderr)
+    sys.exit(e.exit_code)
+
+
 def main() -> None:
     warnings.showwarning = _show_warning
     try:
-        app()
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     except ArgumentError as e:
         print(f"error: {e.for_flag(_flag_for(e.arg))}", file=sys.stderr)
         sys.exit(2)
@@ -124,9 +140,11 @@ def main() -> None:
     except RecursionError:
         print("error: an input is nested too deep to read", file=sys.stderr)
         sys.exit(2)
-    except Exception as e:  # sqlite3.DatabaseError and the like: still one line, naming the cause
+    except Exception as e:  # click's usage errors, sqlite3.DatabaseError: still one line each
         import sqlite3
 
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # click's, vendored by typer
+            _usage(e)
         if isinstance(e, sqlite3.DatabaseError):
             print(f"error: a catalog database is damaged ({e})", file=sys.stderr)
             sys.exit(2)

@@ -23,9 +23,9 @@ def noise(
     as_json: bool = JSON,
 ):
     """Apply a seeded scan-noise spec to images (to make test sets)."""
-    from .. import api
+    from ..commands.clean import noise as run
 
-    res = api.noise(inputs, out, spec=spec, seed=seed, force=force)
+    res = run(inputs, out, spec=spec, seed=seed, force=force)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} noisy image(s) to {out}"))
 
 
@@ -40,8 +40,8 @@ def denoise_cmd(
     as_json: bool = JSON,
 ):
     """Clean images of any size in blended tiles, keeping size, colour mode and format."""
-    from .. import api
+    from ..commands.clean import denoise as run
 
-    res = api.denoise(model_dir, inputs, out, tile=tile, overlap=overlap, force=force)
+    res = run(model_dir, inputs, out, tile=tile, overlap=overlap, force=force)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {out}"
                                              + (f", skipped {len(r['skipped'])}" if r["skipped"] else "")))

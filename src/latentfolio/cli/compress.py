@@ -26,9 +26,9 @@ def compress(
     as_json: bool = JSON,
 ):
     """Compress images into .lfz files (or one .lfa archive) with a learned codec."""
-    from .. import api
+    from ..commands.compress import compress as run
 
-    r = api.compress(model_dir, inputs, out, force=force, refine=refine, resume=resume)
+    r = run(model_dir, inputs, out, force=force, refine=refine, resume=resume)
     _emit(r, as_json, lambda r: typer.echo(
         (f"kept {r['kept']} finished file(s); " if r.get("kept") else "")
         + f"{r['images']} image(s): {r['original_bytes']:,} -> {r['bytes']:,} bytes "
@@ -45,9 +45,9 @@ def decompress(
     as_json: bool = JSON,
 ):
     """Decode .lfz files or .lfa archives (one image at a time) to PNG."""
-    from .. import api
+    from ..commands.compress import decompress as run
 
-    r = api.decompress(files, out, model_dir=model, only=only or None, force=force)
+    r = run(files, out, model_dir=model, only=only or None, force=force)
     _emit(r, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {r['out']}"))
 
 
@@ -62,9 +62,9 @@ def codec_eval(
     as_json: bool = JSON,
 ):
     """Real bytes per image, bits per pixel, PSNR/SSIM and speed, over a split."""
-    from .. import api
+    from ..commands.compress import codec_eval as run
 
-    r = api.codec_eval(model_dir, data, split=split, limit=limit, data_root=data_root, refine=refine)
+    r = run(model_dir, data, split=split, limit=limit, data_root=data_root, refine=refine)
     _emit(r, as_json, lambda r: typer.echo(
         f"{r['n']} images: {r['bytes_per_image']:.1f} bytes/image ({r['bpp']:.3f} bpp), "
         f"PSNR {r['psnr_db']:.2f} dB, SSIM {r['ssim']:.4f}; encode {r['encode_images_per_s']:.0f}/s, "

@@ -23,9 +23,9 @@ def sample(
     as_json: bool = JSON,
 ):
     """New images: a VAE from its prior, a plain AE from the mixture fitted to its training codes."""
-    from .. import api
+    from ..commands.create import sample as run
 
-    r = api.sample(model_dir, out, n=n, temperature=temperature, seed=seed, source=source, force=force)
+    r = run(model_dir, out, n=n, temperature=temperature, seed=seed, source=source, force=force)
     _emit(r, as_json, lambda r: typer.echo(f"wrote {r['out']} ({r['n']} samples from the {r['from']})"))
 
 
@@ -42,9 +42,9 @@ def interpolate(
     as_json: bool = JSON,
 ):
     """Walk the latent space from image A to image B."""
-    from .. import api
+    from ..commands.create import interpolate as run
 
-    _emit(api.interpolate(model_dir, a, b, out, steps=steps, method=method, gif=gif, force=force), as_json,
+    _emit(run(model_dir, a, b, out, steps=steps, method=method, gif=gif, force=force), as_json,
           _wrote())
 
 
@@ -59,9 +59,9 @@ def blend(
     as_json: bool = JSON,
 ):
     """Decode a weighted mix of several images' latent codes."""
-    from .. import api
+    from ..commands.create import blend as run
 
-    _emit(api.blend(model_dir, images, out, weights=weights, sheet=sheet, force=force), as_json, _wrote())
+    _emit(run(model_dir, images, out, weights=weights, sheet=sheet, force=force), as_json, _wrote())
 
 
 @app.command()
@@ -76,9 +76,9 @@ def traverse(
     as_json: bool = JSON,
 ):
     """Vary one latent dimension at a time, in steps of its training-set standard deviation."""
-    from .. import api
+    from ..commands.create import traverse as run
 
-    _emit(api.traverse(model_dir, image, out, dims=dims, span=span, steps=steps, force=force), as_json, _wrote())
+    _emit(run(model_dir, image, out, dims=dims, span=span, steps=steps, force=force), as_json, _wrote())
 
 
 @app.command("fit-density")
@@ -91,7 +91,7 @@ def fit_density(
     as_json: bool = JSON,
 ):
     """(Re)fit the latent density used by sample and traverse (train does this already)."""
-    from .. import api
+    from ..commands.create import fit_density as run
 
-    r = api.fit_density(model_dir, data, data_root=data_root, components=components, force=force)
+    r = run(model_dir, data, data_root=data_root, components=components, force=force)
     _emit(r, as_json, lambda r: typer.echo(f"fitted {r['n_components']} components on {r['n_fit']} codes: {r['out']}"))

@@ -51,7 +51,7 @@ def train(
     as_json: bool = JSON,
 ):
     """Train an autoencoder and save it as a model folder (config.json, model.safetensors, meta.json)."""
-    from .. import api
+    from ..commands.train import train as run
     from ..training.trainer import is_worker_process
 
     kw = dict(latent_dim=latent_dim, image_size=image_size, channels=channels,
@@ -66,9 +66,9 @@ def train(
             values = [float(v) for v in lambdas.split(",") if v.strip()]
         except ValueError:
             raise LatentfolioError(f"--lambdas {lambdas!r}: expected numbers like 0.002,0.006,0.02") from None
-        results = api.train(data, out, model=model, lambdas=values, **kw)
+        results = run(data, out, model=model, lambdas=values, **kw)
     else:
-        results = [api.train(data, out, model=model, lmbda=lmbda, **kw)]
+        results = [run(data, out, model=model, lmbda=lmbda, **kw)]
     if is_worker_process():  # a DDP rank > 0, re-run by Lightning's launcher: rank 0 reports
         return
     rows = [r.to_dict() for r in results]
@@ -99,9 +99,9 @@ def evaluate(
     as_json: bool = JSON,
 ):
     """Report mse, psnr_db, ssim and the number of images on a split."""
-    from .. import api
+    from ..commands.model import evaluate as run
 
-    _emit(api.evaluate(model_dir, data, split=split, data_root=data_root, noise=noise, seed=seed), as_json,
+    _emit(run(model_dir, data, split=split, data_root=data_root, noise=noise, seed=seed), as_json,
           _print_metrics)
 
 
@@ -114,9 +114,9 @@ def reconstruct(
     as_json: bool = JSON,
 ):
     """Originals over reconstructions, with PSNR under each, as one PNG."""
-    from .. import api
+    from ..commands.model import reconstruct as run
 
-    res = api.reconstruct(model_dir, inputs, out, force=force)
+    res = run(model_dir, inputs, out, force=force)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {r['out']} ({len(r['images'])} images, "
                                              f"mean PSNR {r['mean_psnr_db']:.2f} dB)"))
 
@@ -124,9 +124,9 @@ def reconstruct(
 @app.command()
 def info(model_dir: Path = model_arg(), as_json: bool = JSON):
     """Layer table (output shapes, parameters), latent size and compression ratio."""
-    from .. import api
+    from ..commands.model import info as run
 
-    d = api.info(model_dir)
+    d = run(model_dir)
 
     def human(d):
         from rich.table import Table
@@ -150,9 +150,9 @@ def info(model_dir: Path = model_arg(), as_json: bool = JSON):
 @app.command()
 def models(as_json: bool = JSON):
     """List the registered models and their config fields with defaults."""
-    from .. import api
+    from ..commands.model import models as run
 
-    d = api.list_models()
+    d = run()
 
     def human(d):
         for name, fields in d.items():

@@ -39,9 +39,9 @@ def index(
 
     Run it again after the folder changed: only new or changed files are encoded, deleted ones go.
     """
-    from .. import api
+    from ..commands.index import index as run
 
-    r = api.index(model_dir, data, out, data_root=data_root, devices=devices, accelerator=accelerator,
+    r = run(model_dir, data, out, data_root=data_root, devices=devices, accelerator=accelerator,
                   batch_size=batch_size, workers=workers)
     if r:
         _emit(r, as_json, lambda r: typer.echo(
@@ -60,9 +60,9 @@ def similar(
     as_json: bool = JSON,
 ):
     """The images most like QUERY, nearest first."""
-    from .. import api
+    from ..commands.organize import similar as run
 
-    r = api.similar(catalog, query, out, k=k, model_dir=model, force=force)
+    r = run(catalog, query, out, k=k, model_dir=model, force=force)
     _emit(r, as_json, lambda r: _hits_table(f"nearest to {r['query']['path']}", r["results"],
                                             ["rank", "distance", "id", "label", "path"]))
 
@@ -74,7 +74,7 @@ def duplicates(
     as_json: bool = JSON,
 ):
     """Groups of near-duplicate images (identical files always group)."""
-    from .. import api
+    from ..commands.organize import duplicates as run
 
     def human(r):
         typer.echo(f"{len(r['groups'])} group(s), {r['images_in_groups']} images, threshold {r['threshold']:.4g}")
@@ -83,7 +83,7 @@ def duplicates(
             for im in g["images"]:
                 typer.echo(f"  {im['path']}")
 
-    _emit(api.duplicates(catalog, threshold=threshold), as_json, human)
+    _emit(run(catalog, threshold=threshold), as_json, human)
 
 
 @app.command()
@@ -98,7 +98,7 @@ def cluster(
     as_json: bool = JSON,
 ):
     """Cluster the catalog; with labels, report NMI, ARI and accuracy (Hungarian matching)."""
-    from .. import api
+    from ..commands.cluster import cluster as run
 
     def human(r):
         typer.echo(f"{r['method']}: {r['clusters']} clusters; sizes " +
@@ -109,7 +109,7 @@ def cluster(
         if r.get("organize"):
             typer.echo(f"wrote {len(r['organize']['folders'])} folders to {r['organize']['out']}")
 
-    _emit(api.cluster(catalog, out, method=method, k=k, mode=mode, seed=seed, force=force), as_json, human)
+    _emit(run(catalog, out, method=method, k=k, mode=mode, seed=seed, force=force), as_json, human)
 
 
 @app.command("map")
@@ -125,9 +125,9 @@ def map_cmd(
     as_json: bool = JSON,
 ):
     """The collection as a 2-D map, coloured by label or cluster; the HTML shows thumbnails on hover."""
-    from .. import api
+    from ..commands.organize import map as run
 
-    r = api.map(catalog, out, method=method, color=color, thumbnails=thumbnails, limit=limit, seed=seed,
+    r = run(catalog, out, method=method, color=color, thumbnails=thumbnails, limit=limit, seed=seed,
                 force=force)
     _emit(r, as_json, lambda r: typer.echo(f"wrote {r['out']} ({r['points']} points, {r['method']})"))
 
@@ -143,8 +143,8 @@ def anomalies(
     as_json: bool = JSON,
 ):
     """The images that fit the collection least, most unusual first."""
-    from .. import api
+    from ..commands.organize import anomalies as run
 
-    r = api.anomalies(catalog, out, top=top, score=score, seed=seed, force=force)
+    r = run(catalog, out, top=top, score=score, seed=seed, force=force)
     _emit(r, as_json, lambda r: _hits_table(f"most unusual ({r['score']})", r["top"],
                                             ["rank", "score", "recon_error", "label", "path"]))

@@ -27,10 +27,10 @@ def sweep(
 
     Finished combinations are reused, so a stopped sweep continues where it was.
     """
-    from .. import api
+    from ..reports.sweep import sweep as run
     from ..reports.sweep import markdown_table
 
-    r = api.sweep(data, out, models=models, latent_dims=latent_dims, epochs=epochs, max_time=max_time,
+    r = run(data, out, models=models, latent_dims=latent_dims, epochs=epochs, max_time=max_time,
                   data_root=data_root, force=force, image_size=image_size)
     _emit(r, as_json, lambda r: typer.echo(markdown_table(r["rows"], ["model", "latent_dim", "compression_ratio",
                                                                       "test_psnr_db", "test_ssim", "parameters",
@@ -52,9 +52,9 @@ def compare_latent(
     as_json: bool = JSON,
 ):
     """Side-by-side latent maps, decodes between clusters, and prior samples of an AE and a VAE."""
-    from .. import api
+    from ..reports.compare import compare_latent as run
 
-    r = api.compare_latent(ae_dir, vae_dir, data, out, data_root=data_root, n=n, method=method, seed=seed,
+    r = run(ae_dir, vae_dir, data, out, data_root=data_root, n=n, method=method, seed=seed,
                            force=force)
     _emit(r, as_json, lambda r: typer.echo(
         f"prior samples' distance to real codes (1 = like data): AE {r['AE']['prior_nn_ratio']:.2f}, "
@@ -72,9 +72,9 @@ def report(
     as_json: bool = JSON,
 ):
     """One offline HTML page: info, loss curve, reconstructions, latent map, samples, interpolation, traversal."""
-    from .. import api
+    from ..reports.report import report as run
 
-    p = api.report(model_dir, out, data, data_root=data_root, force=force, method=method)
+    p = run(model_dir, out, data, data_root=data_root, force=force, method=method)
     _emit({"out": str(p)}, as_json, _wrote())
 
 
@@ -88,8 +88,8 @@ def demo(
     as_json: bool = JSON,
 ):
     """Train on FashionMNIST (or bundled digits when it is not available) and write report.html."""
-    from .. import api
+    from ..reports.demo import demo as run
 
-    res = api.demo(out, data_root=data_root, force=force, epochs=epochs, download=not offline)
+    res = run(out, data_root=data_root, force=force, epochs=epochs, download=not offline)
     _emit(res, as_json, lambda r: typer.echo(f"{r['data']}: test PSNR {r['metrics']['psnr_db']:.2f} dB "
                                              f"after {r['epochs']} epochs; open {r['report']}"))

@@ -83,6 +83,10 @@ def encode_image(model, img: Image.Image, refine: int = 0) -> tuple[bytes, np.nd
     return pack(0, fingerprint(model), w, h, img.mode, alpha, code_symbols(model, sym)), sym
 
 
+# The modes a decoded image can be rebuilt in (and written as PNG or TIFF); a file naming any other
+# mode is refused at once, and `compress` refuses to make one (e.g. a floating-point TIFF, mode F).
+DECODABLE = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "I", "I;16", "I;16L", "I;16B",
+                       "CMYK", "YCbCr", "LAB"})
 MEMORY_BUDGET = 8 << 30  # bytes a whole-image pass may take; past it, an image is refused with a message
 
 
@@ -117,6 +121,8 @@ def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
     """The bytes of an .lfz file -> a Pillow image of the original size and mode."""
     hd = parse(data, name)
     require_codec(model)
+    if hd.mode not in DECODABLE:
+        raise LatentfolioError(f"{name}: holds an image of mode {hd.mode!r}, which latentfolio cannot rebuild")
     if hd.fingerprint != fingerprint(model, len(hd.fingerprint)):
         raise LatentfolioError(f"{name}: was compressed with another model (fingerprint "
                                f"{hd.fingerprint.hex()}, this model is {fingerprint(model, len(hd.fingerprint)).hex()})")

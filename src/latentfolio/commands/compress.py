@@ -15,7 +15,7 @@ from .. import _io
 from ..codec.archive import ARCHIVE_MAGIC, Archive, write_archive
 from ..codec.entropy import estimated_bits
 from ..codec.format import parse
-from ..codec.image import compress_image, decompress_bytes, encode_image, fingerprint, require_codec
+from ..codec.image import DECODABLE, compress_image, decompress_bytes, encode_image, fingerprint, require_codec
 from ..codec.refine import trained_lambda
 from ..codec.store import model_for, register
 from ..data import collect_images
@@ -65,7 +65,7 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
     rows, entries = [], []
     for (f, dst), img in each_image(pairs, "compressing", progress):
         img = ImageOps.exif_transpose(img)  # coded as it is shown: a rotated photo stays upright
-        if img.mode not in PNG_MODES | TIFF_MODES:  # e.g. a floating-point TIFF (mode F)
+        if img.mode not in DECODABLE:  # e.g. a floating-point TIFF (mode F)
             warnings.warn(f"skipped {f}: mode {img.mode} images are not supported; save it as 8- or 16-bit",
                           stacklevel=2)
             continue
@@ -91,14 +91,13 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
             "original_bytes": sum(r["original_bytes"] for r in rows), "files": rows}
 
 
-PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"}  # the rest decode to 16-bit/CMYK TIFF
-TIFF_MODES = {"CMYK", "I", "I;16L", "LAB", "PA", "RGBX", "YCbCr"}
+PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"}  # the rest of DECODABLE: TIFF
 
 
 def _output_name(out: Path, name: str, mode: str, src: str) -> Path:
     """Where an entry decodes to: its name under ``out``, .png, or .tiff for modes PNG cannot hold."""
-    if mode not in PNG_MODES | TIFF_MODES:
-        raise LatentfolioError(f"{src}: holds an image of mode {mode!r}, which latentfolio cannot write")
+    if mode not in DECODABLE:
+        raise LatentfolioError(f"{src}: holds an image of mode {mode!r}, which latentfolio cannot rebuild")
     stem = name[:-4] if name.endswith(".lfz") else name
     dst = out / (str(Path(stem).with_suffix("")) + (".png" if mode in PNG_MODES else ".tiff"))
     if not dst.resolve().is_relative_to(out.resolve()):
@@ -145,11 +144,10 @@ def decompress(files: list, out, *, model_dir=None, only: list[str] | None = Non
         try:
             blob = read()
             hd = parse(blob, src)
+            dst = _output_name(out, name, hd.mode, src)
         except LatentfolioError as e:
-            warnings.warn(f"skipped {src}: {str(e).removeprefix(src + ': ')}", stacklevel=2)
-            failed.append(src)
+            failed.append((src, e))
             continue
-        dst = _output_name(out, name, hd.mode, src)
         label = src if name == Path(src).name else f"{src} ({name})"  # a file, or an archive's entry
         if str(dst) in made:  # x.jpg.lfz and x.png.lfz both decode to x.png
             raise LatentfolioError(f"{made[str(dst)]} and {label} would both be written to {dst}; "
@@ -162,16 +160,19 @@ def decompress(files: list, out, *, model_dir=None, only: list[str] | None = Non
         try:
             img = decompress_bytes(model_for(hd.fingerprint, given, cache, src), blob, src)
         except LatentfolioError as e:
-            warnings.warn(f"skipped {src}: {str(e).removeprefix(src + ': ')}", stacklevel=2)
-            failed.append(src)
+            failed.append((src, e))
             continue
         buf = io.BytesIO()
         img.save(buf, format="PNG" if dst.suffix == ".png" else "TIFF")
         _io.write_bytes(dst, buf.getvalue())
         written.append({"input": src, "output": str(dst), "size": list(img.size), "mode": img.mode})
-    if not written and failed:
-        raise LatentfolioError(f"nothing decoded: {len(failed)} damaged file(s), first {failed[0]}")
-    return {"out": str(out), "written": written, "failed": failed}
+    if failed and not written:
+        if len(failed) == 1:
+            raise failed[0][1]
+        raise LatentfolioError(f"nothing decoded: {len(failed)} damaged files; the first: {failed[0][1]}")
+    for src, e in failed:
+        warnings.warn(f"skipped {src}: {str(e).removeprefix(src + ': ')}", stacklevel=2)
+    return {"out": str(out), "written": written, "failed": [src for src, _ in failed]}
 
 
 @torch.no_grad()

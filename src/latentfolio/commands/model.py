@@ -1,9 +1,9 @@
-"""The model commands: ``train``, ``evaluate``, ``reconstruct``, ``info`` and ``models``."""
+"""The model commands ``evaluate``, ``reconstruct``, ``info`` and ``models`` (``train`` has a module
+of its own: it needs Lightning, and these should start fast)."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import torch
@@ -18,21 +18,6 @@ from ..metrics import psnr
 from ..models import MODELS
 from ..models.info import model_info
 from ..saved import as_model, fit_of, load_for_model, load_model
-from ..training.lambdas import train_lambdas
-from ..training.train import TrainResult, train as train_one
-
-
-def train(data, out: str | os.PathLike, *, model: str | None = None, lambdas=None,
-          **kwargs) -> TrainResult | list[TrainResult]:
-    """Train an autoencoder on ``data`` into the model folder ``out``
-    (:func:`latentfolio.training.train.train` has the options).
-
-    With ``lambdas`` (rate-distortion models): one model per λ under ``out``, the lowest λ first
-    and each higher λ fine-tuning the one before; returns one result per λ.
-    """
-    if lambdas is not None:
-        return train_lambdas(data, out, list(lambdas), model, **kwargs)
-    return train_one(data, out, model, **kwargs)
 
 
 SPLITS = ("train", "val", "test", "all")

@@ -47,6 +47,11 @@ def not_regular(path: Path) -> str | None:
     return None
 
 
+def shown(path) -> str:
+    """A path as text that any terminal can print: bytes that are not UTF-8 as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def bad_name(path: str) -> str | None:
     """Why a path cannot be recorded (catalogs and caches store UTF-8), or None."""
     try:
@@ -93,7 +98,7 @@ def scan(root: Path) -> tuple[list[Path], list[int], list[str]]:
             f = here / name
             why = not_regular(f) or bad_name(str(f))
             if why:
-                warnings.warn(f"skipped {f}: {why}", BadFileWarning, stacklevel=2)
+                warnings.warn(f"skipped {shown(f)}: {why}", BadFileWarning, stacklevel=2)
                 continue
             real = os.path.realpath(f)
             if real in seen:  # two links to one file, or a link to a file found already

@@ -113,12 +113,20 @@ class LatentDensity:
                 f"{folder}: no latent density ({DENSITY_WEIGHTS}); fit one with "
                 f"`latentfolio fit-density {folder} DATA`")
         head = _io.read_json(folder / DENSITY_JSON, "density header")
+        ok = (isinstance(head, dict) and type(head.get("n_components", 10)) is int
+              and head.get("covariance_type", "full") in ("full", "diag") and type(head.get("seed", 0)) is int)
+        if not ok:
+            raise LatentfolioError(f"{folder / DENSITY_JSON}: not a latent density header; refit it with "
+                                   f"`latentfolio fit-density {folder} DATA --force`")
         try:
             arrays = load_file(str(folder / DENSITY_WEIGHTS))
         except (SafetensorError, OSError, ValueError) as e:
             raise LatentfolioError(f"{folder / DENSITY_WEIGHTS}: corrupt density file ({e})") from None
-        self = cls(int(head.get("n_components", 10)), head.get("covariance_type", "full"),
-                   int(head.get("seed", 0)))
+        need = {"weights_", "means_", "covariances_", "mean_", "std_"}
+        if set(arrays) != need or not all(np.isfinite(v).all() for v in arrays.values()):
+            raise LatentfolioError(f"{folder / DENSITY_WEIGHTS}: corrupt density file (arrays "
+                                   f"{sorted(arrays)}); refit it with `latentfolio fit-density`")
+        self = cls(head.get("n_components", 10), head.get("covariance_type", "full"), head.get("seed", 0))
         for k, v in arrays.items():
             setattr(self, k, v.astype(np.float64))
         self.n_fit_ = int(head.get("n_fit", 0))

@@ -1,0 +1,29 @@
+"""The ``index`` command: a catalog of a collection's codes, made or brought up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..catalog.encode import code_dim
+from ..catalog.index import update_catalog
+from ..errors import ArgumentError
+from ..saved import fit_of, load_model
+from ..training.trainer import make_trainer
+
+
+def index(model_dir, data, out=None, *, data_root=None, devices="auto", accelerator="auto",
+          batch_size: int = 256, workers: int | None = None, progress: bool | None = None) -> dict:
+    """Create or update the catalog ``out`` (default ``./<data name>.catalog``) of ``data`` in the
+    latent space of ``model_dir``: only new or changed files are encoded, deleted ones go."""
+    if workers is not None and workers < 0:
+        raise ArgumentError("workers", workers, "must be 0 (decode in this process) or more")
+    if batch_size < 1:
+        raise ArgumentError("batch_size", batch_size, "must be at least 1")
+    model = load_model(model_dir)
+    code_dim(model)
+    # bad --devices / --accelerator: one line now, before the catalog is created or changed
+    make_trainer(accelerator=accelerator, devices=devices, logger=False, enable_progress_bar=False,
+                 enable_model_summary=False)
+    out = Path(out or f"{Path(str(data)).name or 'data'}.catalog")
+    return update_catalog(model, model_dir, data, out, data_root, fit_of(model), devices=devices,
+                          accelerator=accelerator, batch_size=batch_size, workers=workers, progress=progress)
