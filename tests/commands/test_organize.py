@@ -39,7 +39,7 @@ def collection(tmp_path):
 
 
 def _index(model, data, cat, **kw):
-    from latentfolio.commands.organize import index
+    from latentfolio.commands.index import index
 
     return index(model, data, cat, workers=0, progress=False, **kw)
 
