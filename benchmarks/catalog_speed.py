@@ -6,7 +6,6 @@ over a million codes against exact search.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import save
+from .common import run
 
 
 def log(msg: str) -> None:
@@ -132,13 +131,8 @@ def speed(n_vectors: int, dim: int, queries: int = 300) -> dict:
     return out
 
 
-
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--vectors", type=int, default=1_000_000)
-    ap.add_argument("--dim", type=int, default=32)
-    args = ap.parse_args()
-    save("catalog_speed", speed(args.vectors, args.dim))
+    run("catalog_speed", lambda vectors, dim: speed(vectors, dim), vectors=1_000_000, dim=32)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,13 @@ def data_root() -> str | None:
         if p and Path(p, "fashion-mnist").exists():
             return p
     sys.exit("benchmarks need FashionMNIST: set LATENTFOLIO_DATA to a folder holding fashion-mnist/")
+
+
+def run(name: str, fn, **defaults) -> None:
+    """``python -m benchmarks.NAME [--arg value ...]``: flags from ``defaults``, then save(fn(...))."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}")
+    for k, v in defaults.items():
+        ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=v)
+    save(name, fn(**vars(ap.parse_args())))

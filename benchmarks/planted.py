@@ -8,7 +8,6 @@ belong (10 MNIST digits, 5 pages of noise, 5 near-blank pages), found or not in 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import save
+from .common import run
 
 
 def log(msg: str) -> None:
@@ -78,13 +77,8 @@ def planted(minutes: float, seeds: int) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--minutes", type=float, default=2.0)
-    ap.add_argument("--seeds", type=int, default=2)
-    args = ap.parse_args()
-    save("planted", planted(args.minutes, args.seeds))
+    run("planted", planted, minutes=2.0, seeds=2)
 
 
 if __name__ == "__main__":
