@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -120,3 +121,17 @@ def test_index_passes_over_links_to_one_file_and_non_files(tmp_path):
     assert r["images"] == 4
     said = " ".join(str(w.message) for w in caught)
     assert "dangling.png: a broken link" in said and "pipe.png: a FIFO" in said
+
+
+def test_force_never_follows_a_listed_folder_replaced_by_a_link(collection, tmp_path):
+    _, cat = collection
+    x = tmp_path / "X"
+    lf.cluster(cat, x, k=2, mode="copy")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(x / "cluster-00", elsewhere)
+    shutil.rmtree(x / "cluster-00")
+    os.symlink(elsewhere, x / "cluster-00")  # the files the manifest lists now resolve elsewhere
+    n = len(list(elsewhere.iterdir()))
+    with pytest.raises(LatentfolioError, match="did not write .*cluster-00"):
+        lf.cluster(cat, x, k=2, force=True)
+    assert len(list(elsewhere.iterdir())) == n

@@ -55,6 +55,7 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
     archive = out.suffix == ".lfa"
     rels = [(f, (f.relative_to(p) if p.is_dir() else Path(f.name)).as_posix())
             for p in map(Path, inputs) for f in collect_images([p])]
+    kept: list[Path] = []
     if archive:
         _io.check_writable(out, force)
         pairs = _io.plan_outputs(rels, force, files=False)
@@ -62,7 +63,7 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
         todo = [(f, out / (rel + ".lfz")) for f, rel in rels]
         kept = [dst for _, dst in todo if resume and _done(dst, model)]
         pairs = _io.plan_outputs([(f, dst) for f, dst in todo if dst not in kept], force)
-    rows, entries = [], []
+    rows, entries, failed = [], [], []
     for (f, dst), img in each_image(pairs, "compressing", progress):
         img = ImageOps.exif_transpose(img)  # coded as it is shown: a rotated photo stays upright
         if img.mode not in DECODABLE:  # e.g. a floating-point TIFF (mode F)
@@ -70,7 +71,11 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
                           stacklevel=2)
             continue
         t0 = time.perf_counter()
-        blob = compress_image(model, img, refine)
+        try:
+            blob = compress_image(model, img, refine, str(f))  # too large for one pass: refused
+        except LatentfolioError as e:
+            failed.append(e)
+            continue
         dt = time.perf_counter() - t0
         row = {"input": str(f), "bytes": len(blob), "original_bytes": f.stat().st_size,
                "bpp": 8 * len(blob) / (img.size[0] * img.size[1]), "seconds": round(dt, 4)}
@@ -80,14 +85,16 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
             _io.write_bytes(dst, blob)
             row["output"] = str(dst)
         rows.append(row)
-    if not rows and not (not archive and kept):
-        raise LatentfolioError("no readable image to compress")
+    if not rows and not kept:
+        raise failed[0] if len(failed) == 1 else LatentfolioError("no readable image to compress")
+    for e in failed:  # named once each, after the work, as the bad files of a folder are
+        warnings.warn(f"skipped {e}", stacklevel=2)
     if archive:
         write_archive(out, entries, fingerprint(model))
     register(model)
     total = sum(r["bytes"] for r in rows)
     return {"out": str(out), "archive": archive, "refine": refine, "images": len(rows),
-            "kept": 0 if archive else len(kept), "bytes": total,
+            "kept": len(kept), "bytes": total,
             "original_bytes": sum(r["original_bytes"] for r in rows), "files": rows}
 
 

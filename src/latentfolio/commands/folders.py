@@ -65,12 +65,13 @@ def _read_manifest(out: Path) -> dict | None:
 
 def _foreign(out: Path, manifest: dict) -> list[str]:
     """Entries of ``out`` that the manifest does not list: what latentfolio did not write."""
-    ours = {ORGANIZE_MANIFEST, *manifest.get("folders", []), *manifest.get("sheets", []),
-            *manifest.get("files", [])}
+    folders = set(manifest.get("folders", []))
+    ours = {ORGANIZE_MANIFEST, *folders, *manifest.get("sheets", []), *manifest.get("files", [])}
     found = []
     for p in out.rglob("*"):
         rel = p.relative_to(out).as_posix()
-        if rel not in ours and not (p.is_dir() and not p.is_symlink() and rel in manifest.get("folders", [])):
+        # a listed folder replaced by a link is not ours: removing "its" files would reach elsewhere
+        if rel not in ours or (rel in folders and (p.is_symlink() or not p.is_dir())):
             found.append(rel)
     return sorted(found)
 
