@@ -110,14 +110,16 @@ def png_bytes(img: Image.Image) -> bytes:
 
 
 # --- a user's image <-> float pixels, keeping what rebuilds its mode ------------------------
-def image_to_array(img: Image.Image) -> tuple[np.ndarray, dict]:
-    """Pillow image -> float (H, W, K) in [0, 1] plus what is needed to rebuild the same mode."""
+def image_to_pixels(img: Image.Image) -> tuple[np.ndarray, dict]:
+    """Pillow image -> its integer pixels (H, W, K) (uint8, or uint16/int32 for 16-bit modes) plus
+    what is needed to rebuild the same mode; ``info["scale"]`` is the value of white."""
     mode = img.mode
-    info = {"mode": mode}
+    info = {"mode": mode, "scale": 255.0}
     if mode in ("I;16", "I;16L", "I;16B", "I"):
-        a = np.asarray(img).astype(np.float32)
-        info["scale"] = 65535.0 if mode != "I" or a.max() > 255 else 255.0
-        return (a / info["scale"]).clip(0, 1)[:, :, None], info
+        a = np.asarray(img)
+        info["scale"] = 65535.0 if mode != "I" or a.max(initial=0) > 255 else 255.0
+        info["wide"] = True
+        return a[:, :, None], info
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA" if mode != "LA" else "LA")
         info["alpha"] = rgba.getchannel("A")
@@ -126,21 +128,45 @@ def image_to_array(img: Image.Image) -> tuple[np.ndarray, dict]:
         if mode == "P":
             info["palette"] = img
         img = img.convert("L" if mode == "1" else "RGB")
-    a = np.asarray(img, dtype=np.float32) / 255.0
+    a = np.asarray(img, dtype=np.uint8)
     return (a[:, :, None] if a.ndim == 2 else a), info
 
 
-def array_to_image(a: np.ndarray, info: dict) -> Image.Image:
+def to_float(pixels: np.ndarray, info: dict) -> np.ndarray:
+    """Integer pixels -> float32 in [0, 1]."""
+    return (pixels.astype(np.float32) / np.float32(info["scale"])).clip(0, 1)
+
+
+def to_pixels(a: np.ndarray, info: dict) -> np.ndarray:
+    """Float [0, 1] -> the integer pixels of ``info``'s mode (the inverse of :func:`to_float`)."""
+    v = np.round(np.clip(a, 0, 1) * info["scale"])
+    if info.get("wide"):
+        return v.astype(np.uint16 if info["scale"] > 255 else np.int32)
+    return v.astype(np.uint8)
+
+
+def pixels_to_image(p: np.ndarray, info: dict) -> Image.Image:
+    """Integer pixels (from :func:`image_to_pixels` or :func:`to_pixels`) -> a Pillow image in
+    the original mode."""
     mode = info["mode"]
-    if "scale" in info:
-        v = np.round(a[:, :, 0] * info["scale"])
-        img = Image.fromarray(v.astype(np.uint16) if info["scale"] > 255 else v.astype(np.int32))
+    if info.get("wide"):
+        img = Image.fromarray(p[:, :, 0])
         return img if img.mode == mode else img.convert(mode)
-    u8 = np.round(a * 255).clip(0, 255).astype(np.uint8)
-    img = Image.fromarray(u8[:, :, 0], "L") if u8.shape[2] == 1 else Image.fromarray(u8, "RGB")
+    img = Image.fromarray(p[:, :, 0], "L") if p.shape[2] == 1 else Image.fromarray(p, "RGB")
     if "alpha" in info:
         img.putalpha(info["alpha"])
         return img if mode in ("RGBA", "LA") else img.convert(mode) if mode != "P" else img
     if "palette" in info:
         return img.quantize(palette=info["palette"], dither=Image.Dither.NONE)
     return img if img.mode == mode else img.convert(mode)
+
+
+def image_to_array(img: Image.Image) -> tuple[np.ndarray, dict]:
+    """Pillow image -> float (H, W, K) in [0, 1] plus what is needed to rebuild the same mode."""
+    p, info = image_to_pixels(img)
+    return to_float(p, info), info
+
+
+def array_to_image(a: np.ndarray, info: dict) -> Image.Image:
+    """Float (H, W, K) in [0, 1] -> a Pillow image in ``info``'s mode."""
+    return pixels_to_image(to_pixels(a, info), info)

@@ -18,7 +18,7 @@ from latentfolio.saved import load_model
 from latentfolio.codec import entropy, image
 from latentfolio.codec import format as fmt
 from latentfolio.codec import refine as refine_mod
-from latentfolio.imaging import image_to_array
+from latentfolio.imaging import image_to_pixels
 from latentfolio.training.train import train
 
 from conftest import shapes_image, write_shapes
@@ -61,8 +61,8 @@ def test_round_trip_exact_repeatable_and_deterministic(model):
     hd = fmt.parse(a)
     k_shape = (1, model.config.latent_dim, -(-45 // model.stride), -(-70 // model.stride))
     sym = entropy.decode_symbols(model, hd.payload, k_shape)
-    a_img, _ = image_to_array(img)
-    assert np.array_equal(sym, image._latent(model, image._planes(model, a_img)))  # symbols exact
+    px, info = image_to_pixels(img)
+    assert np.array_equal(sym, image._latent(model, px, info))  # symbols exact
     d1, d2 = image.decompress_bytes(model, a), image.decompress_bytes(model, a)
     assert np.array_equal(np.asarray(d1), np.asarray(d2))
     assert d1.size == img.size and d1.mode == img.mode
@@ -86,8 +86,8 @@ def test_real_size_matches_the_entropy_estimate(model):
     img = photo((256, 256), seed=9)  # many symbols, so the coder's final word is a small share
     blob = image.compress_image(model, img)
     hd = fmt.parse(blob)
-    a, _ = image_to_array(img)
-    est = entropy.estimated_bits(model, image._latent(model, image._planes(model, a))) / 8
+    a, info = image_to_pixels(img)
+    est = entropy.estimated_bits(model, image._latent(model, a, info)) / 8
     header = len(blob) - len(hd.payload)
     assert abs(len(blob) - (est + header)) <= 0.05 * est + 8  # +8: the coder flushes 32-bit words
     assert len(hd.payload) >= est  # no coder beats the information content
@@ -298,3 +298,25 @@ def test_refine_flag_is_checked(codec_dir, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
     r = codec_eval(codec_dir[0], codec_dir[1], split="all", limit=3, refine=10)
     assert r["refine"] == 10 and r["n"] == 3 and r["bytes_per_image"] > r["estimated_payload_bytes"]
+
+
+def test_tiles_code_a_big_image_as_one_pass_would(model, monkeypatch):
+    """Big images are analysed and synthesised in tiles with a margin wider than the transforms'
+    receptive field: the symbols and the picture match a whole-image pass, and the file keeps its
+    format (a tile is not a unit of the file)."""
+    img = photo((300, 170), seed=5)
+    one_pass_sym = image.encode_image(model, img)[1]
+    one_pass = np.asarray(image.decompress_bytes(model, image.compress_image(model, img)), np.float32)
+    monkeypatch.setattr(image, "TILE", 64)  # 5 x 3 tiles, with the real 64 px margin
+    blob, sym = image.encode_image(model, img)
+    assert np.mean(sym == one_pass_sym) > 0.999  # symbols at rounding boundaries may flip
+    tiled_px = np.asarray(image.decompress_bytes(model, blob), np.float32)
+    assert tiled_px.shape == one_pass.shape and np.abs(tiled_px - one_pass).mean() < 0.05
+    mse = np.mean((tiled_px - np.asarray(img, np.float32)) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) > 15  # and it is the picture, not noise
+
+
+def test_memory_need_grows_with_the_image_not_the_activations(model):
+    small, big = image.memory_need(model, 1000, 1000), image.memory_need(model, 20000, 20000)
+    assert big < image.MEMORY_BUDGET  # a 400 MP scan fits
+    assert (big - small) / (400 - 1) < 40e6  # about the pixel copies and the latent per MP

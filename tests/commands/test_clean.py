@@ -68,10 +68,16 @@ def test_tiles_cover_the_image_without_seams():
             covered[s:s + min(t, n)] = True
         assert covered.all() and starts[-1] + min(t, n) == n
     assert (ramp(32, 8) > 0).all() and ramp(32, 8)[16] == 1
-    const = np.full((1, 150, 97), 0.3, np.float32)
+    const = np.full((150, 97, 1), 0.3, np.float32)
     assert np.allclose(tiled(lambda b: b, const, 32, 8), 0.3, atol=1e-6)  # constant stays constant
-    rng = np.random.default_rng(0).random((3, 150, 97)).astype(np.float32)
+    rng = np.random.default_rng(0).random((150, 97, 3)).astype(np.float32)
     assert np.allclose(tiled(lambda b: b ** 2, rng, 32, 8), rng ** 2, atol=1e-5)  # pointwise fn: exact
+    for tile, overlap in ((32, 8), (40, 0), (150, 16), (17, 16)):  # band carry-over at every shape
+        assert np.allclose(tiled(lambda b: b * 2, rng, tile, overlap, batch=3), rng * 2, atol=1e-5)
+    u8 = (rng * 255).astype(np.uint8)  # integer pixels in, integer pixels out
+    got = tiled(lambda b: b, u8, 32, 8, read=lambda t: t / np.float32(255),
+                write=lambda f: np.round(f * 255).astype(np.uint8))
+    assert got.dtype == np.uint8 and np.array_equal(got, u8)
 
 
 @pytest.fixture(scope="module")

@@ -175,7 +175,7 @@ def test_bad_files_are_skipped_and_named(tmp_path, shapes_folder):
     (root / "a" / "truncated.png").write_bytes(good[: len(good) // 2])
     (root / "a" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00garbage" * 50)
     (root / "b" / "empty.png").write_bytes(b"")
-    Image.new("1", (12000, 12000)).save(root / "b" / "bomb.png")  # 144M px > Pillow's limit
+    Image.new("1", (23000, 23000)).save(root / "b" / "bomb.png")  # 529M px > the 512M px limit
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         ds = load_data(root, image_size=16)

@@ -82,13 +82,13 @@ def test_an_absurd_config_is_refused_before_it_is_built(tmp_path, capsys, monkey
     one_line_error(code, err, "parameters is past")
 
 
-def test_an_image_too_large_for_one_pass_is_refused(tmp_path, capsys, monkeypatch, store):
+def test_an_image_too_large_to_code_is_refused(tmp_path, capsys, monkeypatch, store):
     from latentfolio.codec import image
 
-    monkeypatch.setattr(image, "MEMORY_BUDGET", 1 << 20)  # as an 8000 x 8000 scan is for a width-96 codec
+    monkeypatch.setattr(image, "MEMORY_BUDGET", 1 << 20)  # as a scan past the budget would be
     Image.new("RGB", (600, 600), (10, 20, 30)).save(tmp_path / "big.png")
     code, _, err = cli(capsys, monkeypatch, "compress", CODEC, tmp_path / "big.png", "--out", tmp_path / "out")
-    one_line_error(code, err, "too large to code in one pass")
+    one_line_error(code, err, "too large to code here")
 
 
 # --- folder entries ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from ..errors import LatentfolioError
-from ..imaging import array_to_image, image_to_array
+from ..imaging import image_to_pixels, pixels_to_image, to_float, to_pixels
 from ..models import to_unit
 from ..models.codec import Codec
 from .entropy import code_symbols, decode_symbols, min_payload_bytes
@@ -30,10 +30,18 @@ def require_codec(model) -> None:
         raise LatentfolioError(f"{model.model_dir}: the codec's entropy tables are not frozen")
 
 
-def _planes(model, a: np.ndarray) -> np.ndarray:
+# Images are coded in tiles of TILE px, each analysed with MARGIN px of its neighbours around it
+# and synthesised from MARGIN / stride latent rows and columns around it, then cropped to the
+# tile: the 61 px receptive field of the transforms lies inside the margin, so the seams match a
+# whole-image pass (to float rounding), and memory stays that of one tile at any image size.
+# The tiling depends on the image size only, so every machine decodes a file the same way.
+TILE, MARGIN = 1024, 64
+
+
+def _planes(model, x: np.ndarray) -> np.ndarray:
     """(H, W, K) float -> (P, C, H, W) planes the model codes: a grey model codes each channel."""
     c = model.config.channels
-    x = a.transpose(2, 0, 1)
+    x = x.transpose(2, 0, 1)
     if c == 1:
         return x[:, None]
     if x.shape[0] == 1:
@@ -48,21 +56,50 @@ def _unplanes(model, planes: np.ndarray, k: int) -> np.ndarray:
     return out.mean(2, keepdims=True) if k == 1 else out
 
 
-def _latent(model, planes: np.ndarray, refine: int = 0) -> np.ndarray:
-    x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))
-    x = x * 2 - 1 if model.config.norm == "pm1" else x
-    with torch.no_grad():
-        y = model.encode(x)
-    if refine:
-        y = refine_latent(model, x, y, refine)
-    r = model.config.max_symbol
-    return torch.round(y).clamp(-r, r).to(torch.int32).numpy()  # (P, M, h, w)
+def _windows(n: int, core: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """(window start, window end, core start, core end) along one axis of length ``n``."""
+    return [(max(0, c - margin), min(n, c + core + margin), c, min(n, c + core)) for c in range(0, n, core)]
+
+
+def _latent(model, pixels: np.ndarray, info: dict, refine: int = 0) -> np.ndarray:
+    """Integer pixels (H, W, K) -> the latent symbols (P, M, ceil(H/s), ceil(W/s)), tile by tile."""
+    s, r = model.stride, model.config.max_symbol
+    h, w = pixels.shape[:2]
+    sym = None
+    for wy0, wy1, cy0, cy1 in _windows(h, TILE, MARGIN):
+        for wx0, wx1, cx0, cx1 in _windows(w, TILE, MARGIN):
+            x = torch.from_numpy(np.ascontiguousarray(_planes(model, to_float(pixels[wy0:wy1, wx0:wx1], info))))
+            x = x * 2 - 1 if model.config.norm == "pm1" else x
+            with torch.no_grad():
+                y = model.encode(x)
+            if refine:
+                y = refine_latent(model, x, y, refine)
+            y = torch.round(y).clamp(-r, r).to(torch.int32).numpy()  # (P, M, wh, ww)
+            if sym is None:
+                sym = np.empty(y.shape[:2] + (-(-h // s), -(-w // s)), np.int32)
+            ly, lx = (cy0 - wy0) // s, (cx0 - wx0) // s
+            ny, nx = -(-(cy1 - cy0) // s), -(-(cx1 - cx0) // s)
+            sym[:, :, cy0 // s:cy0 // s + ny, cx0 // s:cx0 // s + nx] = y[:, :, ly:ly + ny, lx:lx + nx]
+    return sym
 
 
 @torch.no_grad()
-def _synth(model, sym: np.ndarray, h: int, w: int) -> np.ndarray:
-    out = model.decode(torch.from_numpy(sym.astype(np.float32)))[..., :h, :w]
-    return to_unit(out, model.config.norm).clamp(0, 1).numpy()
+def _synth(model, sym: np.ndarray, h: int, w: int, info: dict, k: int) -> np.ndarray:
+    """Latent symbols -> integer pixels (H, W, K), synthesised tile by tile."""
+    s, lm = model.stride, MARGIN // model.stride
+    out = None
+    for wy0, wy1, cy0, cy1 in _windows(sym.shape[2], TILE // s, lm):
+        for wx0, wx1, cx0, cx1 in _windows(sym.shape[3], TILE // s, lm):
+            z = torch.from_numpy(sym[:, :, wy0:wy1, wx0:wx1].astype(np.float32))
+            a = to_unit(model.decode(z), model.config.norm).clamp(0, 1).numpy()
+            py, px = (cy0 - wy0) * s, (cx0 - wx0) * s
+            y0, x0 = cy0 * s, cx0 * s
+            th, tw = min(h, cy1 * s) - y0, min(w, cx1 * s) - x0
+            tile = _unplanes(model, a[:, :, py:py + th, px:px + tw], k)
+            if out is None:
+                out = np.empty((h, w, tile.shape[2]), to_pixels(tile[:1, :1], info).dtype)
+            out[y0:y0 + th, x0:x0 + tw] = to_pixels(tile, info)
+    return out
 
 
 def compress_image(model, img: Image.Image, refine: int = 0, name: str = "image") -> bytes:
@@ -77,8 +114,8 @@ def encode_image(model, img: Image.Image, refine: int = 0, name: str = "image") 
     if w > 65535 or h > 65535:
         raise LatentfolioError(f"image is {w}x{h}: .lfz holds at most 65535 px a side")
     check_size(model, w, h, name)
-    a, info = image_to_array(img)
-    sym = _latent(model, _planes(model, a), refine)
+    pixels, info = image_to_pixels(img)
+    sym = _latent(model, pixels, info, refine)
     alpha = zlib.compress(np.asarray(info["alpha"], np.uint8).tobytes(), 9) if "alpha" in info else None
     return pack(0, fingerprint(model), w, h, img.mode, alpha, code_symbols(model, sym)), sym
 
@@ -87,22 +124,30 @@ def encode_image(model, img: Image.Image, refine: int = 0, name: str = "image") 
 # mode is refused at once, and `compress` refuses to make one (e.g. a floating-point TIFF, mode F).
 DECODABLE = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "I", "I;16", "I;16L", "I;16B",
                        "CMYK", "YCbCr", "LAB"})
-MEMORY_BUDGET = 12 << 30  # bytes a whole-image pass may take; past it, an image is refused with a message
+MEMORY_BUDGET = 12 << 30  # bytes a compress or decompress may take; past it, an image is refused
+
+
+def memory_need(model, width: int, height: int) -> int:
+    """Bytes one image takes to code, by an estimate: the tile's activations (five float32 maps of
+    ``width`` channels at half resolution, over a tile with its margins), plus what grows with the
+    image: three integer copies of its pixels (the input, the output, Pillow's) and its int32
+    latent. A 400 MP scan needs about 6 GB with the default codec."""
+    win = TILE + 2 * MARGIN
+    tile = 5 * 4 * (win * win // 4) * getattr(model.config, "width", 96)
+    latent = 4 * model.config.latent_dim * (width * height) // (model.stride ** 2)
+    return tile + 3 * 4 * width * height + latent
 
 
 def check_size(model, width: int, height: int, name: str) -> None:
-    """Refuse an image the whole-image transforms cannot hold: over Pillow's pixel limit (a
-    decompression bomb), or past MEMORY_BUDGET by an estimate of the peak: five float32 maps of
-    ``width`` channels at half resolution. Measured with the default width-96 codec, a 12 MP photo
-    peaked at 5.4 GB (estimate 5.8); 24 MP is allowed (11.6), 8000 x 8000 is not (31)."""
+    """Refuse an image over Pillow's pixel limit (a decompression bomb), or one whose
+    :func:`memory_need` is past MEMORY_BUDGET."""
     limit = Image.MAX_IMAGE_PIXELS or 1 << 62
     if width * height > limit:
         raise LatentfolioError(f"{name}: decompression bomb: {width}x{height} pixels is over the {limit:,} pixel limit")
-    need = 5 * 4 * (width * height // 4) * getattr(model.config, "width", 96)
+    need = memory_need(model, width, height)
     if need > MEMORY_BUDGET:
-        raise LatentfolioError(f"{name}: {width}x{height} is too large to code in one pass here (about "
-                               f"{need / 2**30:.0f} GB of activations, over {MEMORY_BUDGET / 2**30:.0f} GB); "
-                               "scale it down first")
+        raise LatentfolioError(f"{name}: {width}x{height} is too large to code here (about "
+                               f"{need / 2**30:.0f} GB, over {MEMORY_BUDGET / 2**30:.0f} GB); scale it down first")
 
 
 def _alpha(hd, name: str) -> np.ndarray:
@@ -138,16 +183,16 @@ def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
         sym = decode_symbols(model, hd.payload, shape)
     except Exception as e:  # a payload the tables cannot decode
         raise LatentfolioError(f"{name}: corrupt coded data ({e})") from None
-    a = _unplanes(model, _synth(model, sym, hd.height, hd.width), k)
-    info: dict = {"mode": hd.mode}
+    info: dict = {"mode": hd.mode, "scale": 255.0}
     if hd.mode in ("I;16", "I;16L", "I;16B", "I"):
-        info["scale"] = 65535.0
+        info.update(scale=65535.0, wide=True)
+    p = _synth(model, sym, hd.height, hd.width, info, k)
     if hd.alpha is not None:
         info["alpha"] = Image.fromarray(_alpha(hd, name), "L")
     if hd.mode in ("P", "PA") and "alpha" in info:  # palette transparency: kept, as RGBA
-        return array_to_image(a, {"mode": "RGBA", "alpha": info["alpha"]})
+        return pixels_to_image(p, {"mode": "RGBA", "scale": 255.0, "alpha": info["alpha"]})
     if hd.mode == "P":
-        return array_to_image(a, {"mode": "RGB"}).quantize(256)
-    if hd.mode not in ("L", "RGB", "RGBA", "LA") and "scale" not in info:
-        return array_to_image(a, {"mode": "RGB"}).convert(hd.mode)
-    return array_to_image(a, info)
+        return pixels_to_image(p, {"mode": "RGB", "scale": 255.0}).quantize(256)
+    if hd.mode not in ("L", "RGB", "RGBA", "LA") and not info.get("wide"):
+        return pixels_to_image(p, {"mode": "RGB", "scale": 255.0}).convert(hd.mode)
+    return pixels_to_image(p, info)

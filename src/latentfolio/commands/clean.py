@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,20 +13,18 @@ from PIL import Image, ImageOps
 from .. import _io
 from ..data import collect_images
 from ..data.decode import each_image, normalise_mode
+from ..data.formats import WRITABLE, format_of
 from ..data.noise import Noise
 from ..errors import ArgumentError, LatentfolioError
 from ..latent.tiles import denoise_image
 from ..saved import load_model
 
 
-SAVE_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF"}
-
-
 def _output_path(src: Path, root: Path | None, out: Path) -> Path:
     """The same name under ``out``; .png where the format can't be written back (e.g. .jpx)."""
     rel = src.relative_to(root) if root else Path(src.name)
     fmt = Image.registered_extensions().get(rel.suffix.lower())
-    if fmt is not None and fmt not in SAVE_FORMATS:  # (not other files: notes.txt is no clash)
+    if fmt is not None and fmt not in WRITABLE:  # (not other files: notes.txt is no clash)
         rel = rel.with_suffix(".png")
     return out / rel
 
@@ -60,15 +59,18 @@ def denoise(model_dir, inputs: list, out, *, tile: int | None = None, overlap: i
     if not jobs:
         raise LatentfolioError("no input images: " + ", ".join(map(str, inputs)))
     jobs = _io.plan_outputs(jobs, force)
-    written, skipped = [], []
+    written, skipped, as_png = [], [], {}
     for (src, dst), im in each_image(jobs, "denoising", progress, skipped):
-        fmt = im.format if im.format in SAVE_FORMATS else "PNG"
+        kind = format_of(im)
+        fmt = kind if kind in WRITABLE else "PNG"
+        if fmt != kind:  # PSD, KRA, ORA, RAW...: said once per kind, in the result and a warning
+            as_png.setdefault(kind or "unknown", []).append(str(src))
         exif = im.info.get("exif")
         clean = denoise_image(model, im, tile, overlap)
         if fmt == "PNG" and dst.suffix.lower() != ".png":
             dst = dst.with_suffix(".png")
         buf = io.BytesIO()
-        kw = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        kw = {"quality": 95} if fmt in ("JPEG", "WEBP", "AVIF", "JXL", "HEIF") else {}
         if exif:
             kw["exif"] = exif
         clean.save(buf, format=fmt, **kw)
@@ -77,7 +79,11 @@ def denoise(model_dir, inputs: list, out, *, tile: int | None = None, overlap: i
                         "mode": clean.mode})
     if not written:
         raise LatentfolioError(f"no readable image among {len(jobs)} input file(s)")
-    return {"out": str(out), "written": written, "skipped": skipped}
+    for kind, files in as_png.items():
+        warnings.warn(f"{len(files)} {kind} file(s) written as PNG: latentfolio cannot write {kind} "
+                      f"(the first: {files[0]})", stacklevel=2)
+    return {"out": str(out), "written": written, "skipped": skipped,
+            "written_as_png": {k: len(v) for k, v in as_png.items()}}
 
 
 def noise(inputs: list, out, *, spec: str, seed: int = 0, force: bool = False) -> dict:

@@ -14,6 +14,23 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from .formats import FormatError, open_any
+
+# Pillow refuses images over 89 MP as decompression bombs; a scan of 50-400 MP is a real file
+# here. 512 MP (1.5 GB as 8-bit RGB) is the default; LATENTFOLIO_MAX_PIXELS sets another.
+DEFAULT_MAX_PIXELS = 512_000_000
+
+
+def _max_pixels_from_env() -> int:
+    raw = os.environ.get("LATENTFOLIO_MAX_PIXELS", "")
+    try:
+        return max(1, int(raw)) if raw.strip() else DEFAULT_MAX_PIXELS
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
+
+
+Image.MAX_IMAGE_PIXELS = _max_pixels_from_env()
+
 FITS = ("squash", "crop", "pad")
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 
@@ -65,7 +82,7 @@ def header(path: str) -> tuple[int, int]:
     """(channels, shorter side) of a file, read from its header only (no pixel decode):
     channels is 1 or 3; (0, 0) when unreadable, which the decode pass will name."""
     try:
-        with Image.open(path) as img:
+        with open_any(path) as img:
             return (1 if img.mode in GREY_MODES else 3), min(img.size)
     except Exception:
         return 0, 0
@@ -79,6 +96,8 @@ def _as_bad_image(path):
         yield
     except BadImage:
         raise
+    except FormatError as e:
+        raise BadImage(str(e)) from None
     except Image.DecompressionBombError as e:
         raise BadImage(_bomb_reason(str(e))) from None
     except UnidentifiedImageError:
@@ -128,7 +147,7 @@ def open_image(path, max_pixels: int | None = None) -> Image.Image:
     ``format`` and ``info`` (EXIF, ...) are kept, for tools that write the same kind of file back.
     """
     with _as_bad_image(path):
-        img = Image.open(path)
+        img = open_any(path, max_pixels=max_pixels)
         _check_pixels(img, max_pixels)
         _first_frame_note(img, path)
         img.load()
@@ -138,18 +157,26 @@ def open_image(path, max_pixels: int | None = None) -> Image.Image:
 def decode_image(path, size: int, channels: int, fit: str = "squash",
                  max_pixels: int | None = None, name: str | None = None) -> np.ndarray:
     """Read ``path`` as a (size, size, channels) uint8 array, or raise :class:`BadImage`."""
-    with _as_bad_image(path), Image.open(path) as img:
+    with _as_bad_image(path), open_any(path, name, max_pixels, small=size) as img:
         _check_pixels(img, max_pixels)
         _first_frame_note(img, name or path)
-        # JPEG can decode at 1/2, 1/4, 1/8 scale for free: big scans get fast.
+        # JPEG decodes at 1/2, 1/4 or 1/8 scale in the DCT domain for free: big photos get fast
         img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))
         img.load()
+        img = _reduce(img, size)
         img = ImageOps.exif_transpose(img)
         img = normalise_mode(img)
         img = img.convert("L" if channels == 1 else "RGB")
         img = _fit(img, size, fit)
         a = np.asarray(img, dtype=np.uint8)
     return a.reshape(size, size, channels)
+
+
+def _reduce(img: Image.Image, size: int) -> Image.Image:
+    """Shrink a large image by a whole factor with Pillow's box ``reduce`` (fast, in C), leaving at
+    least twice the target size for the final filtered resize."""
+    factor = min(img.size) // (2 * size)
+    return img.reduce(factor) if factor >= 2 and img.mode in ("L", "RGB", "RGBA", "LA", "CMYK", "RGBX") else img
 
 
 def resize_array(images: np.ndarray, size: int, channels: int, fit: str = "squash") -> np.ndarray:

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from ..errors import ArgumentError
-from ..imaging import array_to_image, image_to_array
+from ..imaging import image_to_pixels, pixels_to_image, to_float, to_pixels
 from ..models import Autoencoder, to_unit
 
 
@@ -33,48 +33,63 @@ def ramp(n: int, overlap: int) -> np.ndarray:
     return r
 
 
-def tiled(fn, x: np.ndarray, tile: int, overlap: int, batch: int = 16) -> np.ndarray:
-    """Apply ``fn`` ((B, C, t, t) float32 -> same) over a (C, H, W) array in blended tiles."""
-    c, h, w = x.shape
+def _as_float(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32, copy=False)
+
+
+def tiled(fn, x: np.ndarray, tile: int, overlap: int, batch: int = 16, read=_as_float,
+          write=_as_float) -> np.ndarray:
+    """Apply ``fn`` ((B, K, t, t) float32 -> same) over an (H, W, K) array in blended tiles.
+
+    One band of tile rows is worked at a time, and rows are written out as soon as no later
+    tile touches them, so memory is the input, the output and two bands of floats, at any image
+    size. ``read`` turns a slice of ``x`` into float32 and ``write`` turns finished float rows
+    into the output's values (integer pixels, for an image)."""
+    h, w, k = x.shape
     th, tw = min(tile, h), min(tile, w)
-    if th == h and tw == w:
-        return fn(x[None])[0]
     ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
     wgt = np.outer(ramp(th, overlap), ramp(tw, overlap))
-    out = np.zeros((c, h, w), np.float64)
-    norm = np.zeros((h, w), np.float64)
-    coords = [(y, x0) for y in ys for x0 in xs]
-    for s in range(0, len(coords), batch):
-        chunk = coords[s:s + batch]
-        tiles = np.stack([x[:, y:y + th, x0:x0 + tw] for y, x0 in chunk])
-        res = fn(tiles)
-        for (y, x0), r in zip(chunk, res):
-            out[:, y:y + th, x0:x0 + tw] += r * wgt
-            norm[y:y + th, x0:x0 + tw] += wgt
-    return (out / norm).astype(np.float32)
+    acc, nrm = np.zeros((k, th, w), np.float32), np.zeros((th, w), np.float32)
+    out = None
+    for bi, y in enumerate(ys):
+        for s in range(0, len(xs), batch):
+            chunk = xs[s:s + batch]
+            tiles = np.stack([read(x[y:y + th, x0:x0 + tw]).transpose(2, 0, 1) for x0 in chunk])
+            for x0, r in zip(chunk, fn(tiles)):
+                acc[:, :, x0:x0 + tw] += r * wgt
+                nrm[:, x0:x0 + tw] += wgt
+        nxt = ys[bi + 1] if bi + 1 < len(ys) else h
+        done = write((acc[:, :nxt - y] / nrm[:nxt - y]).transpose(1, 2, 0))
+        if out is None:
+            out = np.empty((h, w, k), done.dtype)
+        out[y:nxt] = done
+        keep = y + th - nxt  # rows the next band's tiles also cover: carried over
+        acc[:, :keep], nrm[:keep] = acc[:, nxt - y:nxt - y + keep], nrm[nxt - y:nxt - y + keep]
+        acc[:, keep:], nrm[keep:] = 0, 0
+    return out
 
 
 def _model_fn(model: Autoencoder):
+    """(B, K, t, t) in [0, 1] -> the model's output: a grey model cleans each channel on its own;
+    a colour model sees a grey image as three equal channels and gives back their mean."""
     dev = next(model.parameters()).device
-    norm = model.config.norm
+    norm, c = model.config.norm, model.config.channels
 
     @torch.no_grad()
-    def fn(tiles: np.ndarray) -> np.ndarray:  # (B, C, t, t) in [0, 1]
+    def fn(tiles: np.ndarray) -> np.ndarray:
+        b, k, t0, t1 = tiles.shape
         x = torch.from_numpy(np.ascontiguousarray(tiles)).to(dev)
+        x = x.reshape(b * k, 1, t0, t1) if c == 1 else x.expand(b, 3, t0, t1) if k == 1 else x
         x = x * 2 - 1 if norm == "pm1" else x
-        return to_unit(model.reconstruct(x).float(), norm).clamp(0, 1).cpu().numpy()
+        y = to_unit(model.reconstruct(x).float(), norm).clamp(0, 1)
+        y = y.reshape(b, k, t0, t1) if c == 1 else y.mean(1, keepdim=True) if k == 1 else y
+        return y.cpu().numpy()
 
     return fn
 
 
-def denoise_array(model: Autoencoder, a: np.ndarray, tile: int | None = None,
-                  overlap: int | None = None) -> np.ndarray:
-    """(H, W, K) float32 in [0, 1], any K -> same shape, denoised.
-
-    A grey model cleans each channel of a colour image on its own; a colour model sees a grey
-    image as three equal channels and returns their mean.
-    """
-    c, size = model.config.channels, model.config.image_size
+def _tile_plan(model: Autoencoder, tile: int | None, overlap: int | None) -> tuple[int, int]:
+    size = model.config.image_size
     if model.any_size:
         tile = tile or max(size, 64)
     elif tile not in (None, size):
@@ -84,22 +99,29 @@ def denoise_array(model: Autoencoder, a: np.ndarray, tile: int | None = None,
     overlap = tile // 4 if overlap is None else overlap
     if not 0 <= overlap < tile:
         raise ArgumentError("overlap", overlap, f"must be >= 0 and smaller than the tile ({tile})")
-    h, w = a.shape[:2]
+    return tile, overlap
+
+
+def denoise_pixels(model: Autoencoder, x: np.ndarray, tile: int | None = None, overlap: int | None = None,
+                   read=_as_float, write=_as_float) -> np.ndarray:
+    """(H, W, K) pixels, any K -> the same shape, denoised (see :func:`tiled` for read/write)."""
+    tile, overlap = _tile_plan(model, tile, overlap)
+    h, w = x.shape[:2]
     if not model.any_size and (h < tile or w < tile):  # a whole tile, edge-padded, then cropped back
         pad = ((0, max(0, tile - h)), (0, max(0, tile - w)), (0, 0))
-        return denoise_array(model, np.pad(a, pad, mode="edge"), tile, overlap)[:h, :w]
-    fn = _model_fn(model)
-    k = a.shape[2]
-    if c == 1:
-        return np.stack([tiled(fn, a[None, :, :, i], tile, overlap)[0] for i in range(k)], axis=2)
-    if k == 1:
-        return tiled(fn, np.repeat(a.transpose(2, 0, 1), 3, 0), tile, overlap).mean(0)[:, :, None]
-    return tiled(fn, a.transpose(2, 0, 1), tile, overlap).transpose(1, 2, 0)
+        return denoise_pixels(model, np.pad(x, pad, mode="edge"), tile, overlap, read, write)[:h, :w]
+    return tiled(_model_fn(model), x, tile, overlap, read=read, write=write)
+
+
+def denoise_array(model: Autoencoder, a: np.ndarray, tile: int | None = None,
+                  overlap: int | None = None) -> np.ndarray:
+    """(H, W, K) float32 in [0, 1] -> same shape, denoised."""
+    return denoise_pixels(model, a, tile, overlap)
 
 
 def denoise_image(model: Autoencoder, img: Image.Image, tile=None, overlap=None) -> Image.Image:
-    """A Pillow image -> the same size and mode, cleaned by ``model``."""
-    a, info = image_to_array(img)
-    return array_to_image(denoise_array(model, a, tile, overlap), info)
-
-
+    """A Pillow image -> the same size and mode, cleaned by ``model``; memory holds the image's
+    integer pixels twice (in and out) plus two bands of tiles, never a float copy of the whole."""
+    p, info = image_to_pixels(img)
+    out = denoise_pixels(model, p, tile, overlap, read=lambda t: to_float(t, info), write=lambda f: to_pixels(f, info))
+    return pixels_to_image(out, info)
