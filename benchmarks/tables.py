@@ -199,9 +199,53 @@ def catalog_speed(r: dict) -> str:
             f"| IVF build time | {sl['build_seconds']:.0f} s | | |\n\n" + _machine(r))
 
 
+def index_photos(r: dict) -> str:
+    return (f"**`index` on full-size photos** ({r['photos']} JPEGs of photos/unsplash, median "
+            f"{r['megapixels_median']} MP, {r['megapixels_total']:.0f} MP in all; a {r['model_size_px']} px model).\n\n"
+            "| measure | `index` | bare loop (open, DCT draft, resize, encode, decode, error) | ratio |\n"
+            "|---|---:|---:|---:|\n"
+            f"| seconds | {r['index_seconds']:.2f} | {r['bare_loop_seconds']:.2f} | {r['ratio_vs_bare_loop']:.2f} "
+            f"(target {r['target']}) |\n| megapixels/s | {r['index_megapixels_per_s']:.0f} | | |\n\n"
+            f"{r['timing']}. `index` also hashes every file, stores codes and rows and builds the search "
+            "index.\n\n" + _machine(r))
+
+
+def scale(r: dict) -> str:
+    rows = ["| images | `index` s (img/s) | peak MB | `duplicates` s | peak MB | `cluster` s | peak MB | "
+            "`similar` p50 / p99 ms |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for x in r["sizes"]:
+        rows.append(f"| {x['images']:,} | {x['index']['seconds']:.1f} ({x['index']['images_per_s']:,.0f}) | "
+                    f"{x['index']['peak_mb']:,.0f} | {x['duplicates']['seconds']:.1f} | {x['duplicates']['peak_mb']:,.0f} | "
+                    f"{x['cluster']['seconds']:.1f} | {x['cluster']['peak_mb']:,.0f} | "
+                    f"{x['similar']['p50_ms']:.2f} / {x['similar']['p99_ms']:.2f} |")
+    grow = ["| sizes | `index` | `duplicates` | `cluster` |", "|---|---:|---:|---:|"]
+    for g in r["growth_exponent"]:
+        grow.append(f"| {g['from']:,} → {g['to']:,} | {g['index']:.2f} | {g['duplicates']:.2f} | {g['cluster']:.2f} |")
+    fits = ["| codes | `anomalies` s | peak MB | `map` s | peak MB |", "|---:|---:|---:|---:|---:|"]
+    for f in r.get("fits", []):
+        fits.append(f"| {f['codes']:,} | {f['anomalies']['seconds']:.1f} | {f['anomalies']['peak_mb']:,.0f} | "
+                    f"{f['map']['seconds']:.1f} | {f['map']['peak_mb']:,.0f} |")
+    out = (f"**Scale** ({r['what']}; {r['model']}).\n\n" + "\n".join(rows)
+           + f"\n\nGrowth exponent of the wall time (1 = linear; target {r['target']}); each run includes "
+           "a few seconds of start-up, which flattens the small sizes:\n\n" + "\n".join(grow))
+    if r.get("fits"):
+        out += ("\n\n`anomalies` (density fitted on 20k codes, all scored) and `map` (laid out on 20k) over "
+                "synthetic catalogs of the same sizes:\n\n" + "\n".join(fits))
+    if r.get("search"):
+        sr = r["search"]
+        out += (f"\n\n`similar` over {sr['codes']:,} synthetic {sr['dim']}-d codes (target {sr['target']}; "
+                f"recall against {sr['recall_reference']}):\n\n| index | build s | p50 ms | p99 ms | recall@10 |\n"
+                "|---|---:|---:|---:|---:|\n")
+        for name in ("default", "pq"):
+            x = sr[name]
+            label = "the catalog's choice" if name == "default" else "IVF-PQ, as past 4 GB of codes"
+            out += f"| {x['index']} ({label}) | {x['build_seconds']:.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['recall_at_10']:.3f} |\n"
+    return out + "\n\n" + _machine(r)
+
+
 RENDER = {"train_speed": train_speed, "quality": quality, "denoise": denoise, "codec": codec,
           "generate": generate, "cluster": cluster, "anomaly": anomaly, "planted": planted,
-          "catalog_speed": catalog_speed}
+          "catalog_speed": catalog_speed, "index_photos": index_photos, "scale": scale}
 
 
 def render() -> str:

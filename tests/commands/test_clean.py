@@ -262,3 +262,27 @@ def test_fixed_size_models_denoise_in_their_own_tiles():
         assert denoise_array(model, a).shape == (h, w, 1)
     with pytest.raises(LatentfolioError, match="tile=32: a 'conv' model takes only its own 16 px tiles"):
         denoise_array(model, np.zeros((40, 40, 1), np.float32), tile=32)
+
+
+def test_layered_paintings_are_cleaned_into_pngs_and_it_says_so(denoiser, tmp_path):
+    """PSD and ORA cannot be written back: the clean image is a PNG, and a warning names the kind."""
+    import zipfile
+    import io
+
+    from psd_tools import PSDImage
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pic = Image.fromarray(shapes_image(np.random.default_rng(2), 48)[:, :, 0]).convert("RGB")
+    PSDImage.frompil(pic).save(src / "painting.psd")
+    buf = io.BytesIO()
+    pic.save(buf, format="PNG")
+    with zipfile.ZipFile(src / "sketch.ora", "w") as z:
+        z.writestr("mimetype", "image/openraster")
+        z.writestr("mergedimage.png", buf.getvalue())
+    pic.save(src / "photo.heic", format="HEIF", quality=90)
+    with pytest.warns(UserWarning, match=r"1 PSD file\(s\) written as PNG: latentfolio cannot write PSD"):
+        res = denoise(denoiser[0], [src], tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["painting.png", "photo.heic", "sketch.png"]
+    assert res["written_as_png"] == {"PSD": 1, "ORA": 1}
+    assert Image.open(tmp_path / "out" / "photo.heic").size == (48, 48)

@@ -311,3 +311,29 @@ def test_index_on_two_processes_matches_one(tmp_path, model, collection):
     two, one = codes(tmp_path / "two"), codes(tmp_path / "one")
     assert two.keys() == one.keys()
     assert all(np.allclose(two[p], one[p], atol=1e-5) for p in one)
+
+
+def test_a_killed_index_keeps_its_work_and_the_next_run_goes_on(tmp_path, model, collection, monkeypatch):
+    """Codes are committed a chunk at a time: a run that dies keeps what it finished."""
+    from latentfolio.catalog import Catalog
+    from latentfolio.catalog import index as index_mod
+
+    monkeypatch.setattr(index_mod, "CHUNK", 5)
+    real, done = index_mod._encode_chunk, []
+
+    def dies_on_the_third_chunk(*a, **kw):
+        if len(done) == 2:
+            raise KeyboardInterrupt  # as Ctrl-C, or a kill, would stop it
+        done.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(index_mod, "_encode_chunk", dies_on_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        _index(model, collection, tmp_path / "c")
+    cat = Catalog(tmp_path / "c")
+    assert len(cat) == 10  # two chunks of 5, committed
+    cat.close()
+    monkeypatch.setattr(index_mod, "_encode_chunk", real)
+    with pytest.warns(UserWarning, match="notes.png"):
+        res = _index(model, collection, tmp_path / "c")
+    assert (res["images"], res["added"], res["unchanged"], res["bad"]) == (24, 14, 10, 1)

@@ -9,6 +9,7 @@ import io
 import os
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -79,9 +80,9 @@ class Writer(BasePredictionWriter):
     """Writes each batch's codes into their rows of the code file, and its flags, errors and
     hashes into scratch arrays that every DDP rank shares through the disk."""
 
-    def __init__(self, latents_path: Path, scratch: Path, dim: int):
+    def __init__(self, latents_path: Path, scratch: Path, dim: int, on_batch=None):
         super().__init__("batch")
-        self.latents_path, self.scratch, self.dim = latents_path, scratch, dim
+        self.latents_path, self.scratch, self.dim, self.on_batch = latents_path, scratch, dim, on_batch
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0):
@@ -98,11 +99,31 @@ class Writer(BasePredictionWriter):
         hs[pos] = np.array(batch["hash"], dtype="S64")
         for m in (ok, er, hs):
             m.flush()
+        if self.on_batch is not None:
+            self.on_batch(len(pos) * trainer.world_size)
+
+
+@contextmanager
+def progress_bar(total: int, label: str, show: bool | None = None):
+    """A progress bar on a terminal with images/s and the time left -> ``advance(n)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    show = sys.stderr.isatty() if show is None else show
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=not show) as prog:
+        task = prog.add_task(label, total=total, rate="")
+
+        def advance(n: int) -> None:
+            prog.advance(task, n)
+            speed = prog.tasks[0].speed
+            prog.update(task, rate=f"{speed:,.0f} images/s" if speed else "")
+        yield advance
 
 
 def encode_items(model, items: list[Item], slots: np.ndarray, latents_path: Path, scratch: Path,
                  fit: str, array, devices="auto", accelerator="auto", batch_size: int = 256,
-                 workers: int | None = None, progress: bool | None = None):
+                 workers: int | None = None, on_batch=None):
     """Encode ``items`` into rows ``slots`` of the latents file; -> (ok, errors, hashes), or
     (None, None, None) on a DDP rank other than 0.
 
@@ -118,14 +139,9 @@ def encode_items(model, items: list[Item], slots: np.ndarray, latents_path: Path
         workers = 0 if cores <= 2 else min(4, cores - 1)
     dl = DataLoader(EncodeSet(items, slots, c.image_size, c.channels, fit, array), batch_size=batch_size,
                     shuffle=False, num_workers=workers)
-    show = sys.stderr.isatty() if progress is None else progress
-    cbs = [Writer(latents_path, scratch, code_dim(model))]
-    if show:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        cbs.append(RichProgressBar())
+    cbs = [Writer(latents_path, scratch, code_dim(model), on_batch)]
     kw = dict(accelerator=accelerator, devices=devices, logger=False, callbacks=cbs,
-              enable_progress_bar=show, enable_model_summary=False, precision="32-true")
+              enable_progress_bar=False, enable_model_summary=False, precision="32-true")
     trainer = make_trainer(**kw)
     if trainer.num_devices > 1:
         # Forked processes that run only this prediction. Lightning's default DDP launcher re-runs

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
-from .encode import code_dim, encode_items
+from .encode import code_dim, encode_items, progress_bar
 from .search import build_ann
 from .sources import Item, resolve_source
 from .store import FAISS, FORMAT_VERSION, LATENTS, META, Catalog, check_model, file_rows, nonfinite_rows
@@ -87,10 +87,29 @@ def changes(db: sqlite3.Connection, items: list[Item]) -> Changes:
     return Changes(known, todo, [p for p in known if p not in seen], still_bad)
 
 
-def _encode_todo(cat: Catalog, model, ch: Changes, fit: str, array, **encode_options) -> tuple[int, int, int] | None:
-    """Encode the new and changed items into fresh rows; -> (added, changed, bad), or None on a
-    DDP rank other than 0 (rank 0 writes the rows)."""
-    db, dim, todo = cat.db, cat.dim, ch.todo
+CHUNK = 4096  # images encoded between two commits: a killed run loses at most this much work
+
+
+def _encode_todo(cat: Catalog, model, ch: Changes, fit: str, array, progress: bool | None = None,
+                 **encode_options) -> tuple[int, int, int] | None:
+    """Encode the new and changed items into fresh rows, CHUNK at a time, each chunk committed
+    before the next starts (a kill keeps the work done; the next run goes on from there) ->
+    (added, changed, bad), or None on a DDP rank other than 0 (rank 0 writes the rows)."""
+    print(f"index: encoding {len(ch.todo)} image(s) into {cat.path}", file=sys.stderr, flush=True)
+    totals = np.zeros(3, np.int64)
+    with progress_bar(len(ch.todo), "indexing", progress) as advance:
+        for s in range(0, len(ch.todo), CHUNK):
+            counts = _encode_chunk(cat, model, ch, ch.todo[s:s + CHUNK], fit, array, on_batch=advance,
+                                   **encode_options)
+            if counts is None:
+                return None
+            totals += counts
+    return tuple(int(v) for v in totals)
+
+
+def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, array,
+                  **encode_options) -> tuple[int, int, int] | None:
+    db, dim = cat.db, cat.dim
     end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
     end = max(end, file_rows(cat.path, dim))
     slots = np.arange(end, end + len(todo))
@@ -105,7 +124,6 @@ def _encode_todo(cat: Catalog, model, ch: Changes, fit: str, array, **encode_opt
                                    f"({e.strerror or e})") from None
     scratch = cat.path / ".pending"
     scratch.mkdir(exist_ok=True)
-    print(f"index: encoding {len(todo)} image(s) into {cat.path}", file=sys.stderr, flush=True)
     ok, err, hashes = encode_items(model, todo, slots, cat.path / LATENTS, scratch, fit, array, **encode_options)
     if ok is None:
         return None

@@ -90,6 +90,16 @@ class Catalog:
     def rows(self, columns: str = "id, path, label, split, recon_error, cluster, row") -> list[sqlite3.Row]:
         return self.db.execute(f"SELECT {columns} FROM images ORDER BY row").fetchall()
 
+    def rows_at(self, rows, columns: str = "id, path, label, row") -> dict[int, sqlite3.Row]:
+        """The rows numbered ``rows`` (only those, for a million-image catalog), by row number."""
+        out: dict[int, sqlite3.Row] = {}
+        rows = [int(r) for r in rows]
+        for s in range(0, len(rows), 900):  # SQLite's bound-parameter limit
+            chunk = rows[s:s + 900]
+            q = f"SELECT {columns} FROM images WHERE row IN ({','.join('?' * len(chunk))})"
+            out.update((r["row"], r) for r in self.db.execute(q, chunk))
+        return out
+
     def latents(self) -> np.ndarray:
         """(N, dim) float32, memory-mapped, in row order."""
         n = file_rows(self.path, self.dim)  # rows are compacted: file = table
@@ -143,13 +153,14 @@ class Catalog:
         """(distances, rows) of the ``k`` nearest codes to each query; distances are L2."""
         k = max(1, min(k, self.index().ntotal))  # not COUNT(*): that scans the table on every query
         q = np.ascontiguousarray(z, dtype=np.float32).reshape(-1, self.dim)
-        _, i = self.index().search(q, k)
+        pq = type(self.index()).__name__ == "IndexIVFPQ"  # compressed codes: 4x the candidates, re-ranked
+        _, i = self.index().search(q, min(4 * k, self.index().ntotal) if pq else k)
         # FAISS computes |a|^2 + |b|^2 - 2ab, which is not exactly 0 for a code and itself: re-measure
         lat = self.latents()
         d = np.stack([np.linalg.norm(lat[np.maximum(row, 0)].astype(np.float64) - qq, axis=1)
                       for row, qq in zip(i, q.astype(np.float64))])
         d[i < 0] = np.inf
-        order = np.argsort(d, axis=1, kind="stable")
+        order = np.argsort(d, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
 
     # pixels for pictures -------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..data import decode_inputs
 from ..errors import ArgumentError, LatentfolioError
 from ..imaging import PICTURE_FORMATS, auto_scale, make_grid, save_picture
 from ..latent.anomaly import anomaly_scores
-from ..latent.duplicates import duplicate_components
+from ..latent.duplicates import duplicate_components, group_members
 from ..latent.encode import encode_pixels
 from ..latent.project import PROJECTIONS, project_2d
 from ..render.figures import scatter_png, thumbnail_map
@@ -83,16 +83,19 @@ def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16)
     lat = cat.latents()
     found = [cat.search(np.ascontiguousarray(lat[s:s + 8192]), min(neighbours, n)) for s in range(0, n, 8192)]
     dist, rows = np.concatenate([d for d, _ in found]), np.concatenate([i for _, i in found])
-    same = [[r[0] for r in cat.db.execute("SELECT row FROM images WHERE hash = ? ORDER BY row", (h,))]
-            for (h,) in cat.db.execute("SELECT hash FROM images GROUP BY hash HAVING COUNT(*) > 1")]
-    comp, t = duplicate_components(dist, rows, same, threshold)
-    ids, counts = np.unique(comp, return_counts=True)
-    by_row = {r["row"]: r for r in cat.rows("id, path, label, hash, row")}
+    same: dict[str, list[int]] = {}  # identical files, in one query
+    for h, r in cat.db.execute("SELECT hash, row FROM images WHERE hash IN (SELECT hash FROM images "
+                               "GROUP BY hash HAVING COUNT(*) > 1) ORDER BY hash, row"):
+        same.setdefault(h, []).append(r)
+    comp, t = duplicate_components(dist, rows, list(same.values()), threshold)
+    del dist, rows
+    members_of = group_members(comp)  # one sort, not a scan of every code per group
+    wanted = np.concatenate(members_of) if members_of else np.zeros(0, np.int64)
+    by_row = cat.rows_at(wanted, "id, path, label, hash, row")
     groups = []
-    for g in ids[counts > 1]:
-        members = np.flatnonzero(comp == g)
-        centre = lat[members].mean(0)
-        spread = float(np.linalg.norm(lat[members] - centre, axis=1).max())
+    for members in members_of:
+        v = np.asarray(lat[np.sort(members)])
+        spread = float(np.linalg.norm(v - v.mean(0), axis=1).max())
         groups.append({"size": int(len(members)), "spread": round(spread, 5),
                        "exact": len({by_row[int(m)]["hash"] for m in members}) == 1,
                        "images": [_row_dict(by_row[int(m)]) for m in members]})

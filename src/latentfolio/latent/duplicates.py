@@ -41,3 +41,10 @@ def duplicate_components(dist: np.ndarray, rows: np.ndarray, same_bytes: list[li
     a, b = np.concatenate(a).astype(np.int64), np.concatenate(b).astype(np.int64)
     graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
     return connected_components(graph, directed=False)[1], t
+
+
+def group_members(comp: np.ndarray) -> list[np.ndarray]:
+    """The members (row numbers, ascending) of each component with two or more, from one sort."""
+    order = np.argsort(comp, kind="stable")
+    _, start, count = np.unique(comp[order], return_index=True, return_counts=True)
+    return [order[a:a + c] for a, c in zip(start, count) if c > 1]
