@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,6 +287,17 @@ def test_index_bad_devices_is_one_line_and_creates_no_catalog(tmp_path, capsys, 
     assert not (tmp_path / "c").exists()
 
 
+def _codes(path):
+    from latentfolio.catalog import Catalog
+
+    cat = Catalog(path)
+    try:
+        lat = np.asarray(cat.latents())
+        return {row["path"]: (lat[row["row"]], row["hash"]) for row in cat.rows("path, row, hash")}
+    finally:
+        cat.close()
+
+
 def test_index_on_two_processes_matches_one(tmp_path, model, collection):
     # Several devices encode in forked processes that run only the prediction; Lightning's default
     # launcher re-ran the whole `index` for rank 1, which edited the catalog under rank 0 and
@@ -300,17 +312,9 @@ def test_index_on_two_processes_matches_one(tmp_path, model, collection):
     with pytest.warns(UserWarning, match="notes.png"):
         _index(model, collection, tmp_path / "one")
 
-    def codes(path):
-        cat = Catalog(path)
-        try:
-            lat = np.asarray(cat.latents())
-            return {row["path"]: lat[row["row"]] for row in cat.rows("path, row")}
-        finally:
-            cat.close()
-
-    two, one = codes(tmp_path / "two"), codes(tmp_path / "one")
+    two, one = _codes(tmp_path / "two"), _codes(tmp_path / "one")
     assert two.keys() == one.keys()
-    assert all(np.allclose(two[p], one[p], atol=1e-5) for p in one)
+    assert all(np.allclose(two[p][0], one[p][0], atol=1e-5) and two[p][1] == one[p][1] for p in one)
 
 
 def test_a_killed_index_keeps_its_work_and_the_next_run_goes_on(tmp_path, model, collection, monkeypatch):
@@ -337,3 +341,26 @@ def test_a_killed_index_keeps_its_work_and_the_next_run_goes_on(tmp_path, model,
     with pytest.warns(UserWarning, match="notes.png"):
         res = _index(model, collection, tmp_path / "c")
     assert (res["images"], res["added"], res["unchanged"], res["bad"]) == (24, 14, 10, 1)
+
+
+def test_index_under_torchrun_writes_shards_that_merge_into_one_catalog(tmp_path, model, collection):
+    """As on several machines: torchrun starts every rank as its own `index`; rank 0 sends each
+    chunk, every rank writes its own shard, rank 0 merges them. The result equals one process's."""
+    import subprocess
+    import sys
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "latentfolio.cli", "index", str(model),
+           str(collection), "--catalog", str(tmp_path / "two"), "--accelerator", "cpu", "--devices", "2", "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)  # only rank 0 prints
+    assert (res["images"], res["added"], res["bad"]) == (24, 24, 1)
+    assert not (tmp_path / "two" / ".pending").exists()  # shards merged and removed
+    with pytest.warns(UserWarning, match="notes.png"):
+        _index(model, collection, tmp_path / "one")
+    two, one = _codes(tmp_path / "two"), _codes(tmp_path / "one")
+    assert two.keys() == one.keys()
+    assert all(np.allclose(two[p][0], one[p][0], atol=1e-5) and two[p][1] == one[p][1] for p in one)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # nothing to do: all ranks stop
+    assert r.returncode == 0 and json.loads(r.stdout)["unchanged"] == 24, r.stderr

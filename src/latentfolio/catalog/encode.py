@@ -77,30 +77,80 @@ class Encoder(pl.LightningModule):
 
 
 class Writer(BasePredictionWriter):
-    """Writes each batch's codes into their rows of the code file, and its flags, errors and
-    hashes into scratch arrays that every DDP rank shares through the disk."""
+    """Each rank writes its own shard in the scratch folder (codes, flags, errors, hashes, and
+    which positions it did); rank 0 merges the shards when every rank is done. Ranks on other
+    machines only need the catalog folder on storage they share."""
 
-    def __init__(self, latents_path: Path, scratch: Path, dim: int, on_batch=None):
+    def __init__(self, scratch: Path, dim: int, on_batch=None):
         super().__init__("batch")
-        self.latents_path, self.scratch, self.dim, self.on_batch = latents_path, scratch, dim, on_batch
+        self.scratch, self.dim, self.on_batch, self.files = scratch, dim, on_batch, None
+
+    def _open(self, trainer, n: int) -> dict:
+        r = trainer.global_rank
+        shapes = {"codes": (np.float32, (n, self.dim)), "ok": (np.uint8, (n,)), "err": (np.float32, (n, 2)),
+                  "hash": ("S64", (n,)), "done": (np.uint8, (n,))}
+        return {k: np.lib.format.open_memmap(self.scratch / f"shard-{r}-{k}.npy", "w+", dt, shape)
+                for k, (dt, shape) in shapes.items()}
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0):
+        if self.files is None:
+            self.files = self._open(trainer, len(trainer.datamodule.plan["items"]))
         z, err = (t.cpu().numpy() for t in prediction)
-        lat = np.memmap(self.latents_path, np.float32, "r+").reshape(-1, self.dim)
-        lat[batch["slot"].numpy()] = z
-        lat.flush()
-        ok = np.load(self.scratch / "ok.npy", mmap_mode="r+")
-        er = np.load(self.scratch / "err.npy", mmap_mode="r+")
-        hs = np.load(self.scratch / "hash.npy", mmap_mode="r+")
-        pos = batch["i"].numpy()
-        ok[pos] = batch["ok"].numpy() & np.isfinite(z).all(1)  # a NaN code is a bad image, not a row
-        er[pos] = err
-        hs[pos] = np.array(batch["hash"], dtype="S64")
-        for m in (ok, er, hs):
-            m.flush()
+        f, pos = self.files, batch["i"].numpy()
+        f["codes"][pos] = z
+        f["ok"][pos] = batch["ok"].numpy() & np.isfinite(z).all(1)  # a NaN code is a bad image, not a row
+        f["err"][pos] = err
+        f["hash"][pos] = np.array(batch["hash"], dtype="S64")
+        f["done"][pos] = 1
         if self.on_batch is not None:
             self.on_batch(len(pos) * trainer.world_size)
+
+    def on_predict_end(self, trainer, pl_module):
+        for m in (self.files or {}).values():
+            m.flush()
+        self.files = None
+
+
+class Plan(pl.LightningDataModule):
+    """The chunk of items to encode. Global rank 0 holds it; ``setup`` runs on every rank once
+    they have all joined, and broadcasts it, so ranks started on other machines (torchrun, SLURM)
+    encode exactly rank 0's list. ``last`` tells them to stop."""
+
+    def __init__(self, plan: dict | None, size: int, channels: int, fit: str, array, batch_size: int, workers: int):
+        super().__init__()
+        self.plan, self.size, self.channels, self.fit, self.array = plan, size, channels, fit, array
+        self.batch_size, self.workers = batch_size, workers
+
+    def setup(self, stage: str) -> None:
+        self.plan = self.trainer.strategy.broadcast(self.plan, src=0)
+
+    def predict_dataloader(self):
+        items = self.plan["items"]
+        return DataLoader(EncodeSet(items, np.zeros(len(items), np.int64), self.size, self.channels, self.fit,
+                                    self.array), batch_size=self.batch_size, shuffle=False, num_workers=self.workers)
+
+
+def merge_shards(scratch: Path, slots: np.ndarray, latents_path: Path, dim: int):
+    """The shards of every rank -> codes in their rows of the latents file; -> (ok, err, hashes)."""
+    n = len(slots)
+    ok, err, hashes = np.zeros(n, np.uint8), np.zeros((n, 2), np.float32), [""] * n
+    lat = np.memmap(latents_path, np.float32, "r+").reshape(-1, dim) if n else None
+    for done_file in sorted(scratch.glob("shard-*-done.npy")):
+        r = done_file.name.split("-")[1]
+        done = np.load(done_file).astype(bool)
+        sh = {k: np.load(scratch / f"shard-{r}-{k}.npy", mmap_mode="r") for k in ("codes", "ok", "err", "hash")}
+        pos = np.flatnonzero(done)
+        lat[slots[pos]] = sh["codes"][pos]
+        ok[pos], err[pos] = sh["ok"][pos], sh["err"][pos]
+        for p, h in zip(pos, sh["hash"][pos]):
+            hashes[p] = h.decode()
+        del sh
+    if lat is not None:
+        lat.flush()
+    for f in scratch.glob("shard-*.npy"):
+        f.unlink()
+    return ok, err, hashes
 
 
 @contextmanager
@@ -121,27 +171,27 @@ def progress_bar(total: int, label: str, show: bool | None = None):
         yield advance
 
 
-def encode_items(model, items: list[Item], slots: np.ndarray, latents_path: Path, scratch: Path,
-                 fit: str, array, devices="auto", accelerator="auto", batch_size: int = 256,
-                 workers: int | None = None, on_batch=None):
-    """Encode ``items`` into rows ``slots`` of the latents file; -> (ok, errors, hashes), or
-    (None, None, None) on a DDP rank other than 0.
+def launched_world() -> int:
+    """How many processes a launcher (torchrun, SLURM) started for this run; 1 when none did."""
+    for k in ("WORLD_SIZE", "SLURM_NTASKS"):
+        if int(os.environ.get(k) or 1) > 1:
+            return int(os.environ[k])
+    return 1
 
-    ``errors`` is (N, 2): the reconstruction's MSE and 1 - SSIM, both in [0, 1] pixel units.
-    """
-    c = model.config
-    n_total = len(slots)
-    np.lib.format.open_memmap(scratch / "ok.npy", "w+", np.uint8, (n_total,))
-    np.lib.format.open_memmap(scratch / "err.npy", "w+", np.float32, (n_total, 2))
-    np.lib.format.open_memmap(scratch / "hash.npy", "w+", "S64", (n_total,))
-    if workers is None:  # with 2 cores a decoding process only fights the model for them
-        cores = os.cpu_count() or 1
-        workers = 0 if cores <= 2 else min(4, cores - 1)
-    dl = DataLoader(EncodeSet(items, slots, c.image_size, c.channels, fit, array), batch_size=batch_size,
-                    shuffle=False, num_workers=workers)
-    cbs = [Writer(latents_path, scratch, code_dim(model), on_batch)]
-    kw = dict(accelerator=accelerator, devices=devices, logger=False, callbacks=cbs,
-              enable_progress_bar=False, enable_model_summary=False, precision="32-true")
+
+def launched_rank() -> int:
+    """This process's global rank in a torchrun or SLURM launch; 0 otherwise."""
+    if launched_world() == 1:
+        return 0
+    return int(os.environ.get("RANK") or os.environ.get("SLURM_PROCID") or 0)
+
+
+def encode_trainer(model, scratch: Path, devices, accelerator, num_nodes: int, on_batch):
+    kw = dict(accelerator=accelerator, devices=devices, num_nodes=num_nodes, logger=False,
+              callbacks=[Writer(scratch, code_dim(model), on_batch)], enable_progress_bar=False,
+              enable_model_summary=False, precision="32-true")
+    if launched_world() > 1:  # every rank is its own process, started by torchrun or SLURM
+        return make_trainer(strategy="ddp", **kw)
     trainer = make_trainer(**kw)
     if trainer.num_devices > 1:
         # Forked processes that run only this prediction. Lightning's default DDP launcher re-runs
@@ -149,11 +199,33 @@ def encode_items(model, items: list[Item], slots: np.ndarray, latents_path: Path
         # 0's feet (on 2 CPU processes it marked half the images bad). CUDA is not initialised yet
         # here, so forking is safe on GPUs too.
         trainer = make_trainer(strategy="ddp_fork", **kw)
+    return trainer
+
+
+def _workers(workers: int | None) -> int:
+    if workers is None:  # with 2 cores a decoding process only fights the model for them
+        cores = os.cpu_count() or 1
+        return 0 if cores <= 2 else min(4, cores - 1)
+    return workers
+
+
+def encode_items(model, items: list[Item] | None, slots: np.ndarray, latents_path: Path, scratch: Path,
+                 fit: str, array, devices="auto", accelerator="auto", batch_size: int = 256,
+                 workers: int | None = None, on_batch=None, num_nodes: int = 1, last: bool = False,
+                 trainer=None):
+    """Encode ``items`` into rows ``slots`` of the latents file; -> (ok, errors, hashes), or
+    (None, None, None) on a rank other than 0. ``items`` is None on ranks other than 0: they get
+    rank 0's list when the prediction starts (see :class:`Plan`).
+
+    ``errors`` is (N, 2): the reconstruction's MSE and 1 - SSIM, both in [0, 1] pixel units.
+    """
+    c = model.config
+    trainer = trainer or encode_trainer(model, scratch, devices, accelerator, num_nodes, on_batch)
+    plan = None if items is None else {"items": items, "last": last}
+    dm = Plan(plan, c.image_size, c.channels, fit, array, batch_size, _workers(workers))
     with torch.inference_mode():
-        trainer.predict(Encoder(model), dataloaders=dl, return_predictions=False)
+        trainer.predict(Encoder(model), datamodule=dm, return_predictions=False)
+    trainer.strategy.barrier("shards")  # every rank's shard is on disk (a no-op in one process)
     if not trainer.is_global_zero:
-        return None, None, None
-    ok = np.load(scratch / "ok.npy")
-    err = np.load(scratch / "err.npy")
-    hashes = [h.decode() for h in np.load(scratch / "hash.npy")]
-    return ok, err, hashes
+        return (None, None, None), dm.plan["last"]
+    return merge_shards(scratch, slots, latents_path, code_dim(model)), True

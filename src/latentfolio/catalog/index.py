@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
-from .encode import code_dim, encode_items, progress_bar
+from .encode import code_dim, encode_items, encode_trainer, launched_rank, launched_world, progress_bar
 from .search import build_ann
 from .sources import Item, resolve_source
 from .store import FAISS, FORMAT_VERSION, LATENTS, META, Catalog, check_model, file_rows, nonfinite_rows
@@ -91,24 +91,43 @@ CHUNK = 4096  # images encoded between two commits: a killed run loses at most t
 
 
 def _encode_todo(cat: Catalog, model, ch: Changes, fit: str, array, progress: bool | None = None,
-                 **encode_options) -> tuple[int, int, int] | None:
+                 devices="auto", accelerator="auto", num_nodes: int = 1, **encode_options) -> tuple[int, int, int]:
     """Encode the new and changed items into fresh rows, CHUNK at a time, each chunk committed
     before the next starts (a kill keeps the work done; the next run goes on from there) ->
-    (added, changed, bad), or None on a DDP rank other than 0 (rank 0 writes the rows)."""
-    print(f"index: encoding {len(ch.todo)} image(s) into {cat.path}", file=sys.stderr, flush=True)
+    (added, changed, bad). Ranks started by a launcher get each chunk from here (the last one
+    tells them to stop), so they are sent an empty last chunk when there is nothing to do."""
+    scratch = cat.path / ".pending"
+    scratch.mkdir(exist_ok=True)
+    if ch.todo:
+        print(f"index: encoding {len(ch.todo)} image(s) into {cat.path}", file=sys.stderr, flush=True)
     totals = np.zeros(3, np.int64)
     with progress_bar(len(ch.todo), "indexing", progress) as advance:
-        for s in range(0, len(ch.todo), CHUNK):
-            counts = _encode_chunk(cat, model, ch, ch.todo[s:s + CHUNK], fit, array, on_batch=advance,
-                                   **encode_options)
-            if counts is None:
-                return None
-            totals += counts
+        trainer = encode_trainer(model, scratch, devices, accelerator, num_nodes, advance)
+        chunks = [ch.todo[s:s + CHUNK] for s in range(0, len(ch.todo), CHUNK)] or [[]]
+        for k, todo in enumerate(chunks):
+            totals += _encode_chunk(cat, model, ch, todo, fit, array, trainer=trainer,
+                                    last=k == len(chunks) - 1, **encode_options)
+    for f in scratch.iterdir():
+        f.unlink()
+    scratch.rmdir()
     return tuple(int(v) for v in totals)
 
 
+def serve_encoding(model, out: Path, fit: str, array, devices="auto", accelerator="auto", num_nodes: int = 1,
+                   progress: bool | None = None, **encode_options) -> None:
+    """A rank other than 0, started by torchrun or SLURM: encode the chunks rank 0 sends, into
+    this rank's shards in the catalog's scratch folder, until the last one. It never touches the
+    catalog's rows."""
+    scratch = out / ".pending"
+    trainer = encode_trainer(model, scratch, devices, accelerator, num_nodes, None)
+    last = False
+    while not last:
+        _, last = encode_items(model, None, np.zeros(0, np.int64), out / LATENTS, scratch, fit, array,
+                               trainer=trainer, **encode_options)
+
+
 def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, array,
-                  **encode_options) -> tuple[int, int, int] | None:
+                  **encode_options) -> tuple[int, int, int]:
     db, dim = cat.db, cat.dim
     end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
     end = max(end, file_rows(cat.path, dim))
@@ -122,11 +141,8 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
             f.truncate(end * dim * 4)
             raise LatentfolioError(f"{cat.path / LATENTS}: cannot make room for {len(todo)} codes "
                                    f"({e.strerror or e})") from None
-    scratch = cat.path / ".pending"
-    scratch.mkdir(exist_ok=True)
-    ok, err, hashes = encode_items(model, todo, slots, cat.path / LATENTS, scratch, fit, array, **encode_options)
-    if ok is None:
-        return None
+    (ok, err, hashes), _ = encode_items(model, todo, slots, cat.path / LATENTS, cat.path / ".pending", fit, array,
+                                        **encode_options)
     rows, added, changed, bad = [], 0, 0, 0
     for it, slot, o, e, h in zip(todo, slots, ok, err, hashes):
         if not o:
@@ -139,9 +155,6 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
         db.executemany("DELETE FROM images WHERE path = ?", [(it.key,) for it in todo if it.key in ch.known])
         db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, "
                        "ssim_error, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    for f in scratch.iterdir():
-        f.unlink()
-    scratch.rmdir()
     return added, changed, bad
 
 
@@ -150,6 +163,9 @@ def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str =
     """Create or update the catalog ``out`` of ``data`` in ``model``'s latent space -> counts."""
     c = model.config
     items, ds, source = resolve_source(data, c.image_size, c.channels, fit, data_root)
+    if launched_rank() > 0:  # another rank of a torchrun / SLURM launch: encode what rank 0 sends
+        serve_encoding(model, out, fit, ds.images if ds else None, **encode_options)
+        return {}
     cat = open_catalog(model, model_dir, out, data, source, fit, data_root)
     try:
         db, dim = cat.db, cat.dim
@@ -162,11 +178,8 @@ def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str =
             db.execute("DELETE FROM bad")
             db.executemany("INSERT INTO bad VALUES (?, ?, ?)", [(it.key, it.bytes, it.mtime_ns) for it in ch.still_bad])
         added = changed = bad = 0
-        if ch.todo:
-            counts = _encode_todo(cat, model, ch, fit, ds.images if ds else None, **encode_options)
-            if counts is None:
-                return {}
-            added, changed, bad = counts
+        if ch.todo or launched_world() > 1:
+            added, changed, bad = _encode_todo(cat, model, ch, fit, ds.images if ds else None, **encode_options)
         if ch.deleted or changed or bad or file_rows(out, dim) != len(cat):  # (a killed run leaves spare rows)
             _compact(out, db, dim)
         search = build_ann(cat) if (ch.deleted or ch.todo or not (out / FAISS).exists()) else cat.meta.get("search", "flat")

@@ -32,6 +32,8 @@ def index(
     workers: Optional[int] = typer.Option(None, "--workers", help="Decoding processes (default: cores - 1, at most 4; none on 2 cores)."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu."),
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or ids like 0,1 (several GPUs: DDP)."),
+    num_nodes: int = typer.Option(1, "--num-nodes", help="Machines, each running this command under torchrun "
+                                  "or SLURM (the catalog folder on shared storage)."),
     data_root: Optional[Path] = DATA_ROOT,
     as_json: bool = JSON,
 ):
@@ -42,7 +44,7 @@ def index(
     from ..commands.index import index as run
 
     r = run(model_dir, data, out, data_root=data_root, devices=devices, accelerator=accelerator,
-                  batch_size=batch_size, workers=workers)
+            num_nodes=num_nodes, batch_size=batch_size, workers=workers)
     if r:
         _emit(r, as_json, lambda r: typer.echo(
             f"{r['catalog']}: {r['images']} images ({r['added']} added, {r['changed']} changed, "

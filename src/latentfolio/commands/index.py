@@ -11,10 +11,13 @@ from ..saved import fit_of, load_model
 from ..training.trainer import make_trainer
 
 
-def index(model_dir, data, out=None, *, data_root=None, devices="auto", accelerator="auto",
+def index(model_dir, data, out=None, *, data_root=None, devices="auto", accelerator="auto", num_nodes: int = 1,
           batch_size: int = 256, workers: int | None = None, progress: bool | None = None) -> dict:
     """Create or update the catalog ``out`` (default ``./<data name>.catalog``) of ``data`` in the
-    latent space of ``model_dir``: only new or changed files are encoded, deleted ones go."""
+    latent space of ``model_dir``: only new or changed files are encoded, deleted ones go.
+
+    Under torchrun or SLURM (``num_nodes`` machines of ``devices`` each), every rank runs this;
+    rank 0 owns the catalog and returns the counts, the others encode their share and return {}."""
     if workers is not None and workers < 0:
         raise ArgumentError("workers", workers, "must be 0 (decode in this process) or more")
     if batch_size < 1:
@@ -22,8 +25,8 @@ def index(model_dir, data, out=None, *, data_root=None, devices="auto", accelera
     model = load_model(model_dir)
     code_dim(model)
     # bad --devices / --accelerator: one line now, before the catalog is created or changed
-    make_trainer(accelerator=accelerator, devices=devices, logger=False, enable_progress_bar=False,
-                 enable_model_summary=False)
+    make_trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, logger=False,
+                 enable_progress_bar=False, enable_model_summary=False)
     out = Path(out or f"{Path(str(data)).name or 'data'}.catalog")
     return update_catalog(model, model_dir, data, out, data_root, fit_of(model), devices=devices,
-                          accelerator=accelerator, batch_size=batch_size, workers=workers, progress=progress)
+                          accelerator=accelerator, num_nodes=num_nodes, batch_size=batch_size, workers=workers, progress=progress)
