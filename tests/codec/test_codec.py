@@ -166,9 +166,12 @@ def test_compress_refuses_two_inputs_with_one_name(codec_dir, tmp_path, monkeypa
     r = compress(model_dir, [one, one], tmp_path / "one.lfa")  # the same file twice: once
     assert r["images"] == 1 and Archive(tmp_path / "one.lfa").names() == ["cat.png"]
     photo((30, 30), seed=5).save(tmp_path / "2019" / "cat.jpg")
-    compress(model_dir, [tmp_path / "2019"], tmp_path / "both")  # cat.jpg.lfz, cat.png.lfz
-    with pytest.raises(LatentfolioError, match="cat.jpg.lfz and .*cat.png.lfz would both be written to .*cat.png"):
-        decompress([tmp_path / "both"], tmp_path / "dec", force=True)  # not even with --force
+    photo((30, 30), seed=6).save(tmp_path / "2019" / "dog.avif")
+    photo((30, 30), seed=7).save(tmp_path / "2019" / "dog.jxl")
+    compress(model_dir, [tmp_path / "2019"], tmp_path / "both")  # cat.jpg.lfz, cat.png.lfz, dog.*.lfz
+    r = decompress([tmp_path / "both"], tmp_path / "dec")  # names that would meet keep their suffix
+    assert sorted(Path(w["output"]).name for w in r["written"]) == ["cat.jpg.png", "cat.png", "dog.avif.png",
+                                                                     "dog.jxl.png"]
 
 
 def test_cli_compress_archive_and_decompress(codec_dir, tmp_path, monkeypatch):

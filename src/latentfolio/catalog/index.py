@@ -98,15 +98,13 @@ def _encode_todo(cat: Catalog, model, ch: Changes, fit: str, array, progress: bo
     tells them to stop), so they are sent an empty last chunk when there is nothing to do."""
     scratch = cat.path / ".pending"
     scratch.mkdir(exist_ok=True)
-    if ch.todo:
-        print(f"index: encoding {len(ch.todo)} image(s) into {cat.path}", file=sys.stderr, flush=True)
     totals = np.zeros(3, np.int64)
     with progress_bar(len(ch.todo), "indexing", progress) as advance:
         trainer = encode_trainer(model, scratch, devices, accelerator, num_nodes, advance)
         chunks = [ch.todo[s:s + CHUNK] for s in range(0, len(ch.todo), CHUNK)] or [[]]
         for k, todo in enumerate(chunks):
-            totals += _encode_chunk(cat, model, ch, todo, fit, array, trainer=trainer,
-                                    last=k == len(chunks) - 1, **encode_options)
+            totals += _encode_chunk(cat, model, ch, todo, fit, array, announce=len(ch.todo) if k == 0 else 0,
+                                    trainer=trainer, last=k == len(chunks) - 1, **encode_options)
     for f in scratch.iterdir():
         f.unlink()
     scratch.rmdir()
@@ -126,7 +124,7 @@ def serve_encoding(model, out: Path, fit: str, array, devices="auto", accelerato
                                trainer=trainer, **encode_options)
 
 
-def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, array,
+def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, array, announce: int = 0,
                   **encode_options) -> tuple[int, int, int]:
     db, dim = cat.db, cat.dim
     end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
@@ -141,6 +139,8 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
             f.truncate(end * dim * 4)
             raise LatentfolioError(f"{cat.path / LATENTS}: cannot make room for {len(todo)} codes "
                                    f"({e.strerror or e})") from None
+    if announce:  # once the room is made: a full disk is the only line then
+        print(f"index: encoding {announce} image(s) into {cat.path}", file=sys.stderr, flush=True)
     (ok, err, hashes), _ = encode_items(model, todo, slots, cat.path / LATENTS, cat.path / ".pending", fit, array,
                                         **encode_options)
     rows, added, changed, bad = [], 0, 0, 0

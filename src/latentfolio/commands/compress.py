@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -101,12 +102,17 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
 PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"}  # the rest of DECODABLE: TIFF
 
 
-def _output_name(out: Path, name: str, mode: str, src: str) -> Path:
-    """Where an entry decodes to: its name under ``out``, .png, or .tiff for modes PNG cannot hold."""
+def _output_name(out: Path, name: str, mode: str, src: str, clashing: frozenset = frozenset()) -> Path:
+    """Where an entry decodes to: its name under ``out``, .png, or .tiff for modes PNG cannot hold.
+    Entries in ``clashing`` (names that would meet, as x.jpg and x.png do) keep their own suffix."""
     if mode not in DECODABLE:
         raise LatentfolioError(f"{src}: holds an image of mode {mode!r}, which latentfolio cannot rebuild")
     stem = name[:-4] if name.endswith(".lfz") else name
-    dst = out / (str(Path(stem).with_suffix("")) + (".png" if mode in PNG_MODES else ".tiff"))
+    ext = ".png" if mode in PNG_MODES else ".tiff"
+    base = str(Path(stem).with_suffix(""))
+    if base in clashing and Path(stem).suffix.lower() != ext:  # x.avif and x.jxl: x.avif.png, x.jxl.png
+        base = stem
+    dst = out / (base + ext)
     if not dst.resolve().is_relative_to(out.resolve()):
         raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
     return dst
@@ -147,11 +153,14 @@ def decompress(files: list, out, *, model_dir=None, only: list[str] | None = Non
     cache: dict = {}
     out = Path(out)
     planned, failed, made = [], [], {}  # made: output -> what it is decoded from
-    for name, src, read in _decode_jobs(files, only):
+    jobs = _decode_jobs(files, only)
+    bases = Counter(str(Path(n[:-4] if n.endswith(".lfz") else n).with_suffix("")) for n, _, _ in jobs)
+    clashing = frozenset(b for b, c in bases.items() if c > 1)
+    for name, src, read in jobs:
         try:
             blob = read()
             hd = parse(blob, src)
-            dst = _output_name(out, name, hd.mode, src)
+            dst = _output_name(out, name, hd.mode, src, clashing)
         except LatentfolioError as e:
             failed.append((src, e))
             continue

@@ -188,7 +188,7 @@ def _raw(fp, max_pixels: int | None, small: int | None) -> Image.Image:
     except ImportError:
         raise FormatError("a camera RAW file needs latentfolio[raw] (pip install 'latentfolio[raw]')") from None
     try:
-        with rawpy.imread(fp) as raw:
+        with rawpy.imread(fp if hasattr(fp, "read") else os.fspath(fp)) as raw:  # (not a Path)
             s = raw.sizes
             limit = _limit(max_pixels)
             if limit and s.width * s.height > limit:
