@@ -217,7 +217,7 @@ def scale(r: dict) -> str:
         rows.append(f"| {x['images']:,} | {x['index']['seconds']:.1f} ({x['index']['images_per_s']:,.0f}) | "
                     f"{x['index']['peak_mb']:,.0f} | {x['duplicates']['seconds']:.1f} | {x['duplicates']['peak_mb']:,.0f} | "
                     f"{x['cluster']['seconds']:.1f} | {x['cluster']['peak_mb']:,.0f} | "
-                    f"{x['similar']['p50_ms']:.2f} / {x['similar']['p99_ms']:.2f} |")
+                    + (f"{x['similar']['p50_ms']:.2f} / {x['similar']['p99_ms']:.2f} |" if "similar" in x else "not recorded |"))
     grow = ["| sizes | `index` | `duplicates` | `cluster` |", "|---|---:|---:|---:|"]
     for g in r["growth_exponent"]:
         grow.append(f"| {g['from']:,} → {g['to']:,} | {g['index']:.2f} | {g['duplicates']:.2f} | {g['cluster']:.2f} |")
@@ -240,6 +240,8 @@ def scale(r: dict) -> str:
             x = sr[name]
             label = "the catalog's choice" if name == "default" else "IVF-PQ, as past 4 GB of codes"
             out += f"| {x['index']} ({label}) | {x['build_seconds']:.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['recall_at_10']:.3f} |\n"
+    if r.get("notes"):
+        out += "\n\n" + r["notes"][0].upper() + r["notes"][1:]
     return out + "\n\n" + _machine(r)
 
 

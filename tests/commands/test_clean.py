@@ -286,3 +286,7 @@ def test_layered_paintings_are_cleaned_into_pngs_and_it_says_so(denoiser, tmp_pa
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["painting.png", "photo.heic", "sketch.png"]
     assert res["written_as_png"] == {"PSD": 1, "ORA": 1}
     assert Image.open(tmp_path / "out" / "photo.heic").size == (48, 48)
+    PSDImage.frompil(pic).save(src / "sketch.psd")  # sketch.psd and sketch.ora would meet at sketch.png
+    with pytest.raises(LatentfolioError, match=r"sketch\.(ora|psd) and .*sketch\.(ora|psd) would both be written"):
+        denoise(denoiser[0], [src], tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()  # refused before any work

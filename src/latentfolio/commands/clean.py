@@ -13,7 +13,9 @@ from PIL import Image, ImageOps
 from .. import _io
 from ..data import collect_images
 from ..data.decode import each_image, normalise_mode
-from ..data.formats import WRITABLE, format_of
+from ..data.formats import RAW_SUFFIXES, WRITABLE, format_of
+
+PNG_ONLY = frozenset({".ora", ".kra", ".psd", ".psb"}) | RAW_SUFFIXES
 from ..data.noise import Noise
 from ..errors import ArgumentError, LatentfolioError
 from ..latent.tiles import denoise_image
@@ -23,8 +25,12 @@ from ..saved import load_model
 def _output_path(src: Path, root: Path | None, out: Path) -> Path:
     """The same name under ``out``; .png where the format can't be written back (e.g. .jpx)."""
     rel = src.relative_to(root) if root else Path(src.name)
-    fmt = Image.registered_extensions().get(rel.suffix.lower())
-    if fmt is not None and fmt not in WRITABLE:  # (not other files: notes.txt is no clash)
+    suffix = rel.suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    # formats read but not written (PSD, ORA, KRA, RAW, .jpx...) are planned as .png now, so two
+    # inputs meeting there are refused before any work, never written over (not other files:
+    # notes.txt is no clash)
+    if (fmt is not None and fmt not in WRITABLE) or suffix in PNG_ONLY:
         rel = rel.with_suffix(".png")
     return out / rel
 
