@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import run
+from .common import run, synthetic_catalog
 
 
 def log(msg: str) -> None:
@@ -80,22 +80,8 @@ def speed(n_vectors: int, dim: int, queries: int = 300) -> dict:
 
         # similar latency at 1M synthetic vectors: a catalog with synthetic rows and the IVF index
         rng = np.random.default_rng(0)
-        centres = rng.standard_normal((1000, dim)).astype(np.float32) * 3
         cat_dir = tmp / "big.catalog"
-        cat_dir.mkdir()
-        lat = np.memmap(cat_dir / cat_mod.LATENTS, np.float32, "w+", shape=(n_vectors, dim))
-        for s in range(0, n_vectors, 100_000):
-            m = min(100_000, n_vectors - s)
-            lat[s:s + m] = centres[rng.integers(0, 1000, m)] + rng.standard_normal((m, dim)).astype(np.float32)
-        lat.flush()
-        (cat_dir / cat_mod.META).write_text(
-            '{"format_version": 1, "model_fingerprint": "synthetic", "model_dir": "", "dim": %d, '
-            '"image_size": 28, "channels": 1, "source": {"kind": "synthetic"}, "search": "flat"}' % dim)
-        db = cat_mod.connect(cat_dir / cat_mod.DB)
-        with db:
-            db.executemany("INSERT INTO images (path, hash, row) VALUES (?, ?, ?)",
-                           ((f"synthetic:{i}", "", i) for i in range(n_vectors)))
-        db.close()
+        lat = synthetic_catalog(cat_dir, n_vectors, dim, rng)
         cat = cat_mod.Catalog(cat_dir)
         t0 = time.perf_counter()
         kind = build_ann(cat)

@@ -89,6 +89,35 @@ def tutorial_loop(model: nn.Module, images: np.ndarray, epochs: int | None, batc
     return {"images": seen, "seconds": time.perf_counter() - t0, "epochs": ep}
 
 
+def synthetic_catalog(cat_dir: Path, n: int, dim: int, rng: np.random.Generator, centres: int = 1000,
+                      chunk: int = 100_000, errors: bool = False) -> np.memmap:
+    """A catalog folder of ``n`` clustered synthetic codes (no image files) -> its codes. With
+    ``errors``, rows carry reconstruction errors too, for `anomalies`."""
+    from latentfolio.catalog import store as cat_mod
+
+    mid = rng.standard_normal((centres, dim)).astype(np.float32) * 3
+    cat_dir.mkdir()
+    lat = np.memmap(cat_dir / cat_mod.LATENTS, np.float32, "w+", shape=(n, dim))
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        lat[s:s + m] = mid[rng.integers(0, centres, m)] + rng.standard_normal((m, dim)).astype(np.float32)
+    lat.flush()
+    (cat_dir / cat_mod.META).write_text(json.dumps({
+        "format_version": 1, "model_fingerprint": "synthetic", "model_dir": "", "dim": dim, "image_size": 28,
+        "channels": 1, "source": {"kind": "synthetic"}, "search": "flat"}))
+    err = rng.gamma(2.0, 0.005, n) if errors else None
+    db = cat_mod.connect(cat_dir / cat_mod.DB)
+    with db:
+        if errors:
+            db.executemany("INSERT INTO images (path, hash, row, recon_error, ssim_error) VALUES (?, ?, ?, ?, ?)",
+                           ((f"synthetic:{i}", "", i, float(err[i]), float(min(1, 20 * err[i]))) for i in range(n)))
+        else:
+            db.executemany("INSERT INTO images (path, hash, row) VALUES (?, ?, ?)",
+                           ((f"synthetic:{i}", "", i) for i in range(n)))
+    db.close()
+    return lat
+
+
 def data_root() -> str | None:
     for p in (os.environ.get("LATENTFOLIO_DATA"), str(Path(__file__).parents[2] / "shared" / "data")):
         if p and Path(p, "fashion-mnist").exists():

@@ -13,7 +13,6 @@ growth exponent between two sizes is log(t2 / t1) / log(n2 / n1): 1 is linear.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import data_root, run
+from .common import data_root, run, synthetic_catalog
 
 
 def log(msg: str) -> None:
@@ -87,36 +86,12 @@ def exponent(a: dict, b: dict, key: str) -> float:
     return round(float(np.log(b[key] / a[key]) / np.log(b["images"] / a["images"])), 3)
 
 
-def synthetic_catalog(cat_dir: Path, n: int, dim: int, seed: int = 0) -> np.memmap:
-    """A catalog of ``n`` clustered synthetic codes with reconstruction errors (no image files)."""
-    from latentfolio.catalog import store as cat_mod
-
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((2000, dim)).astype(np.float32) * 3
-    cat_dir.mkdir()
-    lat = np.memmap(cat_dir / cat_mod.LATENTS, np.float32, "w+", shape=(n, dim))
-    for s in range(0, n, 500_000):
-        m = min(500_000, n - s)
-        lat[s:s + m] = centres[rng.integers(0, 2000, m)] + rng.standard_normal((m, dim)).astype(np.float32)
-    lat.flush()
-    (cat_dir / cat_mod.META).write_text(json.dumps({
-        "format_version": 1, "model_fingerprint": "synthetic", "model_dir": "", "dim": dim, "image_size": 28,
-        "channels": 1, "source": {"kind": "synthetic"}, "search": "flat"}))
-    db = cat_mod.connect(cat_dir / cat_mod.DB)
-    err = rng.gamma(2.0, 0.005, n)
-    with db:
-        db.executemany("INSERT INTO images (path, hash, row, recon_error, ssim_error) VALUES (?, ?, ?, ?, ?)",
-                       ((f"synthetic:{i}", "", i, float(err[i]), float(min(1, 20 * err[i]))) for i in range(n)))
-    db.close()
-    return lat
-
-
 def fits_at(n: int, dim: int) -> dict:
     """`anomalies` (density fitted on a sample, every code scored) and `map` (laid out on a
     sample) over ``n`` synthetic codes, as CLI runs."""
     with tempfile.TemporaryDirectory() as tmp:
         cat = Path(tmp) / "c"
-        synthetic_catalog(cat, n, dim)
+        synthetic_catalog(cat, n, dim, np.random.default_rng(0), centres=2000, chunk=500_000, errors=True)
         out = {"codes": n}
         for name, args in (("anomalies", ["anomalies", str(cat), "--top", "20"]),
                            ("map", ["map", str(cat), "--method", "umap", "--out", str(Path(tmp) / "map.png")])):
@@ -134,30 +109,9 @@ def search_10m(n: int, dim: int, queries: int = 200) -> dict:
     from latentfolio.catalog.search import build_ann
 
     rng = np.random.default_rng(0)
-    centres = rng.standard_normal((2000, dim)).astype(np.float32) * 3
     with tempfile.TemporaryDirectory() as tmp:
         cat_dir = Path(tmp) / "big.catalog"
-        cat_dir.mkdir()
-        lat = np.lib.format.open_memmap(cat_dir / "tmp.npy", "w+", np.float32, (n, dim))
-        for s in range(0, n, 500_000):
-            m = min(500_000, n - s)
-            lat[s:s + m] = centres[rng.integers(0, 2000, m)] + rng.standard_normal((m, dim)).astype(np.float32)
-        lat.flush()
-        lat = np.memmap(cat_dir / cat_mod.LATENTS, np.float32, "w+", shape=(n, dim))
-        src = np.load(cat_dir / "tmp.npy", mmap_mode="r")
-        for s in range(0, n, 500_000):
-            lat[s:s + 500_000] = src[s:s + 500_000]
-        lat.flush()
-        del src
-        os.unlink(cat_dir / "tmp.npy")
-        (cat_dir / cat_mod.META).write_text(json.dumps({
-            "format_version": 1, "model_fingerprint": "synthetic", "model_dir": "", "dim": dim, "image_size": 28,
-            "channels": 1, "source": {"kind": "synthetic"}, "search": "flat"}))
-        db = cat_mod.connect(cat_dir / cat_mod.DB)
-        with db:
-            db.executemany("INSERT INTO images (path, hash, row) VALUES (?, ?, ?)",
-                           ((f"synthetic:{i}", "", i) for i in range(n)))
-        db.close()
+        lat = synthetic_catalog(cat_dir, n, dim, rng, centres=2000, chunk=500_000)
         q = np.asarray(lat[rng.choice(n, queries, replace=False)]) + 0.1 * rng.standard_normal((queries, dim)).astype(np.float32)
         flat = faiss.IndexFlatL2(dim)
         exact = np.zeros((queries, 10), np.int64)

@@ -36,8 +36,8 @@ def code_dim(model) -> int:
 class EncodeSet:
     """Decodes (and hashes) one image per item; a bad file gives ok=0 and a warning."""
 
-    def __init__(self, items: list[Item], slots: np.ndarray, size: int, channels: int, fit: str, array=None):
-        self.items, self.slots, self.size, self.channels, self.fit, self.array = items, slots, size, channels, fit, array
+    def __init__(self, items: list[Item], size: int, channels: int, fit: str, array=None):
+        self.items, self.size, self.channels, self.fit, self.array = items, size, channels, fit, array
 
     def __len__(self) -> int:
         return len(self.items)
@@ -56,7 +56,7 @@ class EncodeSet:
             except (BadImage, OSError) as e:
                 warnings.warn(f"skipped {it.file}: {e}", BadFileWarning, stacklevel=1)
                 ok, px = 0, np.zeros((self.size, self.size, self.channels), np.uint8)
-        return {"pixels": torch.from_numpy(np.array(px)), "ok": ok, "slot": int(self.slots[i]), "i": i, "hash": digest}
+        return {"pixels": torch.from_numpy(np.array(px)), "ok": ok, "i": i, "hash": digest}
 
 
 class Encoder(pl.LightningModule):
@@ -127,8 +127,8 @@ class Plan(pl.LightningDataModule):
 
     def predict_dataloader(self):
         items = self.plan["items"]
-        return DataLoader(EncodeSet(items, np.zeros(len(items), np.int64), self.size, self.channels, self.fit,
-                                    self.array), batch_size=self.batch_size, shuffle=False, num_workers=self.workers)
+        return DataLoader(EncodeSet(items, self.size, self.channels, self.fit, self.array),
+                          batch_size=self.batch_size, shuffle=False, num_workers=self.workers)
 
 
 def merge_shards(scratch: Path, slots: np.ndarray, latents_path: Path, dim: int):
@@ -209,18 +209,16 @@ def _workers(workers: int | None) -> int:
     return workers
 
 
-def encode_items(model, items: list[Item] | None, slots: np.ndarray, latents_path: Path, scratch: Path,
-                 fit: str, array, devices="auto", accelerator="auto", batch_size: int = 256,
-                 workers: int | None = None, on_batch=None, num_nodes: int = 1, last: bool = False,
-                 trainer=None):
-    """Encode ``items`` into rows ``slots`` of the latents file; -> (ok, errors, hashes), or
-    (None, None, None) on a rank other than 0. ``items`` is None on ranks other than 0: they get
-    rank 0's list when the prediction starts (see :class:`Plan`).
+def encode_items(model, trainer, items: list[Item] | None, slots: np.ndarray, latents_path: Path, scratch: Path,
+                 fit: str, array, batch_size: int = 256, workers: int | None = None, last: bool = False):
+    """Encode ``items`` into rows ``slots`` of the latents file with ``trainer`` (from
+    :func:`encode_trainer`) -> ((ok, errors, hashes), last). ``items`` is None on ranks other
+    than 0: they get rank 0's list, and whether it is the ``last``, when the prediction starts
+    (see :class:`Plan`); their first value is (None, None, None).
 
     ``errors`` is (N, 2): the reconstruction's MSE and 1 - SSIM, both in [0, 1] pixel units.
     """
     c = model.config
-    trainer = trainer or encode_trainer(model, scratch, devices, accelerator, num_nodes, on_batch)
     plan = None if items is None else {"items": items, "last": last}
     dm = Plan(plan, c.image_size, c.channels, fit, array, batch_size, _workers(workers))
     with torch.inference_mode():

@@ -120,12 +120,12 @@ def serve_encoding(model, out: Path, fit: str, array, devices="auto", accelerato
     trainer = encode_trainer(model, scratch, devices, accelerator, num_nodes, None)
     last = False
     while not last:
-        _, last = encode_items(model, None, np.zeros(0, np.int64), out / LATENTS, scratch, fit, array,
-                               trainer=trainer, **encode_options)
+        _, last = encode_items(model, trainer, None, np.zeros(0, np.int64), out / LATENTS, scratch, fit, array,
+                               **encode_options)
 
 
-def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, array, announce: int = 0,
-                  **encode_options) -> tuple[int, int, int]:
+def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, array, trainer,
+                  announce: int = 0, **encode_options) -> tuple[int, int, int]:
     db, dim = cat.db, cat.dim
     end = db.execute("SELECT COALESCE(MAX(row), -1) FROM images").fetchone()[0] + 1
     end = max(end, file_rows(cat.path, dim))
@@ -141,8 +141,8 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
                                    f"({e.strerror or e})") from None
     if announce:  # once the room is made: a full disk is the only line then
         print(f"index: encoding {announce} image(s) into {cat.path}", file=sys.stderr, flush=True)
-    (ok, err, hashes), _ = encode_items(model, todo, slots, cat.path / LATENTS, cat.path / ".pending", fit, array,
-                                        **encode_options)
+    (ok, err, hashes), _ = encode_items(model, trainer, todo, slots, cat.path / LATENTS, cat.path / ".pending",
+                                        fit, array, **encode_options)
     rows, added, changed, bad = [], 0, 0, 0
     for it, slot, o, e, h in zip(todo, slots, ok, err, hashes):
         if not o:

@@ -221,7 +221,8 @@ def open_any(fp, name=None, max_pixels: int | None = None, small: int | None = N
         return _psd(fp, max_pixels)
     layered = _layered_zip(fp)
     if layered:
-        return _layered(*layered, max_pixels)
+        with layered[0]:  # the picture is read whole: the zip can close
+            return _layered(*layered, max_pixels)
     for magic, why in KNOWN_UNREAD.items():
         if head.startswith(magic):
             raise FormatError(why)
