@@ -34,10 +34,10 @@ def test_alpha_and_named_modes_travel():
 
 def test_leb128_round_trips_at_the_edges():
     for n in (0, 1, 127, 128, 16383, 16384, 65535):
-        raw = fmt._leb128(n)
-        assert fmt._read_leb128(raw + b"tail", 0, "x") == (n, len(raw))
+        raw = fmt.leb128(n)
+        assert fmt.read_leb128(raw + b"tail", 0, "x") == (n, len(raw))
     with pytest.raises(LatentfolioError, match="malformed"):
-        fmt._read_leb128(b"\xff\xff", 0, "x")  # never ends
+        fmt.read_leb128(b"\xff\xff", 0, "x")  # never ends
 
 
 def test_version_1_layout_is_read():

@@ -12,7 +12,8 @@ from latentfolio.models import MODELS, DiagonalGaussian, build_model
 from latentfolio.saved import load_model, save_model
 
 SMALL = {"fc": {}, "conv": {}, "vae": {}, "resnet": {"widths": (8, 16), "latent_dim": 16, "blocks": (1, 1)},
-         "denoiser": {"width": 8, "blocks": 1, "latent_dim": 8}, "codec": {"width": 8, "latent_dim": 8}}
+         "denoiser": {"width": 8, "blocks": 1, "latent_dim": 8}, "codec": {"width": 8, "latent_dim": 8},
+         "hyperprior": {"width": 8, "latent_dim": 8, "hyper_dim": 4}, "meanscale": {"width": 8, "latent_dim": 8, "hyper_dim": 4}}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

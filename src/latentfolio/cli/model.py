@@ -17,9 +17,10 @@ from .app import (
 def train(
     data: str = typer.Argument(..., help="Image folder, IDX or CIFAR folder, or mnist | fashion-mnist | cifar10 | digits."),
     out: Path = out_option("Model folder to write."),
-    model: Optional[str] = typer.Option(None, "--model", help="fc | conv | vae | resnet | denoiser | codec (default conv; see `latentfolio models`)."),
+    model: Optional[str] = typer.Option(None, "--model", help="fc | conv | vae | resnet | denoiser | codec | hyperprior | meanscale (default conv; see `latentfolio models`)."),
     latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Bottleneck size (model default: 32; resnet 256)."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Square side in px (default: the data's; for folders 64, or the images' own side when smaller)."),
+    patch: Optional[int] = typer.Option(None, "--patch", help="Train on random native-resolution crops of this side in px (codec, hyperprior, meanscale, denoiser; their default on folders: 256, or the images' median side when smaller). --image-size trains on thumbnails instead."),
     channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3 (default: detected from the data)."),
     fit: str = typer.Option("squash", "--fit", help="Resize policy: squash | crop | pad."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20, more for small sets)."),
@@ -54,7 +55,7 @@ def train(
     from ..commands.train import train as run
     from ..training.trainer import is_worker_process
 
-    kw = dict(latent_dim=latent_dim, image_size=image_size, channels=channels,
+    kw = dict(latent_dim=latent_dim, image_size=image_size, channels=channels, patch=patch,
               fit=fit, data_root=data_root, resume=resume, force=force,
               model_options=_model_options(set_), epochs=epochs, max_time=max_time,
               batch_size=batch_size, lr=lr, optimizer=optimizer, muon_lr=muon_lr, schedule=schedule, loss=loss,

@@ -52,7 +52,7 @@ MODES = ("L", "RGB", "RGBA", "P", "LA", "1", "I;16", "I;16L", "I;16B", "I", "F",
 MODE_NAMED = 127
 
 
-def _leb128(n: int) -> bytes:
+def leb128(n: int) -> bytes:
     out = bytearray()
     while True:
         b, n = n & 0x7F, n >> 7
@@ -61,7 +61,7 @@ def _leb128(n: int) -> bytes:
             return bytes(out)
 
 
-def _read_leb128(data: bytes, pos: int, name: str) -> tuple[int, int]:
+def read_leb128(data: bytes, pos: int, name: str) -> tuple[int, int]:
     n = shift = 0
     for i in range(pos, min(pos + 5, len(data))):
         n |= (data[i] & 0x7F) << shift
@@ -105,8 +105,8 @@ def parse(data: bytes, name: str = "file") -> Header:
 def _parse_v2(body: bytes, flags: int, name: str) -> Header:
     pos = 6
     fp = body[pos:pos + FP_LEN_V2]
-    width, pos = _read_leb128(body, pos + FP_LEN_V2, name)
-    height, pos = _read_leb128(body, pos, name)
+    width, pos = read_leb128(body, pos + FP_LEN_V2, name)
+    height, pos = read_leb128(body, pos, name)
     code = flags >> 1
     if code == MODE_NAMED:
         mode = body[pos + 1:pos + 1 + body[pos]].decode("ascii")
@@ -117,7 +117,7 @@ def _parse_v2(body: bytes, flags: int, name: str) -> Header:
         raise LatentfolioError(f"{name}: malformed .lfz file (unknown mode code {code})")
     alpha = None
     if flags & FLAG_ALPHA:
-        alen, pos = _read_leb128(body, pos, name)
+        alen, pos = read_leb128(body, pos, name)
         alpha, pos = body[pos:pos + alen], pos + alen
     if pos > len(body) or not 0 < width <= 65535 or not 0 < height <= 65535:
         raise LatentfolioError(f"{name}: malformed .lfz file")
@@ -158,7 +158,7 @@ def pack(flags: int, fingerprint: bytes, width: int, height: int, mode: str, alp
         extra += bytes([len(name)]) + name
     if alpha is not None:
         flags |= FLAG_ALPHA
-        extra += _leb128(len(alpha)) + alpha
-    body = MAGIC + bytes([VERSION, flags]) + fingerprint[:FP_LEN_V2] + _leb128(width) + _leb128(height)
+        extra += leb128(len(alpha)) + alpha
+    body = MAGIC + bytes([VERSION, flags]) + fingerprint[:FP_LEN_V2] + leb128(width) + leb128(height)
     body += extra + payload
     return body + struct.pack("<I", zlib.crc32(body))

@@ -12,8 +12,10 @@ from ..errors import LatentfolioError
 from ..imaging import image_to_pixels, pixels_to_image, to_float, to_pixels
 from ..models import to_unit
 from ..models.codec import Codec
+from ..models.hyperprior import gaussian_likelihood
 from .entropy import code_symbols, decode_symbols, min_payload_bytes
 from .format import FP_LEN, pack, parse
+from .hyper import code_hyper, decode_hyper, is_hyper, side_info, table_scales
 from .refine import refine_latent
 
 
@@ -61,11 +63,12 @@ def _windows(n: int, core: int, margin: int) -> list[tuple[int, int, int, int]]:
     return [(max(0, c - margin), min(n, c + core + margin), c, min(n, c + core)) for c in range(0, n, core)]
 
 
-def _latent(model, pixels: np.ndarray, info: dict, refine: int = 0) -> np.ndarray:
-    """Integer pixels (H, W, K) -> the latent symbols (P, M, ceil(H/s), ceil(W/s)), tile by tile."""
-    s, r = model.stride, model.config.max_symbol
+def _latent(model, pixels: np.ndarray, info: dict, refine: int = 0, side: tuple | None = None) -> np.ndarray:
+    """Integer pixels (H, W, K) -> the float latent (P, M, ceil(H/s), ceil(W/s)), tile by tile.
+    ``side``: a hyperprior's (means, scales) of the whole latent, which ``refine`` fits against."""
+    s = model.stride
     h, w = pixels.shape[:2]
-    sym = None
+    y_all = None
     for wy0, wy1, cy0, cy1 in _windows(h, TILE, MARGIN):
         for wx0, wx1, cx0, cx1 in _windows(w, TILE, MARGIN):
             x = torch.from_numpy(np.ascontiguousarray(_planes(model, to_float(pixels[wy0:wy1, wx0:wx1], info))))
@@ -73,24 +76,38 @@ def _latent(model, pixels: np.ndarray, info: dict, refine: int = 0) -> np.ndarra
             with torch.no_grad():
                 y = model.encode(x)
             if refine:
-                y = refine_latent(model, x, y, refine)
-            y = torch.round(y).clamp(-r, r).to(torch.int32).numpy()  # (P, M, wh, ww)
-            if sym is None:
-                sym = np.empty(y.shape[:2] + (-(-h // s), -(-w // s)), np.int32)
+                y = refine_latent(model, x, y, refine, **_crop_side(side, wy0 // s, wx0 // s, y.shape))
+            y = y.numpy()  # (P, M, wh, ww)
+            if y_all is None:
+                y_all = np.empty(y.shape[:2] + (-(-h // s), -(-w // s)), np.float32)
             ly, lx = (cy0 - wy0) // s, (cx0 - wx0) // s
             ny, nx = -(-(cy1 - cy0) // s), -(-(cx1 - cx0) // s)
-            sym[:, :, cy0 // s:cy0 // s + ny, cx0 // s:cx0 // s + nx] = y[:, :, ly:ly + ny, lx:lx + nx]
-    return sym
+            y_all[:, :, cy0 // s:cy0 // s + ny, cx0 // s:cx0 // s + nx] = y[:, :, ly:ly + ny, lx:lx + nx]
+    return y_all
+
+
+def _crop_side(side: tuple | None, ly: int, lx: int, shape) -> dict:
+    """The refine arguments for one tile: its window of the hyperprior's means and scales."""
+    if side is None:
+        return {}
+    h, w = shape[-2:]
+    mu, sigma = (torch.from_numpy(np.ascontiguousarray(a[:, :, ly:ly + h, lx:lx + w])) for a in side)
+    return {"mean": mu, "bits": lambda v: -torch.log2(gaussian_likelihood(v - mu, sigma)).sum()}
+
+
+def _symbols(model, y: np.ndarray) -> np.ndarray:
+    r = model.config.max_symbol
+    return np.clip(np.round(y), -r, r).astype(np.int32)
 
 
 @torch.no_grad()
 def _synth(model, sym: np.ndarray, h: int, w: int, info: dict, k: int) -> np.ndarray:
-    """Latent symbols -> integer pixels (H, W, K), synthesised tile by tile."""
+    """The decoded latent ŷ -> integer pixels (H, W, K), synthesised tile by tile."""
     s, lm = model.stride, MARGIN // model.stride
     out = None
     for wy0, wy1, cy0, cy1 in _windows(sym.shape[2], TILE // s, lm):
         for wx0, wx1, cx0, cx1 in _windows(sym.shape[3], TILE // s, lm):
-            z = torch.from_numpy(sym[:, :, wy0:wy1, wx0:wx1].astype(np.float32))
+            z = torch.from_numpy(np.ascontiguousarray(sym[:, :, wy0:wy1, wx0:wx1], np.float32))
             a = to_unit(model.decode(z), model.config.norm).clamp(0, 1).numpy()
             py, px = (cy0 - wy0) * s, (cx0 - wx0) * s
             y0, x0 = cy0 * s, cx0 * s
@@ -108,16 +125,25 @@ def compress_image(model, img: Image.Image, refine: int = 0, name: str = "image"
 
 
 def encode_image(model, img: Image.Image, refine: int = 0, name: str = "image") -> tuple[bytes, np.ndarray]:
-    """The .lfz bytes and the latent symbols they code."""
+    """The .lfz bytes and the latent they code (a hyperprior's: ŷ, as the decoder rebuilds it)."""
     require_codec(model)
     w, h = img.size
     if w > 65535 or h > 65535:
         raise LatentfolioError(f"image is {w}x{h}: .lfz holds at most 65535 px a side")
     check_size(model, w, h, name)
     pixels, info = image_to_pixels(img)
-    sym = _latent(model, pixels, info, refine)
+    if is_hyper(model):
+        y = _latent(model, pixels, info)
+        side = None
+        if refine:  # refined against the side information of the unrefined latent, which is sent
+            side = side_info(model, y)
+            y = _latent(model, pixels, info, refine, (side[2].astype(np.float32), table_scales(model, side[1])))
+        payload, sym = code_hyper(model, y, side)
+    else:
+        sym = _symbols(model, _latent(model, pixels, info, refine))
+        payload = code_symbols(model, sym)
     alpha = zlib.compress(np.asarray(info["alpha"], np.uint8).tobytes(), 9) if "alpha" in info else None
-    return pack(0, fingerprint(model), w, h, img.mode, alpha, code_symbols(model, sym)), sym
+    return pack(0, fingerprint(model), w, h, img.mode, alpha, payload), sym
 
 
 # The modes a decoded image can be rebuilt in (and written as PNG or TIFF); a file naming any other
@@ -131,11 +157,13 @@ def memory_need(model, width: int, height: int) -> int:
     """Bytes one image takes to code, by an estimate: the tile's activations (five float32 maps of
     ``width`` channels at half resolution, over a tile with its margins), plus what grows with the
     image: three integer copies of its pixels (the input, the output, Pillow's) and its int32
-    latent. A 400 MP scan needs about 6 GB with the default codec."""
+    latent. A hyperprior keeps its whole latent for the side information: about eight more
+    latent-sized maps (its residual, means, indices and the hyper-synthesis, in float64). A 400 MP
+    scan needs about 6 GB with the default codec."""
     win = TILE + 2 * MARGIN
     tile = 5 * 4 * (win * win // 4) * getattr(model.config, "width", 96)
     latent = 4 * model.config.latent_dim * (width * height) // (model.stride ** 2)
-    return tile + 3 * 4 * width * height + latent
+    return tile + 3 * 4 * width * height + latent * (9 if is_hyper(model) else 1)
 
 
 def check_size(model, width: int, height: int, name: str) -> None:
@@ -163,6 +191,16 @@ def _alpha(hd, name: str) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(hd.height, hd.width)
 
 
+def _decode_factorized(model, payload: bytes, shape, name: str, hd) -> np.ndarray:
+    if len(payload) < min_payload_bytes(model, shape):
+        raise LatentfolioError(f"{name}: truncated or corrupt .lfz file ({len(payload)} bytes of coded data "
+                               f"cannot hold a {hd.width}x{hd.height} image)")
+    try:
+        return decode_symbols(model, payload, shape)
+    except Exception as e:  # a payload the tables cannot decode
+        raise LatentfolioError(f"{name}: corrupt coded data ({e})") from None
+
+
 def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
     """The bytes of an .lfz file -> a Pillow image of the original size and mode."""
     hd = parse(data, name)
@@ -176,13 +214,10 @@ def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
     p = k if model.config.channels == 1 else 1
     shape = (p, model.config.latent_dim, -(-hd.height // model.stride), -(-hd.width // model.stride))
     check_size(model, hd.width, hd.height, name)
-    if len(hd.payload) < min_payload_bytes(model, shape):
-        raise LatentfolioError(f"{name}: truncated or corrupt .lfz file ({len(hd.payload)} bytes of coded data "
-                               f"cannot hold a {hd.width}x{hd.height} image)")
-    try:
-        sym = decode_symbols(model, hd.payload, shape)
-    except Exception as e:  # a payload the tables cannot decode
-        raise LatentfolioError(f"{name}: corrupt coded data ({e})") from None
+    if is_hyper(model):
+        sym = decode_hyper(model, hd.payload, shape, name)
+    else:
+        sym = _decode_factorized(model, hd.payload, shape, name, hd)
     info: dict = {"mode": hd.mode, "scale": 255.0}
     if hd.mode in ("I;16", "I;16L", "I;16B", "I"):
         info.update(scale=65535.0, wide=True)

@@ -28,7 +28,7 @@ def trained_lambda(model) -> float:
 
 
 def refine_latent(model, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float = REFINE_LR,
-                  seed: int = 0) -> torch.Tensor:
+                  seed: int = 0, mean: torch.Tensor | None = None, bits=None) -> torch.Tensor:
     """Encoder-side refinement: fit this image's latent to the codec's own rate-distortion loss.
 
     The analysis transform is an amortised guess; a few gradient steps on the latent of one image,
@@ -38,6 +38,9 @@ def refine_latent(model, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float
     whose temperature falls towards hard rounding. Only the encoder changes: files keep the format
     and decode with the same model; encoding costs ``steps`` decoder passes. Deterministic: the
     Gumbel noise comes from a generator seeded with ``seed``.
+
+    A hyperprior codec codes y − μ, so rounding is relaxed around its ``mean``, and the rate is
+    its ``bits(y)`` under the (fixed) side information; by default the factorized prior's.
     """
     lm = trained_lambda(model)
     h, w = x.shape[-2:]
@@ -54,14 +57,16 @@ def refine_latent(model, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float
         with torch.enable_grad():
             for step in range(steps):
                 tau = REFINE_TAU * math.exp(-3.0 * step / steps)
-                floor = torch.floor(y).detach()
-                frac = (y - floor).clamp(1e-5, 1 - 1e-5)
+                v = y if mean is None else y - mean
+                floor = torch.floor(v).detach()
+                frac = (v - floor).clamp(1e-5, 1 - 1e-5)
                 logits = torch.stack([-torch.atanh(frac), -torch.atanh(1 - frac)], -1) / tau
                 gumbel = -torch.log(-torch.log(torch.rand(logits.shape, generator=gen).clamp_min(1e-10)))
                 y_soft = floor + torch.softmax(logits + gumbel, -1)[..., 1]
+                y_soft = y_soft if mean is None else y_soft + mean
                 recon = to_unit(model.decode(y_soft)[..., :h, :w], model.config.norm)
-                bits = -torch.log2(model.density.likelihood(y_soft)).sum()
-                loss = lm * 255.0**2 * F.mse_loss(recon, target) + bits / (x.shape[0] * h * w)
+                rate = bits(y_soft) if bits else -torch.log2(model.density.likelihood(y_soft)).sum()
+                loss = lm * 255.0**2 * F.mse_loss(recon, target) + rate / (x.shape[0] * h * w)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

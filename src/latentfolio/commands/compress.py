@@ -16,6 +16,7 @@ from .. import _io
 from ..codec.archive import ARCHIVE_MAGIC, Archive, write_archive
 from ..codec.entropy import estimated_bits
 from ..codec.format import parse
+from ..codec.hyper import is_hyper
 from ..codec.image import DECODABLE, compress_image, decompress_bytes, encode_image, fingerprint, require_codec
 from ..codec.refine import trained_lambda
 from ..codec.store import model_for, register
@@ -215,12 +216,13 @@ def codec_eval(model_dir, data, *, split: str = "test", limit: int | None = None
         back = np.asarray(decompress_bytes(model, blob), np.float32).reshape(a.shape) / 255
         tdec += time.perf_counter() - t0
         sizes.append(len(blob))
-        est.append(estimated_bits(model, sym) / 8)
+        if not is_hyper(model):  # a hyperprior's sym is ŷ, not table symbols
+            est.append(estimated_bits(model, sym) / 8)
         x, y = (torch.from_numpy(v).permute(2, 0, 1)[None].float() for v in (a.astype(np.float32) / 255, back))
         ps.append(float(psnr(y, x)[0]))
         ss.append(float(ssim(y, x)[0]))
     n, px = len(idx), ds.image_size**2
     return {"model": str(model_dir), "data": str(data), "split": split, "n": n, "refine": refine,
             "bytes_per_image": float(np.mean(sizes)), "bpp": float(np.mean(sizes)) * 8 / px,
-            "estimated_payload_bytes": float(np.mean(est)), "psnr_db": float(np.mean(ps)),
+            "estimated_payload_bytes": float(np.mean(est)) if est else None, "psnr_db": float(np.mean(ps)),
             "ssim": float(np.mean(ss)), "encode_images_per_s": n / tenc, "decode_images_per_s": n / tdec}

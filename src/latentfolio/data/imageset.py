@@ -26,6 +26,8 @@ class ImageSet:
     classes: list[str] = field(default_factory=list)
     paths: list[str] | None = None  # source files (folders only)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    patches_from: int = 0  # > 0: the rows are native-resolution crops of this many images (data.patches)
+    padded: int = 0  # of those images, how many were smaller than a patch and padded
 
     @property
     def image_size(self) -> int:

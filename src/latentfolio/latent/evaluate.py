@@ -12,6 +12,9 @@ from ..metrics import psnr, ssim
 from ..models import Autoencoder, to_unit
 
 
+EVAL_PIXELS = 1 << 21  # pixels per evaluation batch at most: 512 images of 64 px, 32 patches of 256 px
+
+
 @torch.no_grad()
 def evaluate_model(model: Autoencoder, ds: ImageSet, split: str = "test", batch_size: int = 512,
                    noise: str | None = None, seed: int = 0) -> dict:
@@ -23,6 +26,7 @@ def evaluate_model(model: Autoencoder, ds: ImageSet, split: str = "test", batch_
     idx = ds.indices(split)
     if len(idx) == 0:
         raise LatentfolioError(f"{ds.name}: the {split} split is empty")
+    batch_size = max(1, min(batch_size, EVAL_PIXELS // (ds.images.shape[1] * ds.images.shape[2])))
     dev = next(model.parameters()).device
     model.eval()
     norm = model.config.norm

@@ -130,6 +130,12 @@ class Autoencoder(nn.Module):
     # Fully convolutional models take any input size; the others (a dense bottleneck) only
     # config.image_size, so tiling tools must feed them exactly that.
     any_size: ClassVar[bool] = False
+    # Trained on native-resolution patches of a folder by default (data.patches), not thumbnails:
+    # what a codec or a denoiser learns is the detail that squashing removes.
+    patch_default: ClassVar[bool] = False
+    # The peak LR on patches when no --lr is given (None: default_lr). GDN codecs at 3e-3 on
+    # 256 px photo crops blew up within 10 steps (the inverse GDN grows as x²); at 1e-3 they train.
+    patch_lr: ClassVar[float | None] = None
     # Trained only with --denoise: a model with skips around its bottleneck (the U-Net
     # denoiser) learns the identity from clean inputs, and scores a perfect, useless PSNR.
     needs_noise: ClassVar[bool] = False

@@ -135,6 +135,8 @@ class Codec(Autoencoder):
     spatial = True
     linear_output = True  # as in Ballé et al.: the synthesis transform regresses pixels directly
     any_size = True
+    patch_default = True
+    patch_lr = 1e-3
 
     def __init__(self, config: CodecConfig):
         super().__init__(config)

@@ -61,6 +61,7 @@ class Denoiser(Autoencoder):
     spatial = True  # the latent is a map, not a vector
     linear_output = True  # restorers (DnCNN, EDSR) regress pixels directly: no sigmoid to saturate
     any_size = True
+    patch_default = True
     needs_noise = True
     default_lr = 1e-3  # no normalisation: at 3e-3 the loss spikes by orders of magnitude
 

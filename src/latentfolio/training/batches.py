@@ -14,10 +14,12 @@ from torch.utils.data import DataLoader, Dataset
 
 
 class PixelBatches(Dataset):
-    """Rows ``indices`` of a (N, H, W, C) uint8 array, fetched a whole batch at a time."""
+    """Rows ``indices`` of a (N, H, W, C) uint8 array, fetched a whole batch at a time.
+    ``flips``: each row flipped left-right and top-bottom at random (patch training)."""
 
-    def __init__(self, images: np.ndarray, indices: np.ndarray):
+    def __init__(self, images: np.ndarray, indices: np.ndarray, flips: bool = False, seed: int = 0):
         self.images, self.indices = images, np.asarray(indices)
+        self.rng = np.random.default_rng(seed) if flips else None
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -27,7 +29,12 @@ class PixelBatches(Dataset):
 
     def __getitems__(self, idx: list[int]) -> torch.Tensor:
         rows = self.indices[np.asarray(idx)]
-        return torch.from_numpy(np.ascontiguousarray(self.images[rows]))  # (B, H, W, C) uint8
+        batch = self.images[np.sort(rows)]  # sorted: a memmap reads forward (the sampler shuffled)
+        if self.rng is not None:
+            lr, tb = self.rng.random((2, len(batch))) < 0.5
+            batch[lr] = batch[lr, :, ::-1]
+            batch[tb] = batch[tb, ::-1]
+        return torch.from_numpy(np.ascontiguousarray(batch))  # (B, H, W, C) uint8
 
 
 def passthrough(batch):
@@ -36,8 +43,8 @@ def passthrough(batch):
 
 
 def loader(images: np.ndarray, indices: np.ndarray, batch_size: int, shuffle: bool,
-           seed: int = 0) -> DataLoader:
+           seed: int = 0, flips: bool = False) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
-    return DataLoader(PixelBatches(images, indices), batch_size=batch_size, shuffle=shuffle,
+    return DataLoader(PixelBatches(images, indices, flips, seed), batch_size=batch_size, shuffle=shuffle,
                       drop_last=shuffle and len(indices) >= 2 * batch_size, collate_fn=passthrough,
                       num_workers=0, generator=g if shuffle else None)

@@ -48,9 +48,9 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    def fill_model_defaults(self, model_cls) -> None:
+    def fill_model_defaults(self, model_cls, patches: bool = False) -> None:
         """Fill in what the model decides when no flag does: peak LR, optimizer and schedule."""
-        self.lr = self.lr or model_cls.default_lr
+        self.lr = self.lr or (patches and model_cls.patch_lr) or model_cls.default_lr
         self.optimizer = self.optimizer or model_cls.default_optimizer
         self.schedule = self.schedule or model_cls.default_schedule
 

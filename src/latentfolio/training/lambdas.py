@@ -48,5 +48,6 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
             # Fine-tuning peaks at a third of the first model's LR. At the full peak the trained
             # transforms blow up: on 64 px colour photos the loss jumped from 8.6 to 6·10⁶ and the
             # model came out at 22.8 dB for 329 B, against 26.2 dB for 310 B at a third.
-            step_lr = (lr or get_model_class(read_config(init)["type"]).default_lr) * FINETUNE_LR
+            first = _io.read_json(Path(init) / META, "model meta").get("training", {}).get("config", {}).get("lr")
+            step_lr = (lr or first or get_model_class(read_config(init)["type"]).default_lr) * FINETUNE_LR
     return results

@@ -20,7 +20,7 @@ import numpy as np
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from .. import _io
-from ..data import ImageSet, load_data
+from ..data import ImageSet
 from ..errors import ArgumentError, LatentfolioError
 from ..latent.density import DENSITY_JSON, DENSITY_WEIGHTS, fit_model_density
 from ..latent.encode import is_vector_latent
@@ -31,6 +31,7 @@ from ..saved import CONFIG, MAX_PARAMETERS, META, WEIGHTS, count_parameters, loa
 from .batches import loader
 from .callbacks import BlowUpGuard, History, ReconGrid
 from .config import TrainConfig
+from .data import describe, patch_setting, training_data
 from .module import AutoencoderModule, NonFiniteLoss
 from .trainer import is_worker_process, make_trainer, rank_zero_done, resolve_precision
 
@@ -65,13 +66,6 @@ def saved_line(out, split: str, metrics: dict) -> str:
     return f"saved {out}  ({split}: psnr {metrics['psnr_db']:.2f} dB, ssim {metrics['ssim']:.4f}{cleans})"
 
 
-def describe(ds: ImageSet) -> str:
-    s = ds.split_sizes()
-    lab = f", {len(ds.classes)} labels" if ds.labels is not None else ", no labels"
-    return (f"{ds.name}: {len(ds)} images {ds.image_size}x{ds.image_size}x{ds.channels} "
-            f"(train {s['train']} / val {s['val']} / test {s['test']}{lab})")
-
-
 def _split_indices(ds: ImageSet) -> tuple[np.ndarray, np.ndarray]:
     train, val = ds.indices("train"), ds.indices("val")
     if len(train) == 0:  # a handful of files can all hash into val/test
@@ -94,12 +88,13 @@ class Settings:
     fit: str
     data_root: str | None
     init_model: Autoencoder | None = None
+    patch: int | None = None  # native-resolution patches of this side (0: the default), or thumbnails
 
 
 def _settings(data, model, *, latent_dim, image_size, channels, fit, data_root, resume, force,
-              model_options, out: Path, ckpt: Path, train_options: dict) -> Settings:
+              model_options, out: Path, ckpt: Path, train_options: dict, patch: int | None) -> Settings:
     """Every flag checked, one line for the first bad one, before the data is read."""
-    init_model = None
+    init_model, given_size = None, image_size
     if resume:
         if not ckpt.exists():
             raise LatentfolioError(f"{out}: nothing to resume (no {ckpt})")
@@ -107,7 +102,8 @@ def _settings(data, model, *, latent_dim, image_size, channels, fit, data_root, 
         raised = {k: v for k, v in train_options.items() if k in ("epochs", "max_time") and v is not None}
         s = Settings(saved["data"], saved["model"], saved["model_config"],
                      TrainConfig.from_dict({**saved["train_config"], **raised}), saved["image_size"],
-                     saved["channels"], saved["fit"], data_root or saved.get("data_root"))
+                     saved["channels"], saved["fit"], data_root or saved.get("data_root"),
+                     patch=saved.get("patch"))
     else:
         if out.exists() and any(out.iterdir()) and not force and not is_worker_process():
             raise LatentfolioError(f"{out}: already exists (use --force to overwrite, or --resume)")
@@ -133,6 +129,10 @@ def _settings(data, model, *, latent_dim, image_size, channels, fit, data_root, 
         model_cls = get_model_class(s.model)
     except (ValueError, KeyError) as e:
         raise LatentfolioError(e.args[0]) from None
+    if not resume:
+        s.patch = patch_setting(patch, given_size, model_cls, s.data)
+        if s.patch is not None:
+            s.image_size = None
     if model_cls.needs_noise and not s.cfg.denoise:
         raise ArgumentError("model", s.model, "learns to remove damage: name it with --denoise "
                             "(e.g. --denoise scan, or gaussian:0.05-0.35); on clean inputs it learns to "
@@ -170,10 +170,13 @@ def _build(s: Settings, ds: ImageSet) -> Autoencoder:
     return net
 
 
-def _batches_and_epochs(cfg: TrainConfig, n_train: int) -> tuple[int, int, int]:
+PATCH_BATCH = 8  # patches a step by default (CompressAI trains 256 px crops in batches of 8 to 16)
+
+
+def _batches_and_epochs(cfg: TrainConfig, n_train: int, patches: bool = False) -> tuple[int, int, int]:
     """-> (batch size, epochs, steps per epoch). Steps, not epochs, drive convergence: a small set
     gets small batches (>= 32 steps an epoch) and enough epochs for MIN_STEPS steps."""
-    bs = cfg.batch_size or min(128, max(8, n_train // 32))
+    bs = cfg.batch_size or (PATCH_BATCH if patches else min(128, max(8, n_train // 32)))
     bs = max(1, min(bs, n_train))
     steps_per_epoch = max(1, n_train // bs)
     epochs = cfg.epochs or max(20, min(200, math.ceil(MIN_STEPS / steps_per_epoch)))
@@ -220,14 +223,15 @@ def _prepare_out(out: Path, run: Path, s: Settings, data_name: str, ds: ImageSet
     run.mkdir(parents=True, exist_ok=True)
     _io.write_json(run / RUN_JSON, {
         "data": data_name, "model": s.model, "image_size": ds.image_size, "channels": ds.channels,
-        "fit": s.fit, "data_root": str(s.data_root) if s.data_root else None,
+        "fit": s.fit, "data_root": str(s.data_root) if s.data_root else None, "patch": s.patch,
         "model_config": net.config.to_dict(), "train_config": s.cfg.to_dict()})
 
 
 def _fit(trainer, module, ds: ImageSet, train_idx, val_idx, bs: int, seed: int, ckpt: Path, resume: bool) -> None:
+    patches = bool(ds.patches_from)  # big rows: flipped at random, validated in training-sized batches
     try:
-        trainer.fit(module, train_dataloaders=loader(ds.images, train_idx, bs, True, seed),
-                    val_dataloaders=loader(ds.images, val_idx, max(bs, 256), False),
+        trainer.fit(module, train_dataloaders=loader(ds.images, train_idx, bs, True, seed, flips=patches),
+                    val_dataloaders=loader(ds.images, val_idx, bs if patches else max(bs, 256), False),
                     ckpt_path=str(ckpt) if resume else None)
     except NonFiniteLoss as e:
         keep = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
@@ -274,7 +278,7 @@ def _save(net, out: Path, ds: ImageSet, data_name: str, s: Settings, trainer, mo
 def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = None, *,
           latent_dim: int | None = None, image_size: int | None = None, channels: int | None = None,
           fit: str = "squash", data_root: str | None = None, resume: bool = False, force: bool = False,
-          model_options: dict | None = None, progress: bool | None = None,
+          model_options: dict | None = None, progress: bool | None = None, patch: int | None = None,
           **train_options) -> TrainResult:
     """Train an autoencoder on ``data`` and save it as a model folder at ``out``.
 
@@ -284,25 +288,28 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     image size and channels default to that folder's, and training starts from its weights.
     With ``resume=True`` the run continues from ``out/run/checkpoints/last.ckpt`` with the
     settings it was started with (``epochs``/``max_time`` may be raised).
+    ``patch``: train on random native-resolution crops of this side (fully convolutional models);
+    the default for ``codec``, ``hyperprior``, ``meanscale`` and ``denoiser`` on an image folder
+    when no ``image_size`` is given.
     """
     out = Path(out)
     run = out / RUN_DIR
     ckpt = run / "checkpoints" / LAST_CKPT
     s = _settings(data, model, latent_dim=latent_dim, image_size=image_size, channels=channels, fit=fit,
                   data_root=data_root, resume=resume, force=force, model_options=model_options, out=out,
-                  ckpt=ckpt, train_options=train_options)
+                  ckpt=ckpt, train_options=train_options, patch=patch)
     cfg = s.cfg
     # in-memory pixels are recorded by name (they cannot be resumed from disk)
     data_name = s.data.name if isinstance(s.data, ImageSet) else str(s.data)
-    ds = load_data(s.data, image_size=s.image_size, channels=s.channels, fit=s.fit, data_root=s.data_root)
+    ds = training_data(s.data, s.patch, s.image_size, s.channels, s.fit, s.data_root)
     _log(describe(ds) + (f"; skipped {len(ds.skipped)} bad file(s)" if ds.skipped else ""))
     pl.seed_everything(cfg.seed, verbose=False)
     net = _build(s, ds)
     train_idx, val_idx = _split_indices(ds)
-    bs, epochs, steps_per_epoch = _batches_and_epochs(cfg, len(train_idx))
+    bs, epochs, steps_per_epoch = _batches_and_epochs(cfg, len(train_idx), bool(ds.patches_from))
     # Recorded resolved, so a resume or a reader of meta.json sees what ran, whatever the defaults.
     cfg.batch_size = bs
-    cfg.fill_model_defaults(type(net))
+    cfg.fill_model_defaults(type(net), bool(ds.patches_from))
     show_bar = sys.stderr.isatty() if progress is None else progress
     precision = resolve_precision(cfg.precision, cfg.accelerator)
     trainer, history, guard = _trainer(cfg, run, ds.images[val_idx[:8]], epochs, steps_per_epoch,

@@ -1,0 +1,175 @@
+"""Native-resolution patches: random crops of the full-size images, decoded once into a bounded bank.
+
+A codec or a denoiser learns from pixels at the scale it will meet them: a 24 MP photo squashed
+to 64 px has no grain, no text and no JPEG blocks left. Decoding big files at every step would
+cost more than the model (a 24 MP JPEG takes about 0.3 s), so each image is decoded once and K
+random crops of it go to a uint8 memmap in the cache. The bank is bounded by PATCH_BANK_BYTES
+whatever the collection's size (K falls as the images grow in number, to one per image), and
+training reads it like any other ImageSet: a batch is one fancy-index, flipped at random.
+An image smaller than a patch is padded by reflection, and counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import ImageOps
+
+from ..errors import LatentfolioError
+from .decode import BadImage, header, normalise_mode, open_image
+from .folder import _progress, _stamps, cache_root, scan
+from .imageset import ImageSet, hash_splits
+
+PATCH_BANK_BYTES = 2 << 30  # the bank's bound on disk (a memmap: paged in, never all in RAM)
+MAX_PER_IMAGE = 64  # crops of one image, at most
+DEFAULT_PATCH = 256  # px: CompressAI's training crop
+VERSION = 1
+
+
+def default_patch(sides: list[int]) -> int:
+    """DEFAULT_PATCH, or the images' median shorter side (to a multiple of 16) when smaller."""
+    if not sides:
+        return DEFAULT_PATCH
+    return max(16, min(DEFAULT_PATCH, int(np.median(sides)) // 16 * 16))
+
+
+def per_image_default(n_files: int, patch: int, channels: int) -> int:
+    return int(np.clip(PATCH_BANK_BYTES // max(1, n_files * patch * patch * channels), 1, MAX_PER_IMAGE))
+
+
+def native_pixels(path: str, channels: int, max_pixels: int | None = None) -> np.ndarray:
+    """A file at its own size as (H, W, channels) uint8, upright (EXIF), alpha on white."""
+    img = open_image(path, max_pixels)
+    img = normalise_mode(ImageOps.exif_transpose(img)).convert("L" if channels == 1 else "RGB")
+    a = np.asarray(img, dtype=np.uint8)
+    return a.reshape(a.shape[0], a.shape[1], channels)
+
+
+def crops(a: np.ndarray, patch: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """``k`` random patch x patch crops of (H, W, C) ``a`` -> ((k, P, P, C), padded)."""
+    h, w = a.shape[:2]
+    padded = h < patch or w < patch
+    if padded:
+        ph, pw = max(0, patch - h), max(0, patch - w)
+        mode = "reflect" if ph < h and pw < w else "edge"
+        a = np.pad(a, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode=mode)
+        h, w = a.shape[:2]
+    ys, xs = rng.integers(0, h - patch + 1, k), rng.integers(0, w - patch + 1, k)
+    return np.stack([a[y:y + patch, x:x + patch] for y, x in zip(ys, xs)]), padded
+
+
+def _key(root: Path, stamps: bytes, patch: int, channels: int, k: int) -> str:
+    h = hashlib.sha256(json.dumps(["patches", VERSION, str(root.resolve()), patch, channels, k]).encode())
+    h.update(stamps)
+    return h.hexdigest()[:32]
+
+
+def _fill(bank: np.ndarray, files: list[Path], root: Path, patch: int, channels: int, k: int,
+          max_pixels: int | None) -> tuple[np.ndarray, list, int]:
+    """Decode each file once into its k rows of ``bank``; -> (ok mask, skipped, padded count)."""
+    ok = np.zeros(len(files), bool)
+    skipped, padded = [], [0]
+
+    def work(i: int):
+        try:
+            a = native_pixels(str(files[i]), channels, max_pixels)
+        except BadImage as e:
+            return str(files[i]), str(e)
+        seed = int.from_bytes(hashlib.sha1(str(files[i].relative_to(root)).encode()).digest()[:8], "big")
+        bank[i * k:(i + 1) * k], pad = crops(a, patch, k, np.random.default_rng(seed))
+        ok[i] = True
+        padded[0] += pad
+        return None
+
+    with _progress(len(files), f"cutting {patch} px patches of {root.name}") as prog, \
+            ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        task = prog.add_task("patches", total=len(files))
+        for res in pool.map(work, range(len(files))):
+            prog.advance(task)
+            if res:
+                skipped.append(res)
+    return ok, skipped, padded[0]
+
+
+def load_patches(root: str | os.PathLike, patch: int | None = None, channels: int | None = None,
+                 per_image: int | None = None, max_pixels: int | None = None,
+                 use_cache: bool = True) -> ImageSet:
+    """A folder as an ImageSet of native-resolution patches (N·K, P, P, C), cached by the files'
+    paths, sizes and mtimes. Each patch inherits its file's label and split (so validation crops
+    come from images training never saw). ``patch=None``: :func:`default_patch`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LatentfolioError(f"{root}: not a folder")
+    files, labels, classes = scan(root)
+    if not files:
+        raise LatentfolioError(f"{root}: folder has no files")
+    if patch is None or channels is None:
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            heads = [h for h in pool.map(header, map(str, files)) if h[0]]
+        patch = patch or default_patch([side for _, side in heads])
+        channels = channels or (1 if heads and all(c == 1 for c, _ in heads) else 3)
+    k = per_image or per_image_default(len(files), patch, channels)
+    stamps = _stamps(root, files)
+    cdir = cache_root() / "patches" / _key(root, stamps, patch, channels, k)
+    if use_cache and (cdir / "index.json").exists():
+        try:
+            return _imageset(root, json.loads((cdir / "index.json").read_text()),
+                             np.load(cdir / "images.npy", mmap_mode="r", allow_pickle=False))
+        except (OSError, ValueError, KeyError):
+            shutil.rmtree(cdir, ignore_errors=True)
+    cdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".patches.", dir=cdir.parent))
+    try:
+        bank = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                         shape=(len(files) * k, patch, patch, channels))
+        ok, skipped, padded = _fill(bank, files, root, patch, channels, k, max_pixels)
+        if not ok.any():
+            raise LatentfolioError(f"{root}: no readable images ({len(files)} files, all bad; "
+                                   f"first: {skipped[0][0]}: {skipped[0][1]})")
+        keep = np.flatnonzero(ok)
+        if len(keep) < len(files):  # compact, so the bank holds only good files' rows
+            good = np.lib.format.open_memmap(tmp / "good.npy", mode="w+", dtype=np.uint8,
+                                             shape=(len(keep) * k, patch, patch, channels))
+            for j, i in enumerate(keep):
+                good[j * k:(j + 1) * k] = bank[i * k:(i + 1) * k]
+            good.flush()
+            del good
+            os.replace(tmp / "good.npy", tmp / "images.npy")
+        else:
+            bank.flush()
+        del bank
+        index = {"version": VERSION, "paths": [str(files[i].relative_to(root)) for i in keep],
+                 "labels": [labels[i] for i in keep], "classes": classes, "skipped": skipped,
+                 "per_image": k, "padded": padded}
+        (tmp / "index.json").write_text(json.dumps(index))
+        if use_cache:
+            shutil.rmtree(cdir, ignore_errors=True)
+            os.replace(tmp, cdir)
+            tmp = cdir
+        ds = _imageset(root, index, np.load(tmp / "images.npy", mmap_mode="r", allow_pickle=False))
+        return ds if use_cache else _in_memory(ds)
+    finally:
+        if tmp != cdir:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _in_memory(ds: ImageSet) -> ImageSet:
+    ds.images = np.array(ds.images)
+    return ds
+
+
+def _imageset(root: Path, index: dict, bank: np.ndarray) -> ImageSet:
+    k = index["per_image"]
+    labels = np.repeat(np.asarray(index["labels"], np.int64), k)
+    return ImageSet(images=bank, split=np.repeat(hash_splits(index["paths"]), k), name=root.name,
+                    labels=labels if index["classes"] else None, classes=index["classes"],
+                    paths=[str(root / p) for p in index["paths"] for _ in range(k)],
+                    skipped=[tuple(s) for s in index["skipped"]], patches_from=len(index["paths"]),
+                    padded=index["padded"])
