@@ -71,7 +71,7 @@ def test_train_evaluate_info_reconstruct(tmp_path, capsys, monkeypatch, shapes_f
 
 def test_models_lists_registry(capsys, monkeypatch):
     code, o, e = cli(capsys, monkeypatch, "models", "--json")
-    assert code == 0 and set(json.loads(o)) == {"fc", "conv", "vae", "resnet", "denoiser", "codec"}
+    assert code == 0 and set(json.loads(o)) == {"fc", "conv", "vae", "resnet", "denoiser", "codec", "hyperprior", "meanscale"}
 
 
 @pytest.mark.parametrize("args,needle", [
