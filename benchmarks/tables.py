@@ -286,10 +286,21 @@ def kodak(r: dict) -> str:
     return out + "\n\n" + _machine(r)
 
 
+def patch_loading(r: dict) -> str:
+    rows = ["| model | load ms/batch | step ms/batch | loading share |", "|---|---:|---:|---:|"]
+    rows += [f"| {n} | {m['load_ms']:.1f} | {m['step_ms']:,.0f} | {100 * m['load_share']:.1f}% |"
+             for n, m in r["models"].items()]
+    met = "met" if r["met"] else "NOT met"
+    return (f"**Patch training's data loading** ({r['images']} photos of `photos/`, {r['patches']} patches of "
+            f"{r['patch']} px in a {r['bank_bytes'] / 2**30:.2f} GB bank built once in {r['bank_build_s']:.0f} s; "
+            f"batches of {r['batch']}, flipped). Target loading ≤ 10% of a step: **{met}**.\n\n"
+            + "\n".join(rows) + "\n\n" + _machine(r))
+
+
 RENDER = {"train_speed": train_speed, "quality": quality, "denoise": denoise, "codec": codec,
           "generate": generate, "cluster": cluster, "anomaly": anomaly, "planted": planted,
           "catalog_speed": catalog_speed, "index_photos": index_photos, "scale": scale,
-          "kodak": kodak}
+          "kodak": kodak, "patch_loading": patch_loading}
 
 
 def render() -> str:

@@ -118,7 +118,7 @@ def cache_root() -> Path:
     return Path(user_cache_dir("latentfolio"))
 
 
-def _stamps(root: Path, files: list[Path]) -> bytes:
+def stamps_of(root: Path, files: list[Path]) -> bytes:
     """Every file's relative path, size and mtime: what the cache keys are built on."""
     out = []
     for f in files:
@@ -174,47 +174,62 @@ def _detect(root: Path, files: list[Path], stamps: bytes, size: int | None, chan
     return size, channels
 
 
+def decode_each(files: list[Path], label: str, work) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Run ``work(i)`` for every file in threads, with a progress bar; ``work`` raises BadImage for
+    a file it cannot use. -> (mask of the good files, (path, reason) of the bad ones)."""
+    ok = np.zeros(len(files), dtype=bool)
+
+    def one(i: int):
+        try:
+            work(i)
+        except BadImage as e:
+            return str(files[i]), str(e)
+        ok[i] = True
+        return None
+
+    skipped: list[tuple[str, str]] = []
+    with _progress(len(files), label) as prog, ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        task = prog.add_task("decode", total=len(files))
+        for res in pool.map(one, range(len(files))):
+            prog.advance(task)
+            if res:
+                skipped.append(res)
+    return ok, skipped
+
+
+def keep_good_rows(tmp: Path, arr: np.ndarray, ok: np.ndarray, per: int, root: Path,
+                   skipped: list[tuple[str, str]]) -> np.ndarray:
+    """Compact ``tmp/images.npy`` (``per`` rows a file) to the good files' rows; a folder with none
+    is an error. -> the indices of the good files."""
+    keep = np.flatnonzero(ok)
+    if len(keep) == 0:
+        raise LatentfolioError(f"{root}: no readable images ({len(ok)} files, all bad; "
+                               f"first: {skipped[0][0]}: {skipped[0][1]})")
+    if len(keep) < len(ok):  # compact so the cache holds only good rows
+        rows = (keep[:, None] * per + np.arange(per)).ravel()
+        good = np.lib.format.open_memmap(tmp / "good.npy", mode="w+", dtype=np.uint8,
+                                         shape=(len(rows),) + arr.shape[1:])
+        for s in range(0, len(rows), 4096):
+            good[s:s + 4096] = arr[rows[s:s + 4096]]
+        good.flush()
+        del good
+        os.replace(tmp / "good.npy", tmp / "images.npy")
+    else:
+        arr.flush()
+    return keep
+
+
 def _decode_into(target: Path, files: list[Path], size: int, channels: int, fit: str,
                  max_pixels: int | None, root: Path) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Decode every file into the uint8 memmap ``target``, in threads; only good rows are kept
     (compacted in place). -> (indices of the good files, (path, reason) of the bad ones)."""
-    tmp = target.parent
-    arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                    shape=(len(files), size, size, channels))
-    ok = np.zeros(len(files), dtype=bool)
-    skipped: list[tuple[str, str]] = []
+    arr = np.lib.format.open_memmap(target, mode="w+", dtype=np.uint8, shape=(len(files), size, size, channels))
 
     def work(i: int):
-        try:
-            arr[i] = decode_image(str(files[i]), size, channels, fit, max_pixels)
-            ok[i] = True
-        except BadImage as e:
-            return i, str(e)
-        return None
+        arr[i] = decode_image(str(files[i]), size, channels, fit, max_pixels)
 
-    with _progress(len(files), f"decoding {root.name}") as prog, \
-            ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        task = prog.add_task("decode", total=len(files))
-        for res in pool.map(work, range(len(files))):
-            prog.advance(task)
-            if res:
-                skipped.append((str(files[res[0]]), res[1]))
-    keep = np.flatnonzero(ok)
-    if len(keep) == 0:
-        raise LatentfolioError(f"{root}: no readable images ({len(files)} files, all bad; "
-                               f"first: {skipped[0][0]}: {skipped[0][1]})")
-    if len(keep) < len(files):  # compact so the cache holds only good rows
-        good = np.lib.format.open_memmap(tmp / "good.npy", mode="w+", dtype=np.uint8,
-                                         shape=(len(keep), size, size, channels))
-        for s in range(0, len(keep), 4096):
-            good[s:s + 4096] = arr[keep[s:s + 4096]]
-        good.flush()
-        del arr, good
-        os.replace(tmp / "good.npy", tmp / "images.npy")
-    else:
-        arr.flush()
-        del arr
-    return keep, skipped
+    ok, skipped = decode_each(files, f"decoding {root.name}", work)
+    return keep_good_rows(target.parent, arr, ok, 1, root, skipped), skipped
 
 
 def load_folder(root: str | os.PathLike, size: int | None = None, channels: int | None = None,
@@ -233,7 +248,7 @@ def load_folder(root: str | os.PathLike, size: int | None = None, channels: int 
     files, labels, classes = scan(root)
     if not files:
         raise LatentfolioError(f"{root}: folder has no files")
-    stamps = _stamps(root, files)  # one stat per file, for both keys
+    stamps = stamps_of(root, files)  # one stat per file, for both keys
     if channels is None or size is None:
         size, channels = _detect(root, files, stamps, size, channels, fit, use_cache)
 
@@ -270,8 +285,7 @@ def load_folder(root: str | os.PathLike, size: int | None = None, channels: int 
 
 def _imageset(root: Path, index: dict, images: np.ndarray, quiet: bool) -> ImageSet:
     if not quiet:
-        for path, reason in index["skipped"]:
-            warnings.warn(f"skipped {path}: {reason}", BadFileWarning, stacklevel=3)
+        warn_skipped(index["skipped"])
     labels = np.asarray(index["labels"], dtype=np.int64)
     has_labels = bool(index["classes"])
     return ImageSet(
@@ -283,6 +297,12 @@ def _imageset(root: Path, index: dict, images: np.ndarray, quiet: bool) -> Image
         paths=[str(root / p) for p in index["paths"]],
         skipped=[tuple(s) for s in index["skipped"]],
     )
+
+
+def warn_skipped(skipped) -> None:
+    """Name each file a collection skipped, once, with its reason."""
+    for path, reason in skipped:
+        warnings.warn(f"skipped {path}: {reason}", BadFileWarning, stacklevel=4)
 
 
 class BadFileWarning(UserWarning):

@@ -23,8 +23,8 @@ import numpy as np
 from PIL import ImageOps
 
 from ..errors import LatentfolioError
-from .decode import BadImage, header, normalise_mode, open_image
-from .folder import _progress, _stamps, cache_root, scan
+from .decode import header, normalise_mode, open_image
+from .folder import cache_root, decode_each, keep_good_rows, scan, stamps_of, warn_skipped
 from .imageset import ImageSet, hash_splits
 
 PATCH_BANK_BYTES = 2 << 30  # the bank's bound on disk (a memmap: paged in, never all in RAM)
@@ -74,27 +74,15 @@ def _key(root: Path, stamps: bytes, patch: int, channels: int, k: int) -> str:
 def _fill(bank: np.ndarray, files: list[Path], root: Path, patch: int, channels: int, k: int,
           max_pixels: int | None) -> tuple[np.ndarray, list, int]:
     """Decode each file once into its k rows of ``bank``; -> (ok mask, skipped, padded count)."""
-    ok = np.zeros(len(files), bool)
-    skipped, padded = [], [0]
+    padded = [0]
 
     def work(i: int):
-        try:
-            a = native_pixels(str(files[i]), channels, max_pixels)
-        except BadImage as e:
-            return str(files[i]), str(e)
+        a = native_pixels(str(files[i]), channels, max_pixels)
         seed = int.from_bytes(hashlib.sha1(str(files[i].relative_to(root)).encode()).digest()[:8], "big")
         bank[i * k:(i + 1) * k], pad = crops(a, patch, k, np.random.default_rng(seed))
-        ok[i] = True
         padded[0] += pad
-        return None
 
-    with _progress(len(files), f"cutting {patch} px patches of {root.name}") as prog, \
-            ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        task = prog.add_task("patches", total=len(files))
-        for res in pool.map(work, range(len(files))):
-            prog.advance(task)
-            if res:
-                skipped.append(res)
+    ok, skipped = decode_each(files, f"cutting {patch} px patches of {root.name}", work)
     return ok, skipped, padded[0]
 
 
@@ -116,7 +104,7 @@ def load_patches(root: str | os.PathLike, patch: int | None = None, channels: in
         patch = patch or default_patch([side for _, side in heads])
         channels = channels or (1 if heads and all(c == 1 for c, _ in heads) else 3)
     k = per_image or per_image_default(len(files), patch, channels)
-    stamps = _stamps(root, files)
+    stamps = stamps_of(root, files)
     cdir = cache_root() / "patches" / _key(root, stamps, patch, channels, k)
     if use_cache and (cdir / "index.json").exists():
         try:
@@ -130,20 +118,7 @@ def load_patches(root: str | os.PathLike, patch: int | None = None, channels: in
         bank = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                          shape=(len(files) * k, patch, patch, channels))
         ok, skipped, padded = _fill(bank, files, root, patch, channels, k, max_pixels)
-        if not ok.any():
-            raise LatentfolioError(f"{root}: no readable images ({len(files)} files, all bad; "
-                                   f"first: {skipped[0][0]}: {skipped[0][1]})")
-        keep = np.flatnonzero(ok)
-        if len(keep) < len(files):  # compact, so the bank holds only good files' rows
-            good = np.lib.format.open_memmap(tmp / "good.npy", mode="w+", dtype=np.uint8,
-                                             shape=(len(keep) * k, patch, patch, channels))
-            for j, i in enumerate(keep):
-                good[j * k:(j + 1) * k] = bank[i * k:(i + 1) * k]
-            good.flush()
-            del good
-            os.replace(tmp / "good.npy", tmp / "images.npy")
-        else:
-            bank.flush()
+        keep = keep_good_rows(tmp, bank, ok, k, root, skipped)
         del bank
         index = {"version": VERSION, "paths": [str(files[i].relative_to(root)) for i in keep],
                  "labels": [labels[i] for i in keep], "classes": classes, "skipped": skipped,
@@ -166,6 +141,7 @@ def _in_memory(ds: ImageSet) -> ImageSet:
 
 
 def _imageset(root: Path, index: dict, bank: np.ndarray) -> ImageSet:
+    warn_skipped(index["skipped"])
     k = index["per_image"]
     labels = np.repeat(np.asarray(index["labels"], np.int64), k)
     return ImageSet(images=bank, split=np.repeat(hash_splits(index["paths"]), k), name=root.name,

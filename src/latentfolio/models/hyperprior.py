@@ -158,9 +158,6 @@ class Hyperprior(Codec):
     def frozen(self) -> bool:
         return super().frozen and bool((self.gauss_len > 0).all())
 
-    def embed(self, x: Tensor) -> Tensor:
-        return self.encode(x)
-
 
 @register_model("meanscale")
 class MeanScale(Hyperprior):
