@@ -28,6 +28,7 @@ LAYERS = [
     ("training",),
     ("catalog",),
     ("commands",),
+    ("gallery",),
     ("reports",),
     ("api",),
     ("cli", "__init__"),

@@ -13,6 +13,8 @@ from __future__ import annotations
 from .commands.clean import denoise, noise
 from .commands.cluster import cluster
 from .commands.compress import codec_eval, compress, decompress
+from .commands.dedupe import apply_duplicates
+from .commands.journal import undo
 from .commands.create import blend, fit_density, interpolate, sample, traverse
 from .commands.model import evaluate, info, reconstruct
 from .commands.model import models as list_models
@@ -20,13 +22,14 @@ from .commands.index import index
 from .commands.organize import anomalies, duplicates, map, similar
 from .commands.train import train
 from .data import load_data
+from .gallery.server import serve
 from .reports.compare import compare_latent
 from .reports.demo import demo
 from .reports.report import report
 from .reports.sweep import sweep
 from .saved import load_model as load
 
-__all__ = ["anomalies", "blend", "cluster", "codec_eval", "compare_latent", "compress", "decompress",
+__all__ = ["anomalies", "apply_duplicates", "blend", "cluster", "codec_eval", "compare_latent", "compress", "decompress",
            "demo", "denoise", "duplicates", "evaluate", "fit_density", "index", "info", "interpolate",
            "list_models", "load", "load_data", "map", "noise", "reconstruct", "report", "sample",
-           "similar", "sweep", "train", "traverse"]
+           "serve", "similar", "sweep", "train", "traverse", "undo"]

@@ -151,16 +151,43 @@ def test_wrong_model_for_data_is_clear(tmp_path, capsys, monkeypatch, trained):
     assert code == 2 and "corrupt weights" in e
 
 
-def test_demo_offline_falls_back_to_digits(tmp_path, capsys, monkeypatch):
-    code, o, e = cli(capsys, monkeypatch, "demo", "--out", tmp_path / "d", "--offline", "--epochs", 2,
-                     "--data-root", tmp_path / "empty", "--json")
-    assert code == 0, e
+def test_demo_offline_falls_back_to_digits_and_ends_in_the_gallery(tmp_path):
+    # The README's main job, as a newcomer runs it: it trains, reports, catalogs, maps, and then
+    # serves the gallery until Ctrl-C.
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from latentfolio.gallery.server import free_port
+
+    port = free_port("127.0.0.1")
+    proc = subprocess.Popen([sys.executable, "-m", "latentfolio.cli", "demo", "--out", str(tmp_path / "d"), "--offline",
+                             "--epochs", "2", "--data-root", str(tmp_path / "empty"), "--port", str(port), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, summary = time.time() + 240, None
+        while time.time() < deadline and proc.poll() is None and summary is None:
+            try:
+                summary = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/summary", timeout=2).read())
+            except OSError:
+                time.sleep(0.5)
+        assert summary is not None, proc.stderr.read() if proc.poll() is not None else "the gallery never answered"
+        assert summary["images"] == 1797 and summary["source"] == "dataset"
+        points = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/points", timeout=10).read())
+        assert len(points["ids"]) == 1797  # all on the map: UMAP's and their neighbours' places
+    finally:
+        proc.send_signal(signal.SIGINT)
+        o, e = proc.communicate(timeout=60)
+    assert proc.returncode == 0, e
     r = json.loads(o)
-    assert r["data"] == "digits" and "bundled 8x8 digits" in e
+    assert r["data"] == "digits" and "bundled 8x8 digits" in e and f"http://127.0.0.1:{port}/" in e
     page = (tmp_path / "d" / "report.html").read_text()
     assert "Reconstructions" in page and "Loss curve" in page and "Layers" in page
     assert "http://" not in page and "https://" not in page  # works offline: nothing external
     assert page.count("data:image/png;base64,") >= 2
+    assert (tmp_path / "d" / "map.html").exists() and (tmp_path / "d" / "catalog" / "catalog.json").exists()
 
 
 def test_python_api_mirrors_every_command():

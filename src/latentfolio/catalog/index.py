@@ -91,15 +91,24 @@ CHUNK = 4096  # images encoded between two commits: a killed run loses at most t
 
 
 def _encode_todo(cat: Catalog, model, ch: Changes, fit: str, array, progress: bool | None = None,
-                 devices="auto", accelerator="auto", num_nodes: int = 1, **encode_options) -> tuple[int, int, int]:
+                 devices="auto", accelerator="auto", num_nodes: int = 1, on_advance=None,
+                 **encode_options) -> tuple[int, int, int]:
     """Encode the new and changed items into fresh rows, CHUNK at a time, each chunk committed
     before the next starts (a kill keeps the work done; the next run goes on from there) ->
     (added, changed, bad). Ranks started by a launcher get each chunk from here (the last one
-    tells them to stop), so they are sent an empty last chunk when there is nothing to do."""
+    tells them to stop), so they are sent an empty last chunk when there is nothing to do.
+    ``on_advance(done, total)`` hears of each batch (the gallery's rescan shows it)."""
     scratch = cat.path / ".pending"
     scratch.mkdir(exist_ok=True)
     totals = np.zeros(3, np.int64)
-    with progress_bar(len(ch.todo), "indexing", progress) as advance:
+    with progress_bar(len(ch.todo), "indexing", progress) as bar:
+        done = [0]
+
+        def advance(n: int) -> None:
+            bar(n)
+            done[0] += n
+            if on_advance:
+                on_advance(done[0], len(ch.todo))
         trainer = encode_trainer(model, scratch, devices, accelerator, num_nodes, advance)
         chunks = [ch.todo[s:s + CHUNK] for s in range(0, len(ch.todo), CHUNK)] or [[]]
         for k, todo in enumerate(chunks):
@@ -162,6 +171,7 @@ def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str =
                    **encode_options) -> dict:
     """Create or update the catalog ``out`` of ``data`` in ``model``'s latent space -> counts."""
     c = model.config
+    on_advance = encode_options.pop("on_advance", None)
     items, ds, source = resolve_source(data, c.image_size, c.channels, fit, data_root)
     if launched_rank() > 0:  # another rank of a torchrun / SLURM launch: encode what rank 0 sends
         serve_encoding(model, out, fit, ds.images if ds else None, **encode_options)
@@ -179,7 +189,8 @@ def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str =
             db.executemany("INSERT INTO bad VALUES (?, ?, ?)", [(it.key, it.bytes, it.mtime_ns) for it in ch.still_bad])
         added = changed = bad = 0
         if ch.todo or launched_world() > 1:
-            added, changed, bad = _encode_todo(cat, model, ch, fit, ds.images if ds else None, **encode_options)
+            added, changed, bad = _encode_todo(cat, model, ch, fit, ds.images if ds else None,
+                                               on_advance=on_advance, **encode_options)
         if ch.deleted or changed or bad or file_rows(out, dim) != len(cat):  # (a killed run leaves spare rows)
             _compact(out, db, dim)
         search = build_ann(cat) if (ch.deleted or ch.todo or not (out / FAISS).exists()) else cat.meta.get("search", "flat")

@@ -43,17 +43,18 @@ class Catalog:
     """An open catalog folder. ``Catalog(path)`` opens an existing one.
 
     ``check`` refuses a catalog whose code file does not cover its rows (damaged, or an index run
-    that was killed); ``index`` opens without it, because it repairs exactly that.
+    that was killed); ``index`` opens without it, because it repairs exactly that. ``shared``: the
+    connection may be used from several threads, one at a time (the gallery holds a lock).
     """
 
-    def __init__(self, path: str | os.PathLike, check: bool = True):
+    def __init__(self, path: str | os.PathLike, check: bool = True, shared: bool = False):
         self.path = Path(path)
         if not (self.path / META).exists():
             raise LatentfolioError(f"{self.path}: not a latentfolio catalog (no {META}); make one with "
                                    "`latentfolio index MODEL_DIR DATA --catalog PATH`")
         self.meta = read_header(self.path / META)
         self.dim = self.meta["dim"]
-        self.db = connect(self.path / DB)
+        self.db = connect(self.path / DB, shared)
         if check:
             try:
                 rows, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(row), -1) FROM images").fetchone()
@@ -238,10 +239,10 @@ def nonfinite_rows(folder: Path, dim: int, chunk: int = 1 << 16) -> np.ndarray:
     return np.concatenate(bad)
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, shared: bool = False) -> sqlite3.Connection:
     db = None
     try:
-        db = sqlite3.connect(str(path))
+        db = sqlite3.connect(str(path), check_same_thread=not shared)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(SCHEMA)

@@ -72,20 +72,70 @@ def similar(
 @app.command()
 def duplicates(
     catalog: Path = CATALOG,
-    threshold: Optional[float] = typer.Option(None, "--threshold", help="Latent L2 distance (default: 1/4 of the median nearest-neighbour distance)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Near tier: latent L2 distance (default: 1/4 of the median nearest-neighbour distance)."),
+    same_psnr: float = typer.Option(32.0, "--same-psnr", help="Same-picture tier: 64 px greyscale versions at least this close to the keeper's (dB)."),
+    keep: str = typer.Option("largest", "--keep", help="Suggested keeper: largest (pixels, then bytes) | sharpest | oldest."),
+    apply: bool = typer.Option(False, "--apply", help="Set every copy but the keeper aside in _duplicates/ beside it, behind a journal (undo with `latentfolio undo`)."),
+    mode: str = typer.Option("move", "--mode", help="With --apply: move the copies, or symlink them into _duplicates/ (nothing moves)."),
+    tier: Optional[str] = typer.Option(None, "--tier", help="Only groups of this tier: identical | same | near."),
     as_json: bool = JSON,
 ):
-    """Groups of near-duplicate images (identical files always group)."""
+    """Groups of duplicate images in tiers (identical bytes, re-encoded or resized, near), each
+    with a suggested keeper. Without --apply nothing is touched: the plan is printed."""
+    from ..api import apply_duplicates
     from ..commands.organize import duplicates as run
 
-    def human(r):
-        typer.echo(f"{len(r['groups'])} group(s), {r['images_in_groups']} images, threshold {r['threshold']:.4g}")
-        for n, g in enumerate(r["groups"], 1):
-            typer.echo(f"group {n} ({g['size']} images{', identical files' if g['exact'] else ''}):")
-            for im in g["images"]:
-                typer.echo(f"  {im['path']}")
+    if tier is not None and tier not in ("identical", "same", "near"):
+        raise typer.BadParameter(f"{tier!r}: use identical, same or near", param_hint="--tier")
+    r = run(catalog, threshold=threshold, keep=keep, same_psnr=same_psnr)
+    if tier is not None:
+        r["groups"] = [g for g in r["groups"] if g["tier"] == tier]
+    if apply:
+        r["applied"] = apply_duplicates(catalog, r["groups"], mode=mode)
 
-    _emit(run(catalog, threshold=threshold), as_json, human)
+    def human(r):
+        typer.echo(f"{len(r['groups'])} group(s), threshold {r['threshold']:.4g}, keeper: the {r['keep']}")
+        for n, g in enumerate(r["groups"], 1):
+            typer.echo(f"group {n} ({g['size']} images, {g['tier']}; keep: {g['rule']}):")
+            for im in g["images"]:
+                typer.echo(f"  {'keep ' if im['id'] == g['keep'] else 'aside'} {im['path']}")
+        if r.get("applied"):
+            a = r["applied"]
+            typer.echo(f"{a.get('moved', a.get('linked'))} file(s) set aside; journal {a['journal']} "
+                       f"(undo: latentfolio undo {a['journal']})")
+        elif r["groups"]:
+            typer.echo("nothing was touched: add --apply to set the copies aside (undo with `latentfolio undo`)")
+
+    _emit(r, as_json, human)
+
+
+@app.command()
+def undo(
+    journal: Path = typer.Argument(..., help="A journal written by `duplicates --apply` or the gallery (CATALOG/journals/*.json)."),
+    as_json: bool = JSON,
+):
+    """Put back every file a journal moved or linked (also after a run that was killed)."""
+    from ..api import undo as run
+
+    _emit(run(journal), as_json, lambda r: typer.echo(f"{r['restored']} file(s) put back ({r['left']} left: "
+                                                      "their original names are taken)" if r["left"] else
+                                                      f"{r['restored']} file(s) put back"))
+
+
+@app.command()
+def serve(
+    source: Path = typer.Argument(..., help="A catalog folder, or an image folder (then give --model)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The model to index an image folder with (or the catalog's, if it moved)."),
+    catalog_out: Optional[Path] = typer.Option(None, "--catalog", "-c", help="With an image folder: the catalog to make (default: ./<folder>.catalog)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Anything but loopback needs the token in the printed URL."),
+    port: int = typer.Option(8765, "--port", help="Port (0: any free one)."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in the browser."),
+):
+    """The local gallery: map, image pages, search by image, duplicates, clusters, outliers and
+    create, served until Ctrl-C."""
+    from ..api import serve as run
+
+    run(source, model_dir=model, catalog=catalog_out, host=host, port=port, open_browser=open_browser)
 
 
 @app.command()

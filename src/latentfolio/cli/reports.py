@@ -83,13 +83,17 @@ def demo(
     out: Path = typer.Option(Path("latentfolio-demo"), "--out", "-o", help="Folder for the model and report."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Default: 3 on FashionMNIST, 30 on digits."),
     offline: bool = typer.Option(False, "--offline", help="Do not try to download FashionMNIST."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="End by serving the gallery until Ctrl-C (--no-serve: stop at once)."),
+    port: int = typer.Option(8765, "--port", help="The gallery's port (0: any free one)."),
     data_root: Optional[Path] = DATA_ROOT,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
-    """Train on FashionMNIST (or bundled digits when it is not available) and write report.html."""
+    """Train on FashionMNIST (or bundled digits when it is not available), write report.html,
+    catalog and map the collection, then serve the gallery (http://127.0.0.1:8765/) until Ctrl-C."""
     from ..reports.demo import demo as run
 
-    res = run(out, data_root=data_root, force=force, epochs=epochs, download=not offline)
+    res = run(out, data_root=data_root, force=force, epochs=epochs, download=not offline, serve=serve, port=port)
     _emit(res, as_json, lambda r: typer.echo(f"{r['data']}: test PSNR {r['metrics']['psnr_db']:.2f} dB "
-                                             f"after {r['epochs']} epochs; open {r['report']}"))
+                                             f"after {r['epochs']} epochs; open {r['report']}, or "
+                                             f"`latentfolio serve {r['catalog']}`"))

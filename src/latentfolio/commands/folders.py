@@ -102,14 +102,19 @@ def clear_previous(out: Path) -> None:
     (out / ORGANIZE_MANIFEST).unlink()
 
 
-def _plan(cat: Catalog, labels: np.ndarray) -> tuple[list[tuple[str, list, list]], int]:
-    """Per cluster: (folder name, its rows, their file names); and how many rows were passed over."""
+def _plan(cat: Catalog, labels: np.ndarray, given: dict[int, str] | None = None,
+          skip: int | None = None) -> tuple[list[tuple[str, list, list]], int]:
+    """Per cluster: (folder name, its rows, their file names); and how many rows were passed over.
+    ``given``: folder names the user gave some clusters (checked by :func:`folder_name`); rows
+    labelled ``skip`` get no folder."""
     rows = cat.rows("id, path, label, row")
     folder_kind = cat.meta["source"]["kind"] == "folder"
     root = Path(cat.meta["source"]["root"]).resolve() if folder_kind else None
     plan, outside = [], 0
     for c in np.unique(labels):
-        name = "noise" if c < 0 else f"cluster-{int(c):02d}"
+        if skip is not None and c == skip:
+            continue
+        name = (given or {}).get(int(c)) or ("noise" if c < 0 else f"cluster-{int(c):02d}")
         members, names, used = [], [], set()
         for i in np.flatnonzero(labels == c):
             r = rows[i]
@@ -126,12 +131,23 @@ def _plan(cat: Catalog, labels: np.ndarray) -> tuple[list[tuple[str, list, list]
     return plan, outside
 
 
-def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str, sheet_max: int = 64) -> dict:
+def folder_name(name: str) -> str:
+    """A cluster's name as the user typed it, if it can be one folder's name, else an error."""
+    name = str(name).strip()
+    if not name or len(name) > 100 or name in (".", "..") or any(c in name for c in '/\\\0') or name.startswith("."):
+        raise LatentfolioError(f"cluster name {name!r}: use 1-100 characters, no slashes, not starting with a dot")
+    return name
+
+
+def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str, sheet_max: int = 64,
+                          names: dict[int, str] | None = None, skip: int | None = None) -> dict:
     """OUT/cluster-XX/ holds links (or copies) of its images, OUT/cluster-XX.png a contact sheet.
 
     Originals are only read. Images from a dataset (no file) are written as PNGs.
     """
-    plan, outside = _plan(cat, labels)
+    plan, outside = _plan(cat, labels, names, skip)
+    if len({name for name, _, _ in plan}) < len(plan):
+        raise LatentfolioError("two clusters have the same name; rename one")
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"format_version": MANIFEST_VERSION, "catalog": str(cat.path.resolve()), "mode": mode,
                 "folders": [name for name, _, _ in plan],

@@ -12,7 +12,7 @@ from ..training.trainer import make_trainer
 
 
 def index(model_dir, data, out=None, *, data_root=None, devices="auto", accelerator="auto", num_nodes: int = 1,
-          batch_size: int = 256, workers: int | None = None, progress: bool | None = None) -> dict:
+          batch_size: int = 256, workers: int | None = None, progress: bool | None = None, on_advance=None) -> dict:
     """Create or update the catalog ``out`` (default ``./<data name>.catalog``) of ``data`` in the
     latent space of ``model_dir``: only new or changed files are encoded, deleted ones go.
 
@@ -29,4 +29,5 @@ def index(model_dir, data, out=None, *, data_root=None, devices="auto", accelera
                  enable_progress_bar=False, enable_model_summary=False)
     out = Path(out or f"{Path(str(data)).name or 'data'}.catalog")
     return update_catalog(model, model_dir, data, out, data_root, fit_of(model), devices=devices,
-                          accelerator=accelerator, num_nodes=num_nodes, batch_size=batch_size, workers=workers, progress=progress)
+                          accelerator=accelerator, num_nodes=num_nodes, batch_size=batch_size, workers=workers, progress=progress,
+                          on_advance=on_advance)

@@ -19,6 +19,7 @@ from ..latent.anomaly import anomaly_scores
 from ..latent.duplicates import duplicate_components, group_members
 from ..latent.encode import encode_pixels
 from ..latent.project import PROJECTIONS, project_2d
+from .dedupe import TIERS, annotate
 from ..render.figures import scatter_png, thumbnail_map
 from ..render.interactive import map_html
 
@@ -71,9 +72,13 @@ def similar(catalog, query: str, out=None, *, k: int = 12, model_dir=None, force
 
 # --- duplicates ------------------------------------------------------------------------------
 @with_catalog
-def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16) -> dict:
+def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16, keep: str = "largest",
+               same_psnr: float = 32.0) -> dict:
     """Groups of near-duplicates: codes closer than ``threshold`` (L2), joined transitively, and
-    identical files whatever the threshold. Default threshold: :func:`default_threshold`."""
+    identical files whatever the threshold. Default threshold: :func:`default_threshold`. Each
+    group has a tier and a suggested keeper (:mod:`.dedupe`: ``keep`` is the rule, ``same_psnr``
+    the test of "the same picture")."""
+    annotate(catalog, [], {}, keep, same_psnr)  # the flags, checked before any work
     cat: Catalog = catalog
     n = len(cat)
     if n < 2:
@@ -91,7 +96,7 @@ def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16)
     del dist, rows
     members_of = group_members(comp)  # one sort, not a scan of every code per group
     wanted = np.concatenate(members_of) if members_of else np.zeros(0, np.int64)
-    by_row = cat.rows_at(wanted, "id, path, label, hash, row")
+    by_row = cat.rows_at(wanted, "id, path, label, hash, bytes, mtime_ns, row")
     groups = []
     for members in members_of:
         v = np.asarray(lat[np.sort(members)])
@@ -99,8 +104,9 @@ def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16)
         groups.append({"size": int(len(members)), "spread": round(spread, 5),
                        "exact": len({by_row[int(m)]["hash"] for m in members}) == 1,
                        "images": [_row_dict(by_row[int(m)]) for m in members]})
-    groups.sort(key=lambda g: (-g["size"], g["spread"]))
-    return {"threshold": round(t, 6), "groups": groups,
+    annotate(cat, groups, {r["id"]: r for r in by_row.values()}, keep, same_psnr)
+    groups.sort(key=lambda g: (TIERS.index(g["tier"]), -g["size"], g["spread"]))
+    return {"threshold": round(t, 6), "keep": keep, "same_psnr": same_psnr, "groups": groups,
             "images_in_groups": int(sum(g["size"] for g in groups))}
 
 

@@ -172,6 +172,23 @@ def decode_image(path, size: int, channels: int, fit: str = "squash",
     return a.reshape(size, size, channels)
 
 
+def decode_preview(path, max_side: int, max_pixels: int | None = None) -> Image.Image:
+    """An RGB picture of ``path`` whose longer side is at most ``max_side``, aspect kept (the
+    gallery's thumbnails and previews), or raise :class:`BadImage`. Also returns the file's own
+    size as ``img.info["source_size"]``."""
+    with _as_bad_image(path), open_any(path, None, max_pixels, small=max_side) as img:
+        _check_pixels(img, max_pixels)
+        size = img.size
+        img.draft("RGB", (max_side, max_side))
+        img.load()
+        img = _reduce(img, max_side)
+        img = ImageOps.exif_transpose(img)
+        img = normalise_mode(img).convert("RGB")
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    img.info["source_size"] = size
+    return img
+
+
 def _reduce(img: Image.Image, size: int) -> Image.Image:
     """Shrink a large image by a whole factor with Pillow's box ``reduce`` (fast, in C), leaving at
     least twice the target size for the final filtered resize."""

@@ -31,6 +31,7 @@ CACHE_VERSION = 1
 # Written by `cluster --organize` into its output folder: what it wrote there (docs/formats.md).
 # A folder that holds one is latentfolio's output, not a user's images: scans pass it over.
 ORGANIZE_MANIFEST = ".latentfolio-organize.json"
+DUPLICATES_MARKER = ".latentfolio-duplicates"  # in each _duplicates folder of a tidy-up (commands/journal.py)
 
 
 def not_regular(path: Path) -> str | None:
@@ -74,12 +75,13 @@ def scan(root: Path) -> tuple[list[Path], list[int], list[str]]:
     """All non-hidden regular files below ``root``, with a label index from the first-level subfolder.
 
     Returns (files, labels, classes). Files at the top level of a labelled tree get label -1.
-    Folders that latentfolio wrote (``cluster --organize`` outputs) are passed over; links that
+    Folders that latentfolio wrote (``cluster --organize`` outputs, the ``_duplicates`` folders
+    of a tidy-up) are passed over; links that
     lead to a file already found are kept once; entries that are not regular files (FIFOs,
     devices, broken links) are named once in a warning and passed over.
     """
     def own(d: Path) -> bool:
-        return (d / ORGANIZE_MANIFEST).exists()
+        return (d / ORGANIZE_MANIFEST).exists() or (d / DUPLICATES_MARKER).exists()
 
     subdirs = sorted(p.name for p in root.iterdir()
                      if p.is_dir() and not p.name.startswith(".") and not own(p))

@@ -34,15 +34,29 @@ def anomaly_scores(recon_error: np.ndarray, z: np.ndarray, score: str = "both", 
         raise ArgumentError("score", score, "use recon, density or both")
     if score == "recon":
         return np.asarray(recon_error, np.float64)
-    # about 100 images per component, so a small group of odd images cannot claim one of its own
-    dens = density or LatentDensity(n_components=min(10, max(1, len(z) // 100)), seed=seed).fit(z)
-    nll = -dens.score_samples(z)
+    nll = -density.score_samples(z) if density is not None else density_nll(z, seed)
     if score == "density":
         return nll
+    return sum(anomaly_parts(recon_error, nll, ssim_error, terms).values(), np.zeros(len(nll)))
+
+
+REASONS = {"mse": "reconstruction", "ssim": "structure", "density": "density"}
+
+
+def anomaly_parts(recon_error: np.ndarray, nll: np.ndarray, ssim_error: np.ndarray | None = None,
+                  terms: tuple[str, ...] = BOTH_TERMS) -> dict[str, np.ndarray]:
+    """The robust z-score of each term that ``both`` adds up, by term: the log MSE, the log
+    1 - SSIM (when given) and -log p(z). The largest is an image's reason for being unusual."""
     parts = {"mse": recon_error, "ssim": ssim_error, "density": nll}
-    total = np.zeros(len(nll))
+    out = {}
     for t in terms:
         if parts[t] is not None:
             v = np.asarray(parts[t], np.float64)
-            total += _robust_z(v if t == "density" else np.log(np.maximum(v, 0) + 1e-6))
-    return total
+            out[t] = _robust_z(v if t == "density" else np.log(np.maximum(v, 0) + 1e-6))
+    return out
+
+
+def density_nll(z: np.ndarray, seed: int = 0) -> np.ndarray:
+    """-log p(z) under a mixture fitted on the codes: about 100 images per component, so a small
+    group of odd images cannot claim one of its own."""
+    return -LatentDensity(n_components=min(10, max(1, len(z) // 100)), seed=seed).fit(z).score_samples(z)

@@ -1,0 +1,149 @@
+"""Sorting out duplicates: each group's tier and suggested keeper, and setting the other copies
+aside (``duplicates --apply``, the gallery's Apply) behind a journal that ``undo`` reverses.
+
+Tiers, each with its own test:
+    identical   the same bytes (content hash)
+    same        the same picture re-encoded or resized: 64 px greyscale versions within
+                ``same_psnr`` dB of the keeper's
+    near        codes closer than the latent threshold (the same work at another stage)
+
+A group's tier is the loosest relation of any member to its keeper. Keepers: the ``largest``
+(most pixels, then bytes), the ``sharpest`` (variance of the Laplacian at 256 px) or the
+``oldest`` (modification time) file, with the rule and its value shown.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog import Catalog
+from ..catalog.store import with_catalog
+from ..data.decode import BadImage, decode_image
+from ..data.formats import open_any
+from ..errors import ArgumentError, LatentfolioError
+from . import journal
+
+TIERS = ("identical", "same", "near")
+KEEP_RULES = ("largest", "sharpest", "oldest")
+ASIDE = "_duplicates"
+
+
+def _pixels(path: str) -> int:
+    try:
+        with open_any(path) as img:
+            return int(img.size[0] * img.size[1])
+    except Exception:
+        return 0
+
+
+def _grey(path: str) -> np.ndarray | None:
+    try:
+        return decode_image(path, 256, 1, "squash")[..., 0].astype(np.float64)
+    except BadImage:
+        return None
+
+
+def _sharpness(g: np.ndarray) -> float:
+    lap = g[1:-1, 1:-1] * 4 - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+    return float(lap.var())
+
+
+def _psnr64(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) of two 256 px greyscale pictures, compared at 64 px (resizing and re-encoding
+    leave that nearly untouched; another stage of a work does not)."""
+    a, b = (g.reshape(64, 4, 64, 4).mean((1, 3)) / 255.0 for g in (a, b))
+    return float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-10)))
+
+
+def _describe(rule: str, m: dict) -> str:
+    if rule == "largest":
+        return f"largest: {m['pixels']:,} px, {m['bytes']:,} bytes"
+    if rule == "sharpest":
+        return f"sharpest: Laplacian variance {m['sharpness']:.0f}"
+    return f"oldest: modified {np.datetime64(int(m['mtime_ns']), 'ns').astype('datetime64[s]')}"
+
+
+def annotate(cat: Catalog, groups: list[dict], rows: dict, keep: str = "largest", same_psnr: float = 32.0) -> None:
+    """Give each group of ``organize.duplicates`` its ``tier``, ``keep`` (an id) and ``rule``, and
+    each image its ``relation`` to the keeper, in place. Files are read for pixel counts, and
+    decoded at 256 px only where a tier or the rule needs it. ``rows``: catalog rows (with id,
+    hash, bytes, mtime_ns) by id."""
+    if keep not in KEEP_RULES:
+        raise ArgumentError("keep", keep, f"use one of {', '.join(KEEP_RULES)}")
+    if not same_psnr > 0:
+        raise ArgumentError("same_psnr", same_psnr, "must be > 0 dB")
+    files = cat.meta["source"].get("kind") == "folder"
+    for g in groups:
+        ids = [im["id"] for im in g["images"]]
+        info = {i: dict(rows[i]) for i in ids}
+        grey = {}
+        for im in g["images"]:
+            m = info[im["id"]]
+            m["pixels"] = _pixels(im["path"]) if files else 0
+            if files and (keep == "sharpest" or not g["exact"]):
+                grey[im["id"]] = _grey(im["path"])
+            m["sharpness"] = _sharpness(grey[im["id"]]) if grey.get(im["id"]) is not None else 0.0
+            im.update(bytes=m["bytes"], pixels=m["pixels"])
+        score = {"largest": lambda m: (m["pixels"], m["bytes"] or 0),
+                 "sharpest": lambda m: (m["sharpness"], m["pixels"]),
+                 "oldest": lambda m: (-(m["mtime_ns"] or 0), m["pixels"])}[keep]
+        best = max(ids, key=lambda i: (score(info[i]), -i))
+        worst = 0
+        for im in g["images"]:
+            m, k = info[im["id"]], info[best]
+            if m["hash"] == k["hash"]:
+                rel = "identical"
+            else:
+                a, b = grey.get(im["id"]), grey.get(best)
+                same = a is not None and b is not None and _psnr64(a, b) >= same_psnr
+                rel = "same" if same else "near"
+            im["relation"] = "keep" if im["id"] == best else rel
+            worst = max(worst, TIERS.index(rel))
+        g.update(tier=TIERS[worst], keep=best, rule=_describe(keep, info[best]))
+
+
+def plan_moves(cat: Catalog, groups: list[dict], keepers: dict[int, int] | None = None) -> list[tuple[str, str]]:
+    """(from, to) for every copy but each group's keeper: into ``_duplicates/`` beside it, under
+    a name not taken there. ``keepers`` maps a group's index to the id the user chose instead."""
+    if cat.meta["source"].get("kind") != "folder":
+        raise LatentfolioError(f"{cat.path}: catalogs a dataset, whose images have no files to set aside")
+    root = Path(cat.meta["source"]["root"]).resolve()
+    moves, taken = [], set()
+    for n, g in enumerate(groups):
+        keep = (keepers or {}).get(n, g["keep"])
+        if keep not in {im["id"] for im in g["images"]}:
+            raise LatentfolioError(f"group {n + 1}: image {keep} is not one of its images")
+        for im in g["images"]:
+            src = Path(im["path"])
+            if im["id"] == keep or not src.is_file():
+                continue
+            real = Path(os.path.realpath(src))
+            if root not in real.parents:
+                raise LatentfolioError(f"{src}: not under the catalogued folder {root}; nothing was moved")
+            aside = src.parent / ASIDE
+            dst, k = aside / src.name, 1
+            while str(dst) in taken or os.path.lexists(dst):
+                k += 1
+                dst = aside / f"{src.stem}-{k}{src.suffix}"
+            taken.add(str(dst))
+            moves.append((str(src), str(dst)))
+    return moves
+
+
+def journal_for(cat: Catalog, groups: list[dict], keepers: dict[int, int] | None, mode: str) -> Path:
+    """Plan the moves and write them to a journal in ``CATALOG/journals/`` -> its path. Nothing
+    is moved yet: ``journal.apply`` does that."""
+    moves = plan_moves(cat, groups, keepers)
+    if not moves:
+        raise LatentfolioError("nothing to set aside: every group holds only its keeper")
+    return journal.write_journal(cat.path / "journals", "duplicates", moves, mode,
+                         {"catalog": str(cat.path.resolve()), "groups": len(groups)})
+
+
+@with_catalog
+def apply_duplicates(catalog, groups: list[dict], keepers: dict[int, int] | None = None, mode: str = "move") -> dict:
+    """``duplicates --apply``: journal the moves of ``groups`` (from ``duplicates``), then make them."""
+    return journal.apply(journal_for(catalog, groups, keepers, mode))

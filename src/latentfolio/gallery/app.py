@@ -1,0 +1,214 @@
+"""The gallery's web app (Starlette): the static page, its JSON API, the pictures, and the guards
+every request passes.
+
+Guards: on loopback, the Host header must name loopback (no DNS rebinding) and every write
+carries the page's token in ``X-Token`` (another site cannot send that header). Bound beyond
+loopback, every request needs the token: in the URL once (then a cookie), or in the header. A
+bad request is a JSON ``{"error": ...}`` with status 400, and the server keeps running.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import sys
+from pathlib import Path
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..data.decode import BadImage
+from ..errors import LatentfolioError
+from . import actions, create, views
+from .selection import export_folder, export_list
+from .state import Gallery
+from .thumbs import PREVIEW, picture, placeholder, webp
+
+STATIC = Path(__file__).parent / "static"
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+# 'unsafe-eval': plotly's WebGL traces compile their shaders' glue with new Function (regl).
+# No inline script runs: the page's one script is a file, and every name is set as text.
+CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _error(e: Exception, status: int = 400) -> JSONResponse:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return JSONResponse({"error": msg}, status_code=status)
+
+
+def _int(v, name: str, lo: int = 1, hi: int = 1000) -> int:
+    try:
+        x = int(v)
+    except (TypeError, ValueError):
+        raise LatentfolioError(f"{name}={v!r}: expected a whole number") from None
+    if not lo <= x <= hi:
+        raise LatentfolioError(f"{name}={x}: must be from {lo} to {hi}")
+    return x
+
+
+def endpoint(fn, body: str | None = None):
+    """An async route that reads the body (``json`` or ``bytes``) and runs ``fn`` in a thread."""
+    async def route(request: Request):
+        try:
+            if body == "json":
+                data = await request.body()
+                try:
+                    args = json.loads(data or b"{}")
+                except ValueError:
+                    raise LatentfolioError("the request is not JSON") from None
+                if not isinstance(args, dict):
+                    raise LatentfolioError("the request is not a JSON object")
+            elif body == "bytes":
+                size = int(request.headers.get("content-length") or 0)
+                if size > views.MAX_UPLOAD:
+                    raise LatentfolioError(f"the upload is {size:,} bytes; the limit is {views.MAX_UPLOAD:,}")
+                args = await request.body()
+            else:
+                args = None
+            out = await run_in_threadpool(fn, request, args)
+        except (LatentfolioError, BadImage) as e:
+            return _error(e)
+        except Exception as e:  # a bug: said (in the page and on the server's stderr), and the server goes on
+            print(f"serve: internal error on {request.url.path}: {type(e).__name__}: {e}", file=sys.stderr)
+            return _error(RuntimeError(f"internal error: {type(e).__name__}: {e}"), 500)
+        return out if isinstance(out, Response) else JSONResponse(out)
+    return route
+
+
+def _pictures(g: Gallery) -> list[Route]:
+    """The page, and the pictures: thumbnails, previews, reconstructions, what Create made."""
+    def page(request):
+        text = (STATIC / "index.html").read_text().replace("{{TOKEN}}", html.escape(g.token, quote=True))
+        return HTMLResponse(text.replace("{{TITLE}}", html.escape(g.path.name)))
+
+    def thumb(request, _):
+        r = g.row(request.path_params["id"])
+        if r is None:
+            raise LatentfolioError("no such image")
+        data = g.thumbs.get(g.cat, r) or placeholder()
+        return Response(data, media_type="image/webp", headers={"Cache-Control": "max-age=86400"})
+
+    def preview(request, _):
+        r = g.row(request.path_params["id"])
+        if r is None:
+            raise LatentfolioError("no such image")
+        return Response(webp(picture(g.cat, r, PREVIEW)), media_type="image/webp")
+
+    def recon(request, _):
+        return Response(views.reconstruction(g, request.path_params["id"])[0], media_type="image/png")
+
+    def made(request, _):
+        key = ("made", request.path_params["key"], request.path_params["file"])
+        data = g.pictures.get(key)
+        if data is None:
+            raise LatentfolioError("that picture is gone; make it again")
+        kind = "image/gif" if key[2].endswith(".gif") else "image/png"
+        return Response(data, media_type=kind, headers={"Content-Disposition": f'inline; filename="{key[2]}"'})
+
+    return [Route("/", page),
+            Route("/vendor/plotly.min.js", lambda request: FileResponse(_plotly_js(), media_type="text/javascript")),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Route("/api/thumb/{id:int}", endpoint(thumb)), Route("/api/image/{id:int}", endpoint(preview)),
+            Route("/api/recon/{id:int}", endpoint(recon)), Route("/api/made/{key}/{file}", endpoint(made))]
+
+
+def build_app(g: Gallery) -> Starlette:
+    q = lambda request, name, default=None: request.query_params.get(name, default)  # noqa: E731
+    routes = _pictures(g) + [
+        Route("/api/summary", endpoint(lambda r, _: views.summary(g))),
+        Route("/api/points", endpoint(lambda r, _: views.points(g))),
+        Route("/api/info/{id:int}", endpoint(lambda r, _: views.image_page(g, r.path_params["id"], _int(q(r, "k", 12), "k")))),
+        Route("/api/search", endpoint(lambda r, data: views.search_upload(
+            g, data, r.headers.get("x-filename", "upload"), _int(q(r, "k", 12), "k")), "bytes"), methods=["POST"]),
+        Route("/api/search-path", endpoint(lambda r, a: views.search_file(g, Path(str(a.get("path", ""))).expanduser(),
+                                                                          _int(a.get("k", 12), "k")), "json"), methods=["POST"]),
+        Route("/api/outliers", endpoint(lambda r, _: views.outliers(g, _int(q(r, "top", 100), "top", 1, 100000)))),
+        Route("/api/duplicates", endpoint(lambda r, _: actions.duplicates(
+            g, None if q(r, "threshold") in (None, "") else _float(q(r, "threshold")), q(r, "keep", "largest"),
+            _float(q(r, "same_psnr", 32))))),
+        Route("/api/duplicates/plan", endpoint(lambda r, a: actions.plan(g, str(a.get("plan")), a.get("groups"), a.get("keepers")),
+                                               "json"), methods=["POST"]),
+        Route("/api/duplicates/apply", endpoint(lambda r, a: actions.apply(g, str(a.get("plan")), a.get("groups"),
+                                                                           a.get("keepers"), str(a.get("mode", "move"))),
+                                                "json"), methods=["POST"]),
+        Route("/api/journals", endpoint(lambda r, _: actions.journals(g))),
+        Route("/api/undo", endpoint(lambda r, a: actions.undo(g, str(a.get("journal", ""))), "json"), methods=["POST"]),
+        Route("/api/clusters", endpoint(lambda r, _: views.clusters(g))),
+        Route("/api/clusters/compute", endpoint(lambda r, a: actions.compute_clusters(
+            g, None if a.get("k") in (None, "") else _int(a["k"], "k", 2, 1000)), "json"), methods=["POST"]),
+        Route("/api/clusters/rename", endpoint(lambda r, a: actions.rename_cluster(
+            g, _int(a.get("cluster"), "cluster", -1, 100000), str(a.get("name", ""))), "json"), methods=["POST"]),
+        Route("/api/clusters/write", endpoint(lambda r, a: actions.write_folders(
+            g, str(a.get("out", "")), str(a.get("mode", "symlink")), bool(a.get("force"))), "json"), methods=["POST"]),
+        Route("/api/create", endpoint(lambda r, a: create.create(g, list(a.get("ids") or [])), "json"), methods=["POST"]),
+        Route("/api/export", endpoint(lambda r, a: export_list(g, list(a.get("ids") or []), str(a.get("format", "csv"))),
+                                      "json"), methods=["POST"]),
+        Route("/api/export-folder", endpoint(lambda r, a: export_folder(g, list(a.get("ids") or []), str(a.get("out", ""))),
+                                             "json"), methods=["POST"]),
+        Route("/api/rescan", endpoint(lambda r, _: actions.rescan(g).as_dict()), methods=["POST"]),
+        Route("/api/tasks", endpoint(lambda r, _: {k: t.as_dict() for k, t in g.tasks.items()})),
+    ]
+    app = Starlette(routes=routes)
+    return Guard(app, g)
+
+
+def _float(v) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise LatentfolioError(f"{v!r}: expected a number") from None
+    if not np.isfinite(x):
+        raise LatentfolioError(f"{v!r}: expected a finite number")
+    return x
+
+
+class Guard:
+    """ASGI middleware: the Host check, the token, and the security headers of every response."""
+
+    def __init__(self, app, g: Gallery):
+        self.app, self.g = app, g
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "").rsplit(":", 1)[0] if not headers.get("host", "").endswith("]") else headers["host"]
+        query = dict(p.split("=", 1) for p in scope.get("query_string", b"").decode("latin-1").split("&") if "=" in p)
+        cookies = dict(c.strip().split("=", 1) for c in headers.get("cookie", "").split(";") if "=" in c)
+        token = self.g.token
+        given = headers.get("x-token") or query.get("token") or cookies.get("lf_token") or ""
+        ok_token = secrets.compare_digest(given.encode(), token.encode())
+        why = None
+        if not self.g.remote and host not in LOOPBACK:
+            why = (421, "this gallery answers on loopback only")
+        elif self.g.remote and not ok_token:
+            why = (403, "this gallery needs its token: open the URL that `latentfolio serve` printed")
+        elif scope["method"] not in ("GET", "HEAD") and not secrets.compare_digest(headers.get("x-token", "").encode(),
+                                                                                    token.encode()):
+            why = (403, "a change needs the page's token (reload the page)")
+        if why:
+            return await JSONResponse({"error": why[1]}, status_code=why[0])(scope, receive, send)
+        set_cookie = self.g.remote and query.get("token") == token
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                extra = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                         (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+                if set_cookie:
+                    extra.append((b"set-cookie", f"lf_token={token}; HttpOnly; SameSite=Strict; Path=/".encode()))
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+        return await self.app(scope, receive, send_with_headers)

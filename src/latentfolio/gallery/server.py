@@ -1,0 +1,102 @@
+"""``latentfolio serve``: the gallery on a real ASGI server (uvicorn), until Ctrl-C.
+
+It binds to loopback unless told otherwise; any other address needs the token, which the
+printed URL carries. A folder is indexed first (with ``--model``), then the map is placed if
+the catalog has none, and the thumbnails are built in the background while the page is up.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+
+from ..catalog.store import META
+from ..commands.index import index
+from ..errors import ArgumentError, LatentfolioError
+from .actions import build_thumbnails
+from .app import build_app
+from .state import Gallery
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host.strip("[]"), 0))
+        return s.getsockname()[1]
+
+
+def prepare(source, model_dir=None, out=None, log=None) -> Path:
+    """A catalog folder to serve: ``source`` itself, or the catalog of the image folder
+    ``source`` (made or brought up to date with ``model_dir``)."""
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    src = Path(source)
+    if (src / META).exists():
+        return src
+    if not src.is_dir():
+        raise LatentfolioError(f"{src}: no such catalog or folder")
+    if model_dir is None:
+        raise LatentfolioError(f"{src}: is a folder of images, not a catalog; give --model MODEL_DIR to index it")
+    cat = Path(out or f"{src.resolve().name}.catalog")
+    r = index(model_dir, str(src), cat)
+    log(f"{cat}: {r['images']} images ({r['added']} added, {r['changed']} changed, {r['removed']} removed, "
+        f"{r['bad']} bad)")
+    return cat
+
+
+def serve(source, *, model_dir=None, catalog=None, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False,
+          token: str | None = None, ready=None, stop: threading.Event | None = None) -> dict:
+    """Serve the gallery of ``source`` (a catalog, or an image folder with ``model_dir``) until
+    Ctrl-C (or ``stop`` is set). ``ready(url)`` is called once it answers."""
+    import uvicorn
+
+    if not 0 <= port <= 65535:
+        raise ArgumentError("port", port, "must be from 0 (any free port) to 65535")
+    remote = not is_loopback(host)
+    path = prepare(source, model_dir, catalog)
+    g = Gallery(path, model_dir=model_dir, token=token, remote=remote)
+    try:
+        g.ensure_map(log=lambda m: print(m, file=sys.stderr, flush=True))
+        build_thumbnails(g)
+        port = port or free_port(host)
+        shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        url = f"http://{shown}:{port}/" + (f"?token={g.token}" if remote else "")
+        config = uvicorn.Config(build_app(g), host=host.strip("[]"), port=port, log_level="warning",
+                                access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        done = threading.Event()
+
+        def announce():
+            while not server.started and not done.is_set():
+                done.wait(0.05)
+            if server.started:
+                print(f"serving {path} at {url}  (Ctrl-C stops)", file=sys.stderr, flush=True)
+                if open_browser:
+                    webbrowser.open(url)
+                if ready:
+                    ready(url)
+        threading.Thread(target=announce, daemon=True).start()
+        if stop is not None:
+            threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True).start()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn shut down cleanly, then passed Ctrl-C on: the normal way out
+            pass
+        finally:
+            done.set()
+        if not server.started:
+            raise LatentfolioError(f"{host}:{port}: could not listen there (in use?); try --port 0")
+        return {"catalog": str(path), "url": url}
+    finally:
+        g.close()

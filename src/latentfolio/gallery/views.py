@@ -1,0 +1,175 @@
+"""What the gallery's pages show, as JSON: the summary, the map's points, an image with its
+neighbours and reconstruction, a search by an uploaded image, the outliers, the clusters."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from urllib.parse import unquote
+from pathlib import Path
+
+import numpy as np
+
+from .. import _io
+from ..data.decode import BadImage, decode_image
+from ..errors import LatentfolioError
+from ..imaging import png_bytes, to_pil
+from ..latent.anomaly import REASONS, anomaly_parts, density_nll
+from ..latent.encode import encode_pixels, reconstruct_pixels
+from .state import Gallery
+
+MAX_UPLOAD = 256 << 20  # bytes: a 50 MP PSD fits; a bigger body is refused before it is read whole
+CLUSTER_NAMES = "cluster_names.json"
+
+
+def _image(g: Gallery, r: dict, distance: float | None = None) -> dict:
+    d = {"id": r["id"], "name": Path(r["path"]).name if g.cat.meta["source"].get("kind") == "folder" else r["path"],
+         "path": r["path"], "label": r["label"], "cluster": r["cluster"]}
+    if distance is not None:
+        d["distance"] = round(float(distance), 4)
+    return d
+
+
+def summary(g: Gallery) -> dict:
+    labels = sorted({r["label"] for r in g.by_id.values() if r["label"] is not None})
+    clusters = sorted({r["cluster"] for r in g.by_id.values() if r["cluster"] is not None})
+    m = g.cat.meta
+    return {"catalog": g.path.name, "images": len(g.by_id), "dim": m["dim"], "model_type": m.get("model_type"),
+            "source": m["source"].get("kind"), "labels": labels, "clusters": len(clusters),
+            "cluster_names": cluster_names(g), "tasks": {k: t.as_dict() for k, t in g.tasks.items()}}
+
+
+def points(g: Gallery) -> dict:
+    """Every image with map coordinates, as columns (one array each: a 100k map is ~3 MB)."""
+    rows = [r for r in g.by_id.values() if r["x"] is not None]
+    labels = sorted({r["label"] for r in rows if r["label"] is not None})
+    ix = {lab: i for i, lab in enumerate(labels)}
+    out = {"ids": [r["id"] for r in rows], "x": [round(r["x"], 4) for r in rows], "y": [round(r["y"], 4) for r in rows],
+           "label": [ix.get(r["label"], -1) for r in rows], "labels": labels,
+           "cluster": [-1 if r["cluster"] is None else r["cluster"] for r in rows]}
+    if g.scores is not None:
+        s = g.scores["total"]
+        out["outlier"] = [round(float(s[r["row"]]), 3) for r in rows]
+    return out
+
+
+def neighbours(g: Gallery, z: np.ndarray, k: int, own: int = -1) -> list[dict]:
+    with g.lock:
+        dist, rows = g.cat.search(z[None], k + (own >= 0))
+    found = [(float(d), int(i)) for d, i in zip(dist[0], rows[0]) if i >= 0 and i != own][:k]
+    return [_image(g, g.by_id[g.by_row[i]], d) for d, i in found if i in g.by_row]
+
+
+def reconstruction(g: Gallery, id_: int) -> tuple[bytes, float]:
+    """The model's input (at its resolution) beside its reconstruction, as PNG, and the PSNR."""
+    hit = g.pictures.get(("recon", id_))
+    if hit is not None:
+        return hit
+    r, model = g.row(id_), g.model()
+    c = model.config
+    if g.cat.meta["source"].get("kind") == "folder":
+        x = np.array(decode_image(r["path"], c.image_size, c.channels, g.cat.fit)[None])
+    else:
+        with g.lock:
+            x = g.cat.thumbnails([r])
+    y = reconstruct_pixels(model, x)
+    mse = float(np.mean((x.astype(np.float64) - y) ** 2)) / 255.0**2
+    pair = np.concatenate([x[0], y[0]], axis=1)
+    return g.pictures.put(("recon", id_), (png_bytes(to_pil(pair)), round(10 * np.log10(1 / max(mse, 1e-10)), 2)))
+
+
+def image_page(g: Gallery, id_: int, k: int = 12) -> dict:
+    r = g.row(id_)
+    if r is None:
+        raise LatentfolioError(f"image {id_}: not in the catalog")
+    with g.lock:
+        z = np.array(g.cat.latents()[r["row"]])
+    info = _image(g, r) | {"split": r["split"], "bytes": r["bytes"], "recon_error": r["recon_error"],
+                           "neighbours": neighbours(g, z, k, own=r["row"])}
+    try:
+        info["psnr"] = reconstruction(g, id_)[1]
+    except (BadImage, LatentfolioError) as e:
+        info["psnr"], info["recon_note"] = None, str(e)
+    sc = outlier_scores(g)
+    if sc is not None:
+        info["outlier"] = {"score": round(float(sc["total"][r["row"]]), 3),
+                           "rank": int((sc["total"] > sc["total"][r["row"]]).sum()) + 1,
+                           "reason": sc["reason"][r["row"]]}
+    return info
+
+
+def search_upload(g: Gallery, data: bytes, filename: str, k: int = 12) -> dict:
+    """Encode an uploaded image now and find its neighbours; a bad upload is one line."""
+    name = os.path.basename(unquote(filename or "upload")) or "upload"
+    if not data:
+        raise LatentfolioError(f"{name}: empty file (0 bytes)")
+    with tempfile.TemporaryDirectory(prefix="latentfolio-query-") as tmp:
+        p = Path(tmp) / ("query" + Path(name).suffix[:16])
+        p.write_bytes(data)
+        return search_file(g, p, k, shown=name)
+
+
+def search_file(g: Gallery, path: Path, k: int = 12, shown: str | None = None) -> dict:
+    shown = shown or str(path)
+    if not path.is_file():
+        raise LatentfolioError(f"{shown}: no such file on the server")
+    model = g.model()
+    c = model.config
+    try:
+        x = np.array(decode_image(str(path), c.image_size, c.channels, g.cat.fit)[None])
+    except BadImage as e:
+        raise LatentfolioError(f"{shown}: {e}") from None
+    z = encode_pixels(model, x)[0]
+    return {"query": shown, "results": neighbours(g, z, k)}
+
+
+def outlier_scores(g: Gallery, compute: bool = False) -> dict | None:
+    """Per row: the total score of `anomalies --score both`, its parts, and the largest part's
+    name (the reason). Fitted once per catalog state; None until asked for with ``compute``."""
+    if g.scores is None and compute:
+        with g.lock:
+            rows = g.cat.rows("recon_error, ssim_error, row")
+            lat = np.asarray(g.cat.latents(), np.float64)
+        if len(rows) < 3:
+            return None
+        err = np.array([r["recon_error"] for r in rows], np.float64)
+        ss = np.array([np.nan if r["ssim_error"] is None else r["ssim_error"] for r in rows])
+        parts = anomaly_parts(err, density_nll(lat), None if np.isnan(ss).any() else ss)
+        names = list(parts)
+        stack = np.stack([parts[n] for n in names])
+        g.scores = {"total": stack.sum(0), "parts": parts,
+                    "reason": [REASONS[names[i]] for i in stack.argmax(0)]}
+    return g.scores
+
+
+def outliers(g: Gallery, top: int = 100) -> dict:
+    sc = outlier_scores(g, compute=True)
+    if sc is None:
+        return {"top": []}
+    order = np.argsort(-sc["total"], kind="stable")[:top]
+    out = []
+    for n, i in enumerate(order):
+        r = g.by_id[g.by_row[int(i)]]
+        out.append(_image(g, r) | {"rank": n + 1, "score": round(float(sc["total"][i]), 3), "reason": sc["reason"][i],
+                                   "parts": {REASONS[k]: round(float(v[i]), 2) for k, v in sc["parts"].items()}})
+    return {"top": out}
+
+
+def cluster_names(g: Gallery) -> dict[str, str]:
+    p = g.path / CLUSTER_NAMES
+    if not p.exists():
+        return {}
+    names = _io.read_json(p, "cluster names")
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+
+def clusters(g: Gallery, per: int = 24) -> dict:
+    members: dict[int, list[dict]] = {}
+    for r in g.by_id.values():
+        if r["cluster"] is not None:
+            members.setdefault(int(r["cluster"]), []).append(r)
+    names = cluster_names(g)
+    out = [{"cluster": c, "name": names.get(str(c)) or ("noise" if c < 0 else f"cluster-{c:02d}"),
+            "size": len(m), "images": [_image(g, r) for r in m[:per]]}
+           for c, m in sorted(members.items())]
+    return {"clusters": out}
