@@ -53,7 +53,7 @@ def test_documented_flags_exist():
             if not m:
                 continue
             cmd = cli.commands[m.group(1)]
-            opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+            opts = {o for p in cmd.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
             for flag in re.findall(r"(--[a-z][a-z-]*)", m.group(2).split("#")[0]):
                 assert flag in opts, f"latentfolio {m.group(1)} has no {flag}"
 

@@ -150,3 +150,30 @@ def test_rescan_indexes_new_files_in_the_background(built, tmp_path):
         finally:
             shutil.rmtree(built[1] / "new")
     assert os.path.exists(cat / "thumbs")
+
+
+def test_concurrent_requests_are_served_one_writer_at_a_time(site, built):
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, token = site
+    q = (built[1] / "a" / "004.png").read_bytes()
+
+    def one(i):
+        if i % 3 == 0:
+            return request(url + "api/search", q, {"X-Token": token, "X-Filename": "q.png"}, "POST")[0]
+        if i % 3 == 1:
+            return request(url + f"api/info/{1 + i % 30}")[0]
+        return request(url + "api/clusters/rename", {"cluster": 0, "name": f"n{i}"}, {"X-Token": token})[0]
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(one, range(48))) == {200}
+
+
+def test_serve_flags_and_sources_are_one_line_errors(tmp_path, built, capsys, monkeypatch):
+    from conftest import cli
+
+    for args, want in (((tmp_path / "nothing",), "no such catalog or folder"),
+                       ((built[1],), "give --model"),
+                       ((built[2], "--port", "70000"), "--port"),
+                       ((built[1], "--model", tmp_path), "config.json")):
+        code, out, err = cli(capsys, monkeypatch, "serve", *args)
+        assert code == 2 and want in err and len(err.strip().splitlines()) == 1, (args, err)

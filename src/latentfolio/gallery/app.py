@@ -10,6 +10,7 @@ bad request is a JSON ``{"error": ...}`` with status 400, and the server keeps r
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import secrets
 import sys
@@ -31,11 +32,20 @@ from .state import Gallery
 from .thumbs import PREVIEW, picture, placeholder, webp
 
 STATIC = Path(__file__).parent / "static"
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # 'unsafe-eval': plotly's WebGL traces compile their shaders' glue with new Function (regl).
 # No inline script runs: the page's one script is a file, and every name is set as text.
 CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+def is_loopback(host: str) -> bool:
+    """True for a name or address of this machine's loopback (``localhost``, 127.x, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _plotly_js() -> Path:
@@ -59,6 +69,20 @@ def _int(v, name: str, lo: int = 1, hi: int = 1000) -> int:
     return x
 
 
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The body, refused past ``limit`` bytes whether or not the client said its length."""
+    said = request.headers.get("content-length")
+    if said and said.isdigit() and int(said) > limit:
+        raise LatentfolioError(f"the upload is {int(said):,} bytes; the limit is {limit:,}")
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise LatentfolioError(f"the upload is over the {limit:,} byte limit")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def endpoint(fn, body: str | None = None):
     """An async route that reads the body (``json`` or ``bytes``) and runs ``fn`` in a thread."""
     async def route(request: Request):
@@ -72,10 +96,7 @@ def endpoint(fn, body: str | None = None):
                 if not isinstance(args, dict):
                     raise LatentfolioError("the request is not a JSON object")
             elif body == "bytes":
-                size = int(request.headers.get("content-length") or 0)
-                if size > views.MAX_UPLOAD:
-                    raise LatentfolioError(f"the upload is {size:,} bytes; the limit is {views.MAX_UPLOAD:,}")
-                args = await request.body()
+                args = await _bounded_body(request, views.MAX_UPLOAD)
             else:
                 args = None
             out = await run_in_threadpool(fn, request, args)
@@ -192,7 +213,7 @@ class Guard:
         given = headers.get("x-token") or query.get("token") or cookies.get("lf_token") or ""
         ok_token = secrets.compare_digest(given.encode(), token.encode())
         why = None
-        if not self.g.remote and host not in LOOPBACK:
+        if not self.g.remote and not is_loopback(host):
             why = (421, "this gallery answers on loopback only")
         elif self.g.remote and not ok_token:
             why = (403, "this gallery needs its token: open the URL that `latentfolio serve` printed")

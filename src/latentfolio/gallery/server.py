@@ -7,7 +7,6 @@ the catalog has none, and the thumbnails are built in the background while the p
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import sys
 import threading
@@ -18,17 +17,8 @@ from ..catalog.store import META
 from ..commands.index import index
 from ..errors import ArgumentError, LatentfolioError
 from .actions import build_thumbnails
-from .app import build_app
+from .app import build_app, is_loopback
 from .state import Gallery
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def free_port(host: str) -> int:

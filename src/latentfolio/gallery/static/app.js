@@ -79,6 +79,7 @@ function drawMap(by) {
                    xaxis: { zeroline: false }, yaxis: { zeroline: false, scaleanchor: "x" } };
   Plotly.newPlot(div, [trace], layout, { displaylogo: false, responsive: true }).then(() => {
     window.__lfMapPainted = performance.now(); document.body.dataset.mapPoints = p.ids.length;
+    showThumbs(div);
   });
   div.on("plotly_click", e => { location.hash = `#/image/${e.points[0].customdata}`; });
   div.on("plotly_selected", e => {
@@ -92,7 +93,7 @@ function drawMap(by) {
     hover.style.left = (e.event.clientX + 14) + "px"; hover.style.top = (e.event.clientY + 14) + "px"; hover.hidden = false;
   });
   div.on("plotly_unhover", () => { hover.hidden = true; });
-  div.on("plotly_relayout", () => showThumbs(div));
+  div.on("plotly_relayout", () => { if (!state.placing) showThumbs(div); });
 }
 function showThumbs(div) {
   // zoomed in far enough (200 images or fewer in view): thumbnails instead of dots
@@ -103,7 +104,10 @@ function showThumbs(div) {
   const size = Math.min(xa[1] - xa[0], ya[1] - ya[0]) / 12;
   const images = inView.length <= 200 ? inView.map(i => ({ source: `/api/thumb/${p.ids[i]}`, xref: "x", yref: "y",
     x: p.x[i], y: p.y[i], sizex: size, sizey: size, xanchor: "center", yanchor: "middle", layer: "above" })) : [];
-  if (images.length || (div.layout.images || []).length) Plotly.relayout(div, { images });
+  if (images.length || (div.layout.images || []).length) {
+    state.placing = true;  // this relayout is ours: its event must not place them again
+    Plotly.relayout(div, { images }).finally(() => { state.placing = false; });
+  }
 }
 async function exportSel(fmt) {
   await guarded(async () => {
@@ -165,8 +169,9 @@ async function viewDuplicates() {
   const mode = el("select", { id: "apply-mode" }, el("option", { value: "move", text: "move copies to _duplicates/" }),
     el("option", { value: "symlink", text: "link copies into _duplicates/" }));
   const body = el("div", { id: "dup-groups" }), planBox = el("div", { id: "plan" }), jbox = el("div", { id: "journals" });
+  const done = el("div", { id: "dup-done", class: "note" });
   main.replaceChildren(el("div", { class: "toolbar" }, keep, el("label", { text: "same picture ≥ " }), psnr, el("span", { text: "dB" }),
-    el("label", { text: "near: latent distance ≤" }), thr, el("button", { text: "Find", onclick: () => load() })), body, planBox, jbox);
+    el("label", { text: "near: latent distance ≤" }), thr, el("button", { text: "Find", onclick: () => load() })), done, body, planBox, jbox);
   let data = null;
   const keepers = {};
   async function load() {
@@ -214,7 +219,7 @@ async function viewDuplicates() {
   async function applyPlan() {
     await guarded(async () => {
       const r = await api("/api/duplicates/apply", { json: chosen() });
-      planBox.replaceChildren(el("p", { id: "applied", text: `${r.moved ?? r.linked} file(s) set aside; journal ${r.name}` }));
+      done.replaceChildren(el("p", { id: "applied", text: `${r.moved ?? r.linked} file(s) set aside into _duplicates/ folders; journal ${r.name} (Undo below puts them back)` }));
       await load();
     });
   }
@@ -224,7 +229,7 @@ async function viewDuplicates() {
       el("span", { text: `${x.name}: ${x.moves} ${x.mode}(s), ${x.state}` }),
       x.state !== "undone" ? el("button", { class: "undo", text: "Undo", onclick: () => guarded(async () => {
         const r = await api("/api/undo", { json: { journal: x.name } });
-        planBox.replaceChildren(el("p", { id: "undone", text: `${r.restored} file(s) put back` })); await load();
+        done.replaceChildren(el("p", { id: "undone", text: `${r.restored} file(s) put back` })); await load();
       }) }) : null)));
   }
   await load();
