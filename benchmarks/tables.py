@@ -306,7 +306,7 @@ def gallery(r: dict) -> str:
     t, g = r["targets"], r["thumbnails"]
     said = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     return (f"**The gallery** (`latentfolio serve`, synthetic catalogs of clustered 32-d codes; Debian's Chromium "
-            "through Playwright, WebGL in software). First paint: from navigation to every point drawn, median of 3; "
+            "through Playwright, WebGL in software). First paint: from navigation to every point drawn, median of 5; "
             "the baseline is plotly drawing the same number of points from arrays already in a bare page. Similar: "
             f"an uploaded 28 px PNG decoded, encoded and searched (k = 12) over HTTP, {r['sizes'][next(iter(r['sizes']))]['similar']['queries']} "
             f"queries. Targets: first paint under 2 s at 100k: **{said(t['first_paint_under_2s_at_100k'])}**; "

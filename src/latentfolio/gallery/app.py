@@ -20,7 +20,7 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -46,12 +46,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _plotly_js() -> Path:
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def _error(e: Exception, status: int = 400) -> JSONResponse:
@@ -140,7 +134,6 @@ def _pictures(g: Gallery) -> list[Route]:
         return Response(data, media_type=kind, headers={"Content-Disposition": f'inline; filename="{key[2]}"'})
 
     return [Route("/", page),
-            Route("/vendor/plotly.min.js", lambda request: FileResponse(_plotly_js(), media_type="text/javascript")),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             Route("/api/thumb/{id:int}", endpoint(thumb)), Route("/api/image/{id:int}", endpoint(preview)),
             Route("/api/recon/{id:int}", endpoint(recon)), Route("/api/made/{key}/{file}", endpoint(made))]
@@ -150,7 +143,7 @@ def build_app(g: Gallery) -> Starlette:
     q = lambda request, name, default=None: request.query_params.get(name, default)  # noqa: E731
     routes = _pictures(g) + [
         Route("/api/summary", endpoint(lambda r, _: views.summary(g))),
-        Route("/api/points", endpoint(lambda r, _: views.points(g))),
+        Route("/api/points", endpoint(lambda r, _: Response(views.points_json(g), media_type="application/json"))),
         Route("/api/info/{id:int}", endpoint(lambda r, _: views.image_page(g, r.path_params["id"], _int(q(r, "k", 12), "k")))),
         Route("/api/search", endpoint(lambda r, data: views.search_upload(
             g, data, r.headers.get("x-filename", "upload"), _int(q(r, "k", 12), "k")), "bytes"), methods=["POST"]),

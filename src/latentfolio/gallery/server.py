@@ -19,6 +19,7 @@ from ..errors import ArgumentError, LatentfolioError
 from .actions import build_thumbnails
 from .app import build_app, is_loopback
 from .state import Gallery
+from .views import points_json
 
 
 def free_port(host: str) -> int:
@@ -59,6 +60,7 @@ def serve(source, *, model_dir=None, catalog=None, host: str = "127.0.0.1", port
     try:
         g.ensure_map(log=lambda m: print(m, file=sys.stderr, flush=True))
         build_thumbnails(g)
+        points_json(g)  # the map's first load need not wait for it
         port = port or free_port(host)
         shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
         url = f"http://{shown}:{port}/" + (f"?token={g.token}" if remote else "")

@@ -74,6 +74,7 @@ class Gallery:
             self.by_id = {r["id"]: dict(r) for r in rows}
             self.by_row = {r["row"]: r["id"] for r in rows}
             self.scores = None
+            self.points_json = None  # the map's points, serialized once per state (views.points)
 
     def reopen(self) -> None:
         """After a rescan rewrote the catalog: a fresh connection, index and snapshot."""

@@ -68,16 +68,28 @@ async function viewMap() {
 }
 function drawMap(by) {
   const p = state.points, div = document.getElementById("map");
-  const names = by === "label" ? p.labels : null;
   const values = by === "outlier" ? p.outlier : (by === "label" ? p.label : p.cluster);
-  const marker = { size: 5, opacity: 0.8 };
-  if (by === "outlier") Object.assign(marker, { color: values, colorscale: "Viridis", showscale: true });
-  else marker.color = values.map(v => v < 0 ? "#bbb" : PALETTE[v % PALETTE.length]);
-  const text = values.map(v => by === "label" ? (v >= 0 ? names[v] : "no label") : `${by} ${v}`);
-  const trace = { type: "scattergl", mode: "markers", x: p.x, y: p.y, customdata: p.ids, text, hoverinfo: "text", marker };
+  const name = v => by === "label" ? (v >= 0 ? p.labels[v] : "no label") : (v >= 0 ? `cluster ${v}` : "no cluster");
+  let traces;
+  const groups = new Map();
+  if (by !== "outlier") for (let i = 0; i < values.length && groups.size <= 40; i++) {
+    if (!groups.has(values[i])) groups.set(values[i], []);
+    groups.get(values[i]).push(i);
+  }
+  if (by !== "outlier" && groups.size <= 40) {
+    // one trace per group, each one colour: plotly draws 100k points without parsing 100k colours
+    traces = [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([v, idx]) => ({
+      type: "scattergl", mode: "markers", name: name(v), x: idx.map(i => p.x[i]), y: idx.map(i => p.y[i]),
+      customdata: idx.map(i => p.ids[i]), hovertemplate: `${name(v).replace(/%/g, "%%")}<extra></extra>`,
+      marker: { size: 5, opacity: 0.8, color: v < 0 ? "#bbb" : PALETTE[v % PALETTE.length] } }));
+  } else {
+    traces = [{ type: "scattergl", mode: "markers", x: p.x, y: p.y, customdata: p.ids, hovertemplate: `${by} %{marker.color}<extra></extra>`,
+      marker: { size: 5, opacity: 0.8, color: values, colorscale: "Viridis", showscale: true } }];
+  }
   const layout = { margin: { l: 30, r: 10, t: 10, b: 30 }, dragmode: "lasso", hovermode: "closest", images: [],
+                   showlegend: traces.length > 1, legend: { itemsizing: "constant" },
                    xaxis: { zeroline: false }, yaxis: { zeroline: false, scaleanchor: "x" } };
-  Plotly.newPlot(div, [trace], layout, { displaylogo: false, responsive: true }).then(() => {
+  Plotly.newPlot(div, traces, layout, { displaylogo: false, responsive: true }).then(() => {
     window.__lfMapPainted = performance.now(); document.body.dataset.mapPoints = p.ids.length;
     showThumbs(div);
   });
@@ -89,7 +101,7 @@ function drawMap(by) {
   });
   const hover = document.getElementById("hover");
   div.on("plotly_hover", e => {
-    hover.replaceChildren(el("img", { src: `/api/thumb/${e.points[0].customdata}` }), el("div", { text: e.points[0].text }));
+    hover.replaceChildren(el("img", { src: `/api/thumb/${e.points[0].customdata}` }), el("div", { text: e.points[0].data.name || "" }));
     hover.style.left = (e.event.clientX + 14) + "px"; hover.style.top = (e.event.clientY + 14) + "px"; hover.hidden = false;
   });
   div.on("plotly_unhover", () => { hover.hidden = true; });
