@@ -11,6 +11,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from conftest import write_shapes
@@ -40,6 +41,15 @@ def make_catalog(tmp: Path) -> tuple[Path, Path, Path]:
     map_catalog(tmp / "art.catalog", tmp / "map.png", method="pca")
     cluster(tmp / "art.catalog", k=3)
     return tmp / "m", art, tmp / "art.catalog"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(model, collection, catalog), made once per test module."""
+    tmp = tmp_path_factory.mktemp("gallery")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENTFOLIO_CACHE", str(tmp / "cache"))
+        return make_catalog(tmp)
 
 
 @contextmanager

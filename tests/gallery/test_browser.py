@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from served import HOSTILE_FILE, make_catalog, serving
+from served import HOSTILE_FILE, built, serving  # noqa: F401 (built: a fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("LATENTFOLIO_REQUIRE_BROWSER") == "1"  # set by .ci/run: CI never skips these
@@ -19,14 +19,6 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason="no ch
 # As root and on a closed network: no sandbox, no background requests; WebGL in software.
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", "--disable-quic", "--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("browser")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTFOLIO_CACHE", str(tmp / "cache"))
-        return make_catalog(tmp)
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from served import HOSTILE_FILE, HOSTILE_FOLDER, make_catalog, request, serving, token_of
+from served import HOSTILE_FILE, HOSTILE_FOLDER, built, request, serving, token_of  # noqa: F401 (built: a fixture)
 from conftest import write_shapes
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("gallery")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTFOLIO_CACHE", str(tmp / "cache"))
-        return make_catalog(tmp)
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,9 @@ def image_page(g: Gallery, id_: int, k: int = 12) -> dict:
     except (BadImage, LatentfolioError) as e:
         info["psnr"], info["recon_note"] = None, str(e)
     sc = outlier_scores(g)
-    if sc is not None:
+    if sc is None:  # scored once, in the background: the next page shows it
+        g.start("outliers", lambda task: outlier_scores(g, compute=True) is not None and "scored")
+    else:
         info["outlier"] = {"score": round(float(sc["total"][r["row"]]), 3),
                            "rank": int((sc["total"] > sc["total"][r["row"]]).sum()) + 1,
                            "reason": sc["reason"][r["row"]]}

@@ -141,7 +141,7 @@ async function viewImage(id) {
   const rows = [["file", info.path], ["label", info.label ?? "—"], ["cluster", info.cluster ?? "—"], ["split", info.split],
     ["bytes", info.bytes != null ? info.bytes.toLocaleString() : "—"],
     ["reconstruction", info.psnr != null ? `${info.psnr} dB PSNR` : (info.recon_note || "—")],
-    ["outlier score", info.outlier ? `${info.outlier.score} (rank ${info.outlier.rank}, ${info.outlier.reason})` : "not computed (open Outliers)"]];
+    ["outlier score", info.outlier ? `${info.outlier.score} (rank ${info.outlier.rank}, ${info.outlier.reason})` : "being computed (reload the page)"]];
   const pick = el("button", { id: "pick", text: "Pick for Create", onclick: () => {
     if (!state.basket.includes(info.id)) state.basket = [...state.basket, info.id].slice(-4); saveBasket(); } });
   main.replaceChildren(el("div", { class: "image-page", "data-id": info.id },
