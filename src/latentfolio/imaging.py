@@ -103,6 +103,16 @@ def fig_to_pil(fig, tight: bool = False, dpi: float | None = None) -> Image.Imag
     return Image.open(buf).convert("RGB")
 
 
+def gif_bytes(frames: np.ndarray, scale: int = 1, ms: int = 120) -> bytes:
+    """uint8 (N, H, W, C) frames as a looping GIF, enlarged ``scale`` times, played there and
+    back again so the loop has no jump."""
+    imgs = [to_pil(f).convert("RGB").resize((f.shape[1] * scale, f.shape[0] * scale)) for f in frames]
+    seq = imgs + imgs[-2:0:-1]
+    buf = io.BytesIO()
+    seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], duration=ms, loop=0)
+    return buf.getvalue()
+
+
 def png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")

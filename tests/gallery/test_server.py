@@ -161,11 +161,20 @@ def test_concurrent_requests_are_served_one_writer_at_a_time(site, built):
 
 
 def test_serve_flags_and_sources_are_one_line_errors(tmp_path, built, capsys, monkeypatch):
+    import socket
+
     from conftest import cli
 
-    for args, want in (((tmp_path / "nothing",), "no such catalog or folder"),
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    for args, want in (((built[2], "--host", "999.1.1.1"), "cannot listen there"),
+                       ((built[2], "--port", str(taken.getsockname()[1])), "Address already in use"),
+                       ((built[2], "--model", built[2]), "not a latentfolio model folder"),
+                       ((tmp_path / "nothing",), "no such catalog or folder"),
                        ((built[1],), "give --model"),
                        ((built[2], "--port", "70000"), "--port"),
                        ((built[1], "--model", tmp_path), "config.json")):
         code, out, err = cli(capsys, monkeypatch, "serve", *args)
         assert code == 2 and want in err and len(err.strip().splitlines()) == 1, (args, err)
+    taken.close()

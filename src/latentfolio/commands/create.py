@@ -7,7 +7,6 @@ a plain AE's latent space decode to garbage (Ghosh et al. 2020).
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from .. import _io
 from ..data import decode_inputs
 from ..errors import ArgumentError, LatentfolioError
-from ..imaging import auto_scale, make_grid, save_picture, to_pil
+from ..imaging import auto_scale, gif_bytes, make_grid, save_picture, to_pil
 from ..latent.density import DENSITY_WEIGHTS, LatentDensity, fit_model_density
 from ..latent.encode import decode_latents, encode_pixels, require_vector_latent
 from ..latent.generate import MAX_STEPS, interpolate_latents, parse_dims, parse_weights, sample_latents, traverse_latents
@@ -51,14 +50,6 @@ def sample(model_dir, out, *, n: int = 64, temperature: float = 1.0, seed: int =
     return {"out": str(out), "n": n, "from": used, "temperature": temperature, "seed": seed}
 
 
-def _gif(frames: np.ndarray, path, scale: int, ms: int = 120) -> None:
-    imgs = [to_pil(f).convert("RGB").resize((f.shape[1] * scale, f.shape[0] * scale)) for f in frames]
-    seq = imgs + imgs[-2:0:-1]  # there and back again, so the loop has no jump
-    buf = io.BytesIO()
-    seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], duration=ms, loop=0)
-    _io.write_bytes(path, buf.getvalue())
-
-
 def interpolate(model_dir, a, b, out, *, steps: int = 10, method: str = "linear", gif=None,
                 force: bool = False) -> dict:
     """A strip from image A to image B through the latent space (and optionally a GIF)."""
@@ -76,7 +67,7 @@ def interpolate(model_dir, a, b, out, *, steps: int = 10, method: str = "linear"
     frames = decode_latents(model, path)
     save_picture(make_grid(frames, steps, scale=_scale(model)), out)
     if gif:
-        _gif(frames, gif, _scale(model))
+        _io.write_bytes(gif, gif_bytes(frames, _scale(model)))
     return {"out": str(out), "gif": str(gif) if gif else None, "steps": steps, "method": method,
             "a": str(used[0]), "b": str(used[1])}
 

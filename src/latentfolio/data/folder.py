@@ -111,6 +111,18 @@ def scan(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, classes
 
 
+def scan_folder(root: str | os.PathLike) -> tuple[Path, list[Path], list[int], list[str]]:
+    """:func:`scan` of a folder the user named: (root, files, labels, classes), or a one-line
+    error when it is not a folder or holds no file."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LatentfolioError(f"{root}: not a folder")
+    files, labels, classes = scan(root)
+    if not files:
+        raise LatentfolioError(f"{root}: folder has no files")
+    return root, files, labels, classes
+
+
 def cache_root() -> Path:
     env = os.environ.get("LATENTFOLIO_CACHE")
     if env:
@@ -244,12 +256,7 @@ def load_folder(root: str | os.PathLike, size: int | None = None, channels: int 
     Bad files (corrupt, truncated, non-image, decompression bombs) are skipped and each is
     named once in a warning; a folder with no usable image is an error.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise LatentfolioError(f"{root}: not a folder")
-    files, labels, classes = scan(root)
-    if not files:
-        raise LatentfolioError(f"{root}: folder has no files")
+    root, files, labels, classes = scan_folder(root)
     stamps = stamps_of(root, files)  # one stat per file, for both keys
     if channels is None or size is None:
         size, channels = _detect(root, files, stamps, size, channels, fit, use_cache)

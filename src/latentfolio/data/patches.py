@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageOps
 
-from ..errors import LatentfolioError
 from .decode import header, normalise_mode, open_image
-from .folder import cache_root, decode_each, keep_good_rows, scan, stamps_of, warn_skipped
+from .folder import cache_root, decode_each, keep_good_rows, scan_folder, stamps_of, warn_skipped
 from .imageset import ImageSet, hash_splits
 
 PATCH_BANK_BYTES = 2 << 30  # the bank's bound on disk (a memmap: paged in, never all in RAM)
@@ -92,12 +91,7 @@ def load_patches(root: str | os.PathLike, patch: int | None = None, channels: in
     """A folder as an ImageSet of native-resolution patches (N·K, P, P, C), cached by the files'
     paths, sizes and mtimes. Each patch inherits its file's label and split (so validation crops
     come from images training never saw). ``patch=None``: :func:`default_patch`."""
-    root = Path(root)
-    if not root.is_dir():
-        raise LatentfolioError(f"{root}: not a folder")
-    files, labels, classes = scan(root)
-    if not files:
-        raise LatentfolioError(f"{root}: folder has no files")
+    root, files, labels, classes = scan_folder(root)
     if patch is None or channels is None:
         with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
             heads = [h for h in pool.map(header, map(str, files)) if h[0]]

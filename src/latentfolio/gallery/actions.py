@@ -21,6 +21,7 @@ from ..commands.folders import check_out, clear_previous, folder_name, write_clu
 from ..commands.index import index
 from ..commands.organize import duplicates as find_duplicates
 from ..errors import LatentfolioError
+from .selection import absolute_folder
 from .state import Gallery
 from .views import CLUSTER_NAMES, cluster_names
 
@@ -123,9 +124,7 @@ def write_folders(g: Gallery, out: str, mode: str = "symlink", force: bool = Fal
     behind a manifest, never over what latentfolio did not write)."""
     if mode not in ("symlink", "copy"):
         raise LatentfolioError(f"mode {mode!r}: use symlink or copy")
-    target = Path(os.path.expanduser(str(out)))
-    if not str(out).strip() or not target.is_absolute():
-        raise LatentfolioError(f"{out!r}: give the folder as an absolute path")
+    target = absolute_folder(out)
     names = {int(k): v for k, v in cluster_names(g).items()}
     with g.lock:
         labels = np.array([-1 if r["cluster"] is None else r["cluster"] for r in g.cat.rows("cluster")], np.int64)

@@ -3,13 +3,12 @@ catalogued images, rendered with the catalog's model from the codes the catalog 
 
 from __future__ import annotations
 
-import io
 import secrets
 
 import numpy as np
 
 from ..errors import LatentfolioError
-from ..imaging import auto_scale, make_grid, png_bytes, to_pil
+from ..imaging import auto_scale, gif_bytes, make_grid, png_bytes
 from ..latent.encode import decode_latents, require_vector_latent
 from ..latent.generate import interpolate_latents, traverse_latents
 from .state import Gallery
@@ -24,14 +23,6 @@ def _codes(g: Gallery, ids: list[int]) -> np.ndarray:
     with g.lock:
         lat = g.cat.latents()
         return np.stack([np.asarray(lat[r["row"]], np.float64) for r in rows])
-
-
-def _gif(frames: np.ndarray, scale: int) -> bytes:
-    imgs = [to_pil(f).convert("RGB").resize((f.shape[1] * scale, f.shape[0] * scale)) for f in frames]
-    seq = imgs + imgs[-2:0:-1]  # there and back again: the loop has no jump
-    buf = io.BytesIO()
-    seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], duration=120, loop=0)
-    return buf.getvalue()
 
 
 def create(g: Gallery, ids: list[int]) -> dict:
@@ -59,5 +50,5 @@ def create(g: Gallery, ids: list[int]) -> dict:
     g.pictures.put(("made", key, "blend.png"), png_bytes(make_grid(np.concatenate([originals, mix]), len(ids) + 1,
                                                                    scale=scale, captions=[*(f"#{n + 1}" for n in range(len(ids))), "blend"])))
     g.pictures.put(("made", key, "strip.png"), png_bytes(make_grid(frames, min(len(frames), 12), scale=scale)))
-    g.pictures.put(("made", key, "strip.gif"), _gif(frames, scale))
+    g.pictures.put(("made", key, "strip.gif"), gif_bytes(frames, scale))
     return {"key": key, "kind": "blend", "files": ["blend.png", "strip.png", "strip.gif"]}

@@ -42,10 +42,16 @@ def export_list(g: Gallery, ids, fmt: str = "csv") -> Response:
     return Response(body, media_type=kind, headers={"Content-Disposition": f'attachment; filename="selection.{fmt}"'})
 
 
-def export_folder(g: Gallery, ids, out: str) -> dict:
+def absolute_folder(out: str) -> Path:
+    """A folder the page names: absolute (the server's working folder is not the user's)."""
     target = Path(os.path.expanduser(str(out)))
     if not str(out).strip() or not target.is_absolute():
         raise LatentfolioError(f"{out!r}: give the folder as an absolute path")
+    return target
+
+
+def export_folder(g: Gallery, ids, out: str) -> dict:
+    target = absolute_folder(out)
     chosen = {r["row"] for r in _rows(g, ids)}
     with g.lock:
         n = len(g.cat)

@@ -22,10 +22,22 @@ from .state import Gallery
 from .views import points_json
 
 
+def claim_port(host: str, port: int) -> int:
+    """The port the gallery will listen on (``0``: a free one), checked by binding it now, so a
+    bad ``--host`` or a taken ``--port`` is one line before any indexing."""
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(addr)
+            return s.getsockname()[1]
+    except OSError as e:
+        raise LatentfolioError(f"{host}:{port}: cannot listen there ({e.strerror or e}); "
+                               "try another --host, or --port 0 for any free port") from None
+
+
 def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host.strip("[]"), 0))
-        return s.getsockname()[1]
+    return claim_port(host, 0)
 
 
 def prepare(source, model_dir=None, out=None, log=None) -> Path:
@@ -55,13 +67,15 @@ def serve(source, *, model_dir=None, catalog=None, host: str = "127.0.0.1", port
     if not 0 <= port <= 65535:
         raise ArgumentError("port", port, "must be from 0 (any free port) to 65535")
     remote = not is_loopback(host)
+    port = claim_port(host, port)
     path = prepare(source, model_dir, catalog)
     g = Gallery(path, model_dir=model_dir, token=token, remote=remote)
     try:
+        if model_dir is not None:
+            g.model()  # another model than the catalog's: one line now, not on the first search
         g.ensure_map(log=lambda m: print(m, file=sys.stderr, flush=True))
         build_thumbnails(g)
         points_json(g)  # the map's first load need not wait for it
-        port = port or free_port(host)
         shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
         url = f"http://{shown}:{port}/" + (f"?token={g.token}" if remote else "")
         config = uvicorn.Config(build_app(g), host=host.strip("[]"), port=port, log_level="warning",
@@ -84,6 +98,8 @@ def serve(source, *, model_dir=None, catalog=None, host: str = "127.0.0.1", port
         try:
             server.run()
         except KeyboardInterrupt:  # uvicorn shut down cleanly, then passed Ctrl-C on: the normal way out
+            pass
+        except SystemExit:  # uvicorn's way of saying it could not start (taken since claim_port)
             pass
         finally:
             done.set()

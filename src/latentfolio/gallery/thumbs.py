@@ -27,9 +27,9 @@ PREVIEW = 1280  # the image page's picture
 MISSING = "missing"
 
 
-def webp(img: Image.Image, lossless: bool = False) -> bytes:
+def webp(img: Image.Image) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format="WEBP", quality=80, method=4, lossless=lossless)
+    img.save(buf, format="WEBP", quality=80, method=4)
     return buf.getvalue()
 
 

@@ -190,6 +190,7 @@ async function viewDuplicates() {
     await guarded(async () => {
       const q = new URLSearchParams({ keep: keep.value, same_psnr: psnr.value });
       if (thr.value) q.set("threshold", thr.value);
+      body.replaceChildren(el("p", { class: "note", text: `finding duplicates among ${state.summary ? state.summary.images.toLocaleString() : "all"} images…` }));
       data = await api(`/api/duplicates?${q}`);
       Object.keys(keepers).forEach(k => delete keepers[k]);
       renderGroups(); planBox.replaceChildren(); await loadJournals();
@@ -298,7 +299,8 @@ async function pollTasks() {
   document.getElementById("tasks").textContent = parts.join(" · ");
   const rescan = t.rescan;
   if (rescan && rescan.state === "done" && state.rescanSeen !== rescan.seconds && !Object.values(t).some(x => x.state === "running")) {
-    state.points = null;
+    state.points = null;  // the map shows the rescanned rows when it is next opened
+    state.rescanSeen = rescan.seconds;
   }
   setTimeout(pollTasks, Object.values(t).some(x => x.state === "running") ? 1000 : 4000);
 }
