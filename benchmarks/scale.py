@@ -174,7 +174,7 @@ def bench(sizes: str, codes: int, dim: int, keep: str) -> dict:
                 row[name]["images_per_s"] = round(n / wall, 1)
                 assert res["images"] == n, res
             if name == "duplicates":
-                row[name]["groups"] = len(res["groups"])
+                row[name].update(groups=len(res["groups"]), images_in_groups=res["images_in_groups"])
             log(f"{n}: {name} {wall:.1f} s, {peak:.0f} MB")
         row["similar"] = similar_latency(cat)
         rows.append(row)
@@ -201,7 +201,7 @@ def bench(sizes: str, codes: int, dim: int, keep: str) -> dict:
 
 
 def main() -> None:
-    run("scale", bench, sizes="10000,100000", codes=10_000_000, dim=32, keep="")
+    run("scale", bench, sizes="10000,100000,1000000", codes=10_000_000, dim=32, keep="")
 
 
 if __name__ == "__main__":

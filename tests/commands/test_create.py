@@ -203,3 +203,35 @@ def test_pictures_follow_their_names_and_dims_must_name_something(tmp_path):
     for bad in ("top0", "top-1", "3", "x"):
         with pytest.raises(LatentfolioError, match="dims="):
             parse_dims(bad, std)
+
+
+def test_a_latent_map_model_serves_every_vector_tool(tmp_path, capsys, monkeypatch, models):
+    """`resnet --set latent_map=true` is indexed, searched, sampled and traversed through its
+    flattened map: the same codes decode to the same pictures."""
+    from latentfolio.saved import load_model
+    from latentfolio.training.train import train
+
+    model = tmp_path / "map"
+    train(models["data"], model, "resnet", image_size=16, latent_dim=64, epochs=2, progress=False,
+          model_options={"latent_map": True, "widths": (8, 16)})
+    m = load_model(model)
+    import torch
+
+    x = torch.rand(3, 1, 16, 16)
+    z = m.embed(x)
+    assert z.shape == (3, 64)  # a 16 x 4 x 4 map, flattened
+    torch.testing.assert_close(m.decode(z), m.decode(m.encode(x)))
+    cat = tmp_path / "c"
+    code, o, e = cli(capsys, monkeypatch, "index", model, models["data"], "--catalog", cat, "--json")
+    assert code == 0, e
+    assert json.loads(o)["images"] == 80
+    code, o, e = cli(capsys, monkeypatch, "similar", cat, _img(models), "-k", 3, "--json")
+    assert code == 0, e
+    res = json.loads(o)
+    assert res["query"]["in_catalog"] and len(res["results"]) == 3
+    assert res["results"][0]["distance"] <= res["results"][2]["distance"]
+    for cmd in (["sample", model, "-n", 4, "--out", tmp_path / "s.png"],
+                ["traverse", model, _img(models), "--out", tmp_path / "t.png"]):
+        code, o, e = cli(capsys, monkeypatch, *cmd, "--json")
+        assert code == 0, e
+        assert Image.open(cmd[cmd.index("--out") + 1]).size[0] > 16

@@ -158,8 +158,7 @@ class Catalog:
         _, i = self.index().search(q, min(4 * k, self.index().ntotal) if pq else k)
         # FAISS computes |a|^2 + |b|^2 - 2ab, which is not exactly 0 for a code and itself: re-measure
         lat = self.latents()
-        d = np.stack([np.linalg.norm(lat[np.maximum(row, 0)].astype(np.float64) - qq, axis=1)
-                      for row, qq in zip(i, q.astype(np.float64))])
+        d = np.linalg.norm(np.asarray(lat[np.maximum(i, 0)], np.float64) - q.astype(np.float64)[:, None, :], axis=2)
         d[i < 0] = np.inf
         order = np.argsort(d, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)

@@ -16,7 +16,7 @@ from ..data import decode_inputs
 from ..errors import ArgumentError, LatentfolioError
 from ..imaging import PICTURE_FORMATS, auto_scale, make_grid, save_picture
 from ..latent.anomaly import anomaly_scores
-from ..latent.duplicates import duplicate_components, group_members
+from ..latent.duplicates import duplicate_components, group_members, neighbour_graph
 from ..latent.encode import encode_pixels
 from ..latent.project import PROJECTIONS, project_2d
 from .dedupe import TIERS, annotate
@@ -86,8 +86,7 @@ def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16,
             raise ArgumentError("threshold", threshold, "must be >= 0")
         return {"threshold": threshold, "groups": [], "images_in_groups": 0}
     lat = cat.latents()
-    found = [cat.search(np.ascontiguousarray(lat[s:s + 8192]), min(neighbours, n)) for s in range(0, n, 8192)]
-    dist, rows = np.concatenate([d for d, _ in found]), np.concatenate([i for _, i in found])
+    dist, rows = neighbour_graph(lat, neighbours)
     same: dict[str, list[int]] = {}  # identical files, in one query
     for h, r in cat.db.execute("SELECT hash, row FROM images WHERE hash IN (SELECT hash FROM images "
                                "GROUP BY hash HAVING COUNT(*) > 1) ORDER BY hash, row"):

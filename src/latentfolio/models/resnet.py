@@ -107,6 +107,13 @@ class ResNetAutoencoder(Autoencoder):
         h = self.encoder(x)
         return self.to_latent(h if self.config.latent_map else h.flatten(1))  # (B, lc, s, s) | (B, latent)
 
+    def embed(self, x: Tensor) -> Tensor:
+        """The code as one vector, a latent map flattened (channel-major): every vector tool
+        (index, search, clustering, density, sampling, traversal) sees a map through this view."""
+        return self.encode(x).flatten(1)
+
     def decode(self, z: Tensor) -> Tensor:
+        if self.config.latent_map and z.dim() == 2:  # a flattened map, from embed or a vector tool
+            z = z.view(-1, self.config.latent_dim // (self.s * self.s), self.s, self.s)
         h = self.from_latent(z).view(-1, self.config.widths[-1], self.s, self.s)
         return self.output_activation(fit_size(self.decoder(h), self.config.image_size))
