@@ -21,7 +21,7 @@ LAYERS = [
     ("metrics", "imaging"),
     ("data",),
     ("models",),
-    ("saved",),
+    ("saved", "features"),
     ("render",),
     ("latent",),
     ("codec",),

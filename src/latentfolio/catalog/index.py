@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
+from .features import update_features
 from .encode import code_dim, encode_items, encode_trainer, launched_rank, launched_world, progress_bar
 from .search import build_ann
 from .sources import Item, resolve_source
@@ -168,8 +169,9 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
 
 
 def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str = "squash",
-                   **encode_options) -> dict:
-    """Create or update the catalog ``out`` of ``data`` in ``model``'s latent space -> counts."""
+                   embedders: dict | None = None, **encode_options) -> dict:
+    """Create or update the catalog ``out`` of ``data`` in ``model``'s latent space -> counts.
+    ``embedders`` ({name: Embedder}) add pretrained features; those it holds are updated."""
     c = model.config
     on_advance = encode_options.pop("on_advance", None)
     items, ds, source = resolve_source(data, c.image_size, c.channels, fit, data_root)
@@ -200,8 +202,13 @@ def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str =
         n = len(cat)
         if n == 0:
             raise LatentfolioError(f"{data}: no readable image to index ({bad} bad file(s))")
+        feats = {}  # every encoder the catalog holds is kept up to date, and the new ones added
+        for name, emb in {**{k: None for k in cat.meta.get("features", {})}, **(embedders or {})}.items():
+            spec = emb.spec if emb is not None else cat.meta["features"][name]["spec"]
+            feats[name] = update_features(cat, spec, encode_options.get("progress"), emb)["dim"]
         return {"catalog": str(out), "images": n, "added": added, "changed": changed,
                 "removed": len(ch.deleted), "bad": bad + len(ch.still_bad),
-                "unchanged": len(ch.known) - len(ch.deleted) - changed, "search": search, "dim": dim}
+                "unchanged": len(ch.known) - len(ch.deleted) - changed, "search": search, "dim": dim,
+                "features": feats}
     finally:
         cat.close()  # now, not when the garbage collector gets to it

@@ -3,6 +3,8 @@ IVF-Flat while the codes fit in FLAT_BYTES of memory, IVF-PQ (compressed codes) 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import _io
@@ -17,15 +19,17 @@ def _pq_parts(dim: int) -> int:
     return max(m for m in range(1, max(1, dim // 4) + 1) if dim % m == 0)
 
 
-def build_ann(cat: Catalog, nprobe: int = 32, seed: int = 0, flat_bytes: int | None = None) -> str:
+def build_ann(cat: Catalog, nprobe: int = 32, seed: int = 0, flat_bytes: int | None = None,
+              target: Path | None = None) -> str:
     """Exact search below IVF_FROM images; an IVF index (Jégou et al. 2011) above: IVF-Flat, or
     IVF-PQ when the codes are over ``flat_bytes`` (default FLAT_BYTES). The catalog re-ranks
     every candidate by its exact code (read from the memory-mapped file), so PQ costs recall
-    only where the right neighbour falls out of the candidates."""
+    only where the right neighbour falls out of the candidates. ``target``: the file (default
+    the catalog's own index; a features space has its own)."""
     import faiss  # heavy: imported on first use
 
     n = len(cat)
-    target = cat.path / FAISS
+    target = target or cat.path / FAISS
     if n < IVF_FROM:
         target.unlink(missing_ok=True)
         return "flat"

@@ -75,6 +75,8 @@ class Catalog:
         self._index = None
         self._array = None
         self._lat = None
+        self.space = self.space_features = self.space_map = None  # see set_space
+        self._faiss_file = self.path / FAISS
 
     def close(self) -> None:
         self.db.close()
@@ -101,8 +103,17 @@ class Catalog:
             out.update((r["row"], r) for r in self.db.execute(q, chunk))
         return out
 
+    def set_space(self, name: str, vectors: np.ndarray, index_file: Path | None, space_map, features: str) -> None:
+        """From now on the vector tools see ``vectors`` (N, d, row order) as the catalog's codes
+        (``catalog.features.use_space``): ``space_map(codes, feats)`` maps a query the same way."""
+        self.space, self.space_features, self.space_map = name, features, space_map
+        self._lat, self.dim, self._index = vectors, int(vectors.shape[1]), None
+        self._faiss_file = index_file
+
     def latents(self) -> np.ndarray:
         """(N, dim) float32, memory-mapped, in row order."""
+        if self.space is not None:
+            return self._lat
         n = file_rows(self.path, self.dim)  # rows are compacted: file = table
         if n == 0:
             return np.zeros((0, self.dim), np.float32)
@@ -140,8 +151,8 @@ class Catalog:
         if self._index is None:
             import faiss
 
-            if (self.path / FAISS).exists():
-                self._index = faiss.read_index(str(self.path / FAISS))
+            if self._faiss_file is not None and self._faiss_file.exists():
+                self._index = faiss.read_index(str(self._faiss_file))
                 self._index.nprobe = int(self.meta.get("nprobe", 32))
             else:
                 self._index = faiss.IndexFlatL2(self.dim)

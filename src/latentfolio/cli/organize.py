@@ -10,6 +10,8 @@ import typer
 from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, app, model_arg, out_option
 
 CATALOG = typer.Argument(..., help="A catalog folder made by `latentfolio index`.")
+FEATURES = typer.Option(None, "--features", help="Work on pretrained features the catalog holds (`index --features`): "
+                        "their name, or fused:NAME (the codes and them, each standardised). Default: the model's codes.")
 
 
 def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
@@ -34,6 +36,8 @@ def index(
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or ids like 0,1 (several GPUs: DDP)."),
     num_nodes: int = typer.Option(1, "--num-nodes", help="Machines, each running this command under torchrun "
                                   "or SLURM (the catalog folder on shared storage)."),
+    features: Optional[list[str]] = typer.Option(None, "--features", help="Also store a pretrained embedding: "
+                                                 "dinov2-small, clip-vit-b32, or onnx:PATH (repeatable; kept up to date after)."),
     data_root: Optional[Path] = DATA_ROOT,
     as_json: bool = JSON,
 ):
@@ -44,11 +48,12 @@ def index(
     from ..commands.index import index as run
 
     r = run(model_dir, data, out, data_root=data_root, devices=devices, accelerator=accelerator,
-            num_nodes=num_nodes, batch_size=batch_size, workers=workers)
+            num_nodes=num_nodes, batch_size=batch_size, workers=workers, features=features)
     if r:
         _emit(r, as_json, lambda r: typer.echo(
             f"{r['catalog']}: {r['images']} images ({r['added']} added, {r['changed']} changed, "
-            f"{r['removed']} removed, {r['bad']} bad, {r['unchanged']} unchanged); search: {r['search']}"))
+            f"{r['removed']} removed, {r['bad']} bad, {r['unchanged']} unchanged); search: {r['search']}"
+            + "".join(f"; features {n} ({d}-d)" for n, d in r.get("features", {}).items())))
 
 
 @app.command()
@@ -58,13 +63,14 @@ def similar(
     k: int = typer.Option(12, "-k", help="How many neighbours (the query itself included when it is in the catalog)."),
     out: Optional[Path] = out_option("Also write a PNG grid: query, then the results.", required=False),
     model: Optional[Path] = typer.Option(None, "--model", help="The catalog's model folder, if it moved."),
+    features: Optional[str] = FEATURES,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
     """The images most like QUERY, nearest first."""
     from ..commands.organize import similar as run
 
-    r = run(catalog, query, out, k=k, model_dir=model, force=force)
+    r = run(catalog, query, out, k=k, model_dir=model, force=force, features=features)
     _emit(r, as_json, lambda r: _hits_table(f"nearest to {r['query']['path']}", r["results"],
                                             ["rank", "distance", "id", "label", "path"]))
 
@@ -78,6 +84,7 @@ def duplicates(
     apply: bool = typer.Option(False, "--apply", help="Set every copy but the keeper aside in _duplicates/ beside it, behind a journal (undo with `latentfolio undo`)."),
     mode: str = typer.Option("move", "--mode", help="With --apply: move the copies, or symlink them into _duplicates/ (nothing moves)."),
     tier: Optional[str] = typer.Option(None, "--tier", help="Only groups of this tier: identical | same | near."),
+    features: Optional[str] = FEATURES,
     as_json: bool = JSON,
 ):
     """Groups of duplicate images in tiers (identical bytes, re-encoded or resized, near), each
@@ -87,7 +94,7 @@ def duplicates(
 
     if tier is not None and tier not in ("identical", "same", "near"):
         raise typer.BadParameter(f"{tier!r}: use identical, same or near", param_hint="--tier")
-    r = run(catalog, threshold=threshold, keep=keep, same_psnr=same_psnr)
+    r = run(catalog, threshold=threshold, keep=keep, same_psnr=same_psnr, features=features)
     if tier is not None:
         r["groups"] = [g for g in r["groups"] if g["tier"] == tier]
     if apply:
@@ -145,12 +152,30 @@ def cluster(
     k: Optional[int] = typer.Option(None, "--k", help="Clusters (default: the number of labels, else 10; hdbscan finds its own)."),
     out: Optional[Path] = typer.Option(None, "--organize", help="Write one folder per cluster here, plus a contact sheet each."),
     mode: str = typer.Option("symlink", "--mode", help="symlink | copy (originals are never moved)."),
+    features: Optional[str] = FEATURES,
+    compare: Optional[Path] = typer.Option(None, "--compare", help="Cluster the codes, every stored feature and "
+                                           "their fusion; write the table and a contact sheet per cluster here."),
     seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
     """Cluster the catalog; with labels, report NMI, ARI and accuracy (Hungarian matching)."""
     from ..commands.cluster import cluster as run
+    from ..commands.cluster import compare as run_compare
+
+    if compare is not None:
+        def table(r):
+            from rich.table import Table
+
+            t = Table(title=f"{r['method']}, k={r['k']}: best {r['best']} (by {r['judged_by']})")
+            for c in ("space", "dim", "NMI", "ARI", "ACC", "silhouette", "sheets"):
+                t.add_column(c)
+            for x in r["runs"]:
+                m = x.get("metrics", {})
+                t.add_row(x["space"], str(x["dim"]), *(f"{m[c]:.3f}" if c in m else "-" for c in ("nmi", "ari", "acc")),
+                          f"{x['silhouette']:.3f}", x["sheets"])
+            _console().print(t)
+        return _emit(run_compare(catalog, compare, method=method, k=k, seed=seed, force=force), as_json, table)
 
     def human(r):
         typer.echo(f"{r['method']}: {r['clusters']} clusters; sizes " +
@@ -161,7 +186,7 @@ def cluster(
         if r.get("organize"):
             typer.echo(f"wrote {len(r['organize']['folders'])} folders to {r['organize']['out']}")
 
-    _emit(run(catalog, out, method=method, k=k, mode=mode, seed=seed, force=force), as_json, human)
+    _emit(run(catalog, out, method=method, k=k, mode=mode, seed=seed, force=force, features=features), as_json, human)
 
 
 @app.command("map")
@@ -172,6 +197,7 @@ def map_cmd(
     color: str = typer.Option("auto", "--color", help="auto | label | cluster."),
     thumbnails: bool = typer.Option(False, "--thumbnails", help="Picture: draw thumbnails instead of dots."),
     limit: int = typer.Option(20000, "--limit", help="At most this many images (a random subset)."),
+    features: Optional[str] = FEATURES,
     seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
@@ -180,7 +206,7 @@ def map_cmd(
     from ..commands.organize import map as run
 
     r = run(catalog, out, method=method, color=color, thumbnails=thumbnails, limit=limit, seed=seed,
-                force=force)
+            force=force, features=features)
     _emit(r, as_json, lambda r: typer.echo(f"wrote {r['out']} ({r['points']} points, {r['method']})"))
 
 
@@ -190,6 +216,7 @@ def anomalies(
     top: int = typer.Option(20, "--top", help="How many to list."),
     score: str = typer.Option("both", "--score", help="recon (MSE) | density (-log p(z)) | both (MSE, SSIM and density z-scores added)."),
     out: Optional[Path] = out_option("Contact sheet PNG of the top ones.", required=False),
+    features: Optional[str] = FEATURES,
     seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
@@ -197,6 +224,6 @@ def anomalies(
     """The images that fit the collection least, most unusual first."""
     from ..commands.organize import anomalies as run
 
-    r = run(catalog, out, top=top, score=score, seed=seed, force=force)
+    r = run(catalog, out, top=top, score=score, seed=seed, force=force, features=features)
     _emit(r, as_json, lambda r: _hits_table(f"most unusual ({r['score']})", r["top"],
                                             ["rank", "score", "recon_error", "label", "path"]))

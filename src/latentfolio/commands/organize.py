@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _io
 from ..catalog import Catalog
+from ..catalog.features import query_vector, use_space
 from ..catalog.store import with_catalog
 from ..data import decode_inputs
 from ..errors import ArgumentError, LatentfolioError
@@ -33,13 +34,14 @@ def _row_dict(r, distance: float | None = None) -> dict:
 
 # --- similar ---------------------------------------------------------------------------------
 @with_catalog
-def similar(catalog, query: str, out=None, *, k: int = 12, model_dir=None, force: bool = False) -> dict:
+def similar(catalog, query: str, out=None, *, k: int = 12, model_dir=None, force: bool = False,
+            features: str | None = None) -> dict:
     """The ``k`` nearest images to QUERY: a catalog path or id, or any image file (encoded now)."""
     if k < 1:
         raise ArgumentError("k", k, "must be at least 1")
     if out:
         _io.check_writable(out, force)
-    cat: Catalog = catalog
+    cat: Catalog = use_space(catalog, features)
     row = cat.find(str(query))
     if row is not None:
         z = np.array(cat.latents()[row["row"]])
@@ -48,10 +50,10 @@ def similar(catalog, query: str, out=None, *, k: int = 12, model_dir=None, force
     else:
         if not Path(query).is_file():
             raise LatentfolioError(f"{query}: not in the catalog, and no such image file")
-        model = cat.model(model_dir)
         qpix, _ = decode_inputs([query], int(cat.meta["image_size"]), int(cat.meta["channels"]),
                                 cat.fit, strict=True)
-        z = encode_pixels(model, qpix)[0]
+        z = query_vector(cat, lambda emb: emb.decode(query)[None],
+                         lambda: encode_pixels(cat.model(model_dir), qpix))[0]
         qdesc = {"path": str(query), "in_catalog": False}
     # A catalogued query is not its own neighbour: one more is asked for and itself left out
     # (a duplicate of it, another file, still comes first).
@@ -73,13 +75,13 @@ def similar(catalog, query: str, out=None, *, k: int = 12, model_dir=None, force
 # --- duplicates ------------------------------------------------------------------------------
 @with_catalog
 def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16, keep: str = "largest",
-               same_psnr: float = 32.0) -> dict:
+               same_psnr: float = 32.0, features: str | None = None) -> dict:
     """Groups of near-duplicates: codes closer than ``threshold`` (L2), joined transitively, and
     identical files whatever the threshold. Default threshold: :func:`default_threshold`. Each
     group has a tier and a suggested keeper (:mod:`.dedupe`: ``keep`` is the rule, ``same_psnr``
     the test of "the same picture")."""
     annotate(catalog, [], {}, keep, same_psnr)  # the flags, checked before any work
-    cat: Catalog = catalog
+    cat: Catalog = use_space(catalog, features)
     n = len(cat)
     if n < 2:
         if threshold is not None and not threshold >= 0:
@@ -112,7 +114,7 @@ def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16,
 # --- map ---------------------------------------------------------------------------------------
 @with_catalog
 def map(catalog, out, *, method: str = "umap", color: str = "auto", thumbnails: bool = False,
-        limit: int = 20000, seed: int = 0, force: bool = False) -> dict:
+        limit: int = 20000, seed: int = 0, force: bool = False, features: str | None = None) -> dict:
     """A 2-D map of the catalog: a picture (dots or thumbnails; .png, .jpg or .webp) or a
     self-contained interactive HTML page."""
     out = Path(out)
@@ -127,7 +129,7 @@ def map(catalog, out, *, method: str = "umap", color: str = "auto", thumbnails: 
     if color not in ("auto", "label", "cluster"):
         raise ArgumentError("color", color, "use auto, label or cluster")
     _io.check_writable(out, force)
-    cat: Catalog = catalog
+    cat: Catalog = use_space(catalog, features)
     rows = cat.rows("id, path, label, cluster, row")
     n = len(rows)
     pick = np.sort(np.random.default_rng(seed).permutation(n)[:limit]) if n > limit else np.arange(n)
@@ -162,12 +164,13 @@ def map(catalog, out, *, method: str = "umap", color: str = "auto", thumbnails: 
 
 
 @with_catalog
-def anomalies(catalog, out=None, *, top: int = 20, score: str = "both", seed: int = 0, force: bool = False) -> dict:
+def anomalies(catalog, out=None, *, top: int = 20, score: str = "both", seed: int = 0, force: bool = False,
+              features: str | None = None) -> dict:
     if top < 1:
         raise ArgumentError("top", top, "must be at least 1")
     if out:
         _io.check_writable(out, force)
-    cat: Catalog = catalog
+    cat: Catalog = use_space(catalog, features)
     rows = cat.rows("id, path, label, recon_error, ssim_error, row")
     if len(rows) < 3:
         raise LatentfolioError(f"{cat.path}: anomaly scores need at least 3 images")

@@ -1,0 +1,90 @@
+"""The model store: each registered encoder is downloaded once, checked against its sha256, and
+checked again on every later load."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from .. import _io
+from ..data.folder import cache_root
+from ..errors import LatentfolioError
+from .registry import Entry
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def store_root() -> Path:
+    """``$LATENTFOLIO_MODELS``, else ``models/`` in latentfolio's cache folder."""
+    env = os.environ.get("LATENTFOLIO_MODELS")
+    return Path(env).expanduser() if env else cache_root() / "models"
+
+
+def published_digest(headers) -> str | None:
+    """The sha256 a server publishes for a file: Hugging Face sends its LFS hash as
+    X-Linked-Etag (or ETag), a quoted 64-digit hex string."""
+    for key in ("X-Linked-Etag", "ETag"):
+        v = (headers.get(key) or "").strip().strip('"').removeprefix("W/").strip('"').lower()
+        if HEX64.match(v):
+            return v
+    return None
+
+
+def _download(entry: Entry, target: Path, timeout: float) -> str:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    try:
+        req = urllib.request.Request(entry.url, headers={"User-Agent": "latentfolio"})
+        h = hashlib.sha256()
+        with urllib.request.urlopen(req, timeout=timeout) as r, open(tmp, "wb") as f:
+            want = entry.sha256 or published_digest(r.headers)
+            while block := r.read(1 << 20):
+                h.update(block)
+                f.write(block)
+        got = h.hexdigest()
+        if want is None:
+            raise LatentfolioError(f"{entry.name}: {entry.url} published no checksum, and none is pinned; "
+                                   "not trusted")
+        if got != want:
+            raise LatentfolioError(f"{entry.name}: the download's sha256 is {got[:12]}…, expected {want[:12]}… "
+                                   "(damaged or replaced); nothing was kept")
+        os.replace(tmp, target)
+        return got
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def fetch(entry: Entry, download: bool = True, timeout: float = 60.0) -> Path:
+    """The encoder's ONNX file: a local ``onnx:PATH`` as it is; a registered one from the store,
+    downloaded there once. Its sha256 is the pinned one, else the one the server published,
+    else (a file the user put there by hand) the one it had when first seen: it is recorded
+    beside the file, and a file that no longer matches is refused."""
+    if entry.path is not None:
+        return entry.path
+    target = store_root() / entry.name / entry.file
+    record = target.with_name(target.name + ".sha256")
+    if not target.exists():
+        if not download or not entry.url:
+            raise LatentfolioError(f"{entry.name}: not in the model store; put {entry.file} at {target}")
+        try:
+            digest = _download(entry, target, timeout)
+        except OSError as e:
+            raise LatentfolioError(
+                f"{entry.name}: not in the model store, and the download failed ({str(e)[:160]}). Offline? "
+                f"Fetch {entry.url} on another machine and put it at {target}") from None
+        _io.atomic_write(record, lambda p: Path(p).write_text(digest + "\n"))
+        return target
+    got = _io.sha256_file(target)
+    want = entry.sha256 or (record.read_text().strip() if record.exists() else None)
+    if want is None:  # put there by hand: trusted from now on, and held to it
+        _io.atomic_write(record, lambda p: Path(p).write_text(got + "\n"))
+    elif got != want:
+        raise LatentfolioError(f"{target}: sha256 {got[:12]}… is not the {want[:12]}… it was stored with "
+                               "(damaged or replaced); delete it to download it again")
+    return target

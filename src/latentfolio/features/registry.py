@@ -1,0 +1,67 @@
+"""The registered image encoders, each with its file, its preprocessing and its output; and
+``onnx:PATH`` for a local file."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import ArgumentError
+
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+OPENAI_CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One encoder. ``url``/``sha256``: where to fetch it and its pinned digest (None: the digest
+    the server publishes for the file is checked, then recorded; see :mod:`.fetch`). The image is
+    resized so its short side is ``resize``, centre-cropped to ``size``, scaled to [0, 1] and
+    normalised by ``mean``/``std``. ``output``: the output to read (None: the first); ``pool``:
+    ``cls`` takes token 0 of a (B, tokens, D) output, ``mean`` averages the tokens."""
+
+    name: str
+    size: int = 224
+    resize: int = 224
+    mean: tuple = IMAGENET[0]
+    std: tuple = IMAGENET[1]
+    url: str | None = None
+    sha256: str | None = None
+    file: str = "model.onnx"
+    output: str | None = None
+    pool: str = "cls"
+    about: str = ""
+    path: Path | None = field(default=None, compare=False)  # a local file (onnx:PATH)
+
+
+REGISTRY = {
+    "dinov2-small": Entry(
+        "dinov2-small", size=224, resize=256, mean=IMAGENET[0], std=IMAGENET[1], pool="cls",
+        url="https://huggingface.co/onnx-community/dinov2-small/resolve/main/onnx/model.onnx",
+        output="last_hidden_state",
+        about="DINOv2 ViT-S/14 (Oquab et al. 2023), self-supervised; 384-d CLS token; Apache-2.0"),
+    "clip-vit-b32": Entry(
+        "clip-vit-b32", size=224, resize=224, mean=OPENAI_CLIP[0], std=OPENAI_CLIP[1], pool="cls",
+        url="https://huggingface.co/Qdrant/clip-ViT-B-32-vision/resolve/main/model.onnx",
+        about="OpenAI CLIP ViT-B/32 image tower (Radford et al. 2021); 512-d; MIT"),
+}
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def resolve(name: str) -> Entry:
+    """A registry name, or ``onnx:PATH`` (224 px, ImageNet normalisation) -> its entry."""
+    name = str(name).strip()
+    if name.startswith("onnx:"):
+        path = Path(name[5:]).expanduser()
+        if not path.is_file():
+            raise ArgumentError("features", name, f"{path} is not a file")
+        stem = re.sub(r"[^a-z0-9._-]", "-", path.stem.lower())[:48] or "onnx"
+        return Entry(f"onnx-{stem}", path=path.resolve(), about=f"local ONNX file {path.resolve()}")
+    if name not in REGISTRY:
+        raise ArgumentError("features", name, f"use one of {', '.join(REGISTRY)} or onnx:PATH")
+    return REGISTRY[name]
+
+
+def with_path(entry: Entry, path: Path) -> Entry:
+    return replace(entry, path=path)
