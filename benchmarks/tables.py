@@ -316,10 +316,22 @@ def gallery(r: dict) -> str:
             f"(full decode, resize, WebP: {g['plain_images_per_s']:.1f} images/s).\n\n" + _machine(r))
 
 
+def features(r: dict) -> str:
+    rows = ["| encoder | stand-in | dim | ONNX MB | ms / image | images/s | decode ms / photo | × the autoencoder |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for x in r["encoders"]:
+        rows.append(f"| {x['encoder']} | {x['stand_in']} | {x['dim']} | {x['file_mb']:.0f} | {x['ms_per_image']:.1f} | "
+                    f"{x['images_per_s']:.1f} | {x['decode_ms_per_photo']:.0f} | {x['vs_autoencoder']:.0f} |")
+    b = r["baseline"]
+    return (f"**Pretrained encoders** (`index --features`): {r['what']}. Decode: {r['photos']}. Baseline in the "
+            f"same run: the {b['model']}, {b['ms_per_image']:.2f} ms per image.\n\n" + "\n".join(rows)
+            + "\n\n" + _machine(r))
+
+
 RENDER = {"train_speed": train_speed, "quality": quality, "denoise": denoise, "codec": codec,
           "generate": generate, "cluster": cluster, "anomaly": anomaly, "planted": planted,
           "catalog_speed": catalog_speed, "index_photos": index_photos, "scale": scale,
-          "kodak": kodak, "patch_loading": patch_loading, "gallery": gallery}
+          "kodak": kodak, "patch_loading": patch_loading, "gallery": gallery, "features": features}
 
 
 def render() -> str:

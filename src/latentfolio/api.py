@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .commands.clean import denoise, noise
 from .commands.cluster import cluster
+from .commands.cluster import compare as compare_clusters
 from .commands.compress import codec_eval, compress, decompress
 from .commands.dedupe import apply_duplicates
 from .commands.journal import undo
@@ -29,7 +30,7 @@ from .reports.report import report
 from .reports.sweep import sweep
 from .saved import load_model as load
 
-__all__ = ["anomalies", "apply_duplicates", "blend", "cluster", "codec_eval", "compare_latent", "compress", "decompress",
+__all__ = ["anomalies", "apply_duplicates", "blend", "cluster", "codec_eval", "compare_clusters", "compare_latent", "compress", "decompress",
            "demo", "denoise", "duplicates", "evaluate", "fit_density", "index", "info", "interpolate",
            "list_models", "load", "load_data", "map", "noise", "reconstruct", "report", "sample",
            "serve", "similar", "sweep", "train", "traverse", "undo"]

@@ -58,7 +58,11 @@ class Embedder:
         """uint8 (N, H, W, C) -> float32 (N, dim), each of unit length (L2 distance ~ cosine)."""
         out = []
         for s in range(0, len(images), batch):
-            y = self.session.run([self.output], {self.input: self.prepare(images[s:s + batch])})[0]
+            try:
+                y = self.session.run([self.output], {self.input: self.prepare(images[s:s + batch])})[0]
+            except Exception as e:  # onnxruntime's own error types: a model that cannot take this input
+                raise LatentfolioError(f"{self.name}: the encoder failed on a batch of {len(images[s:s + batch])} "
+                                       f"({str(e).splitlines()[0][-200:]})") from None
             if y.ndim == 3:  # tokens: the class token, or their mean
                 y = y[:, 0] if self.entry.pool == "cls" else y.mean(1)
             if y.ndim != 2:
