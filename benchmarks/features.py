@@ -4,8 +4,9 @@ embedder, against the collection's own autoencoder in the same run.
 The registered ONNX files cannot be downloaded here (no network past the package registries), so
 each is stood in for by a network of the same architecture and shapes with random weights,
 exported to ONNX here: DINOv2-small is a ViT-S/14 at 224 px (257 tokens, 12 blocks of width 384),
-CLIP ViT-B/32's image tower a ViT-B/32 (50 tokens, 12 blocks of width 768). Weights do not change
-the arithmetic, so the time per image is the real one; the vectors mean nothing.
+CLIP ViT-B/32's image tower a ViT-B/32 (50 tokens, 12 blocks of width 768; without its final
+768 -> 512 projection, so the stand-in's vector is 768-d). Weights do not change the arithmetic,
+so the time per image is the real one; the vectors mean nothing.
 
     LATENTFOLIO_DATA=../shared/data python -m benchmarks.features
 """
