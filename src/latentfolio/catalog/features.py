@@ -22,7 +22,7 @@ from .. import _io
 from ..data import BadFileWarning
 from ..data.decode import BadImage
 from ..errors import ArgumentError, LatentfolioError
-from ..features import Embedder, open_embedder
+from ..features import REGISTRY, Embedder, open_embedder
 from .encode import progress_bar
 from .search import build_ann
 from .store import META, Catalog
@@ -111,8 +111,9 @@ def feature_vectors(cat: Catalog, name: str) -> np.ndarray:
     rec = cat.meta.get("features", {}).get(name)
     if rec is None:
         have = ", ".join(cat.meta.get("features", {})) or "none"
+        add = name if name in REGISTRY else "|".join([*REGISTRY, "onnx:PATH"])
         raise LatentfolioError(f"{cat.path}: has no {name!r} features (it has: {have}); add them with "
-                               f"`latentfolio index MODEL_DIR DATA --catalog {cat.path} --features {name}`")
+                               f"`latentfolio index MODEL_DIR DATA --catalog {cat.path} --features {add}`")
     ids, vec = _held(cat, name, rec["dim"])
     want = np.array([r[0] for r in cat.db.execute("SELECT id FROM images ORDER BY row")], np.int64)
     if len(ids) != len(want) or not np.array_equal(ids, want):
