@@ -92,6 +92,8 @@ def test_index_features_then_every_tool_uses_them(setup, tmp_path, capsys, monke
         assert len(list((tmp_path / "cmp" / x["space"].replace(":", "-")).glob("cluster-*.png"))) == x["clusters"]
     assert r["best"] in {x["space"] for x in r["runs"]}
 
+    code, o, e = cli(capsys, monkeypatch, "cluster", cat, "--compare", tmp_path / "cmp2", "--features", "onnx-tiny")
+    assert code == 2 and "--compare" in e and not (tmp_path / "cmp2").exists()
     code, o, e = cli(capsys, monkeypatch, "cluster", cat, "--features", "clip-vit-b32")
     assert code != 0 and "has no 'clip-vit-b32' features" in e and "Traceback" not in e
 

@@ -35,18 +35,19 @@ def _files(cat: Catalog, name: str) -> tuple[Path, Path]:
     return cat.path / FOLDER / f"{name}.f32", cat.path / FOLDER / f"{name}.ids"
 
 
-def _held(cat: Catalog, name: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, vectors) whole in the files; a torn tail from a kill is cut off."""
+def _held(cat: Catalog, name: str, dim: int, repair: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) whole in the files. A torn tail from a kill is left out, and with
+    ``repair`` (only ``index`` writes) cut off the files."""
     vec_f, ids_f = _files(cat, name)
     if not ids_f.exists() or not vec_f.exists():
         return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
     n = min(ids_f.stat().st_size // 8, vec_f.stat().st_size // (4 * dim))
     for f, width in ((ids_f, 8), (vec_f, 4 * dim)):
-        if f.stat().st_size != n * width:
+        if repair and f.stat().st_size != n * width:
             os.truncate(f, n * width)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
-    return np.fromfile(ids_f, np.int64), np.memmap(vec_f, np.float32, "r", shape=(n, dim))
+    return np.fromfile(ids_f, np.int64, count=n), np.memmap(vec_f, np.float32, "r", shape=(n, dim))
 
 
 def _pixels(cat: Catalog, emb: Embedder, rows) -> np.ndarray:
@@ -62,13 +63,17 @@ def _pixels(cat: Catalog, emb: Embedder, rows) -> np.ndarray:
     return out
 
 
-def _compact(cat: Catalog, name: str, dim: int, live: list) -> None:
+def _compact(cat: Catalog, name: str, dim: int, live: list) -> bool:
+    """Rewrite the files in row order, with only the live images -> whether anything changed."""
     ids, vec = _held(cat, name, dim)
+    if np.array_equal(ids, np.array([r["id"] for r in live], np.int64)):
+        return False  # already so: a million vectors are not rewritten for nothing
     at = {int(i): k for k, i in enumerate(ids)}
     order = np.array([at[r["id"]] for r in live], np.int64)
     vec_f, ids_f = _files(cat, name)
     _io.atomic_write(vec_f, lambda p: np.ascontiguousarray(vec[order] if len(order) else vec[:0]).tofile(p))
     _io.atomic_write(ids_f, lambda p: np.array([r["id"] for r in live], np.int64).tofile(p))
+    return True
 
 
 def update_features(cat: Catalog, spec: str, progress: bool | None = None, embedder: Embedder | None = None) -> dict:
@@ -80,7 +85,7 @@ def update_features(cat: Catalog, spec: str, progress: bool | None = None, embed
         for f in _files(cat, name):  # another file under the same name: its vectors are not comparable
             f.unlink(missing_ok=True)
     (cat.path / FOLDER).mkdir(exist_ok=True)
-    have = set(_held(cat, name, dim)[0].tolist())
+    have = set(_held(cat, name, dim, repair=True)[0].tolist())
     live = cat.rows("id, path, label, row")
     todo = [r for r in live if r["id"] not in have]
     vec_f, ids_f = _files(cat, name)
@@ -94,8 +99,11 @@ def update_features(cat: Catalog, spec: str, progress: bool | None = None, embed
                     fh.flush()
                     os.fsync(fh.fileno())
             bar(len(part))
-    _compact(cat, name, dim, live)
-    recs[name] = {"spec": spec, "dim": dim, "digest": emb.digest, "about": emb.entry.about, "images": len(live)}
+    changed = _compact(cat, name, dim, live)
+    rec = {"spec": spec, "dim": dim, "digest": emb.digest, "about": emb.entry.about, "images": len(live)}
+    if not changed and recs.get(name) == rec:
+        return rec  # nothing new: the files and their search index stand
+    recs[name] = rec
     _io.write_json(cat.path / META, cat.meta)
     view = Catalog(cat.path, check=False)
     try:
@@ -133,7 +141,7 @@ def _standardised(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def use_space(cat: Catalog, features: str | None) -> Catalog:
     """Point the catalog's vector tools at ``features``: None (the model's codes), a stored
     encoder's name, ``fused`` or ``fused:NAME`` (codes and features, each standardised, side by
-    side). ``cat.space_query(codes, feats)`` maps a query the same way."""
+    side). ``cat.space_map(codes, feats)`` then maps a query the same way."""
     if not features:
         return cat
     names = list(cat.meta.get("features", {}))
@@ -152,8 +160,8 @@ def use_space(cat: Catalog, features: str | None) -> Catalog:
 
 
 def query_vector(cat: Catalog, pixels_of, model_codes) -> np.ndarray:
-    """A query from outside the catalog in the catalog's current space. ``pixels_of(size)``
-    decodes it for an encoder; ``model_codes()`` encodes it with the catalog's model."""
+    """A query from outside the catalog in the catalog's current space. ``pixels_of(embedder)``
+    decodes it for that encoder; ``model_codes()`` encodes it with the catalog's model."""
     if cat.space is None:
         return model_codes()
     rec = cat.meta["features"][cat.space_features]

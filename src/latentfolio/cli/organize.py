@@ -164,18 +164,13 @@ def cluster(
     from ..commands.cluster import compare as run_compare
 
     if compare is not None:
-        def table(r):
-            from rich.table import Table
-
-            t = Table(title=f"{r['method']}, k={r['k']}: best {r['best']} (by {r['judged_by']})")
-            for c in ("space", "dim", "NMI", "ARI", "ACC", "silhouette", "sheets"):
-                t.add_column(c)
-            for x in r["runs"]:
-                m = x.get("metrics", {})
-                t.add_row(x["space"], str(x["dim"]), *(f"{m[c]:.3f}" if c in m else "-" for c in ("nmi", "ari", "acc")),
-                          f"{x['silhouette']:.3f}", x["sheets"])
-            _console().print(t)
-        return _emit(run_compare(catalog, compare, method=method, k=k, seed=seed, force=force), as_json, table)
+        if features or out:
+            raise typer.BadParameter("--compare runs every space the catalog has and writes no folders; "
+                                     "leave out --features and --organize", param_hint="--compare")
+        r = run_compare(catalog, compare, method=method, k=k, seed=seed, force=force)
+        return _emit(r, as_json, lambda r: _hits_table(
+            f"{r['method']}, k={r['k']}: best {r['best']} (by {r['judged_by']})",
+            [{**x.get("metrics", {}), **x} for x in r["runs"]], ["space", "dim", "nmi", "ari", "acc", "silhouette", "sheets"]))
 
     def human(r):
         typer.echo(f"{r['method']}: {r['clusters']} clusters; sizes " +

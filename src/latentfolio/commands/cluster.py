@@ -13,9 +13,8 @@ from ..catalog import Catalog
 from ..catalog.features import use_space
 from ..catalog.store import with_catalog
 from ..errors import ArgumentError, LatentfolioError
-from ..imaging import auto_scale, make_grid, save_picture
 from ..latent.cluster import LatentClusterer, cluster_metrics
-from .folders import check_out, clear_previous, write_cluster_folders
+from .folders import check_out, clear_previous, contact_sheet, write_cluster_folders
 
 
 @with_catalog
@@ -91,9 +90,8 @@ def compare(catalog, out, *, method: str = "kmeans", k: int | None = None, seed:
             folder.mkdir(parents=True, exist_ok=True)
             rows = view.rows("id, path, label, row")
             for c in ids:
-                members = [rows[i] for i in np.flatnonzero(cl.labels_ == c)[:sheet_max]]
-                sheet = view.thumbnails(members)
-                save_picture(make_grid(sheet, 8, scale=auto_scale(sheet.shape[1], 64)), folder / f"cluster-{int(c):02d}.png")
+                contact_sheet(view, [rows[i] for i in np.flatnonzero(cl.labels_ == c)[:sheet_max]],
+                              folder / f"cluster-{int(c):02d}.png")
             run["sheets"] = str(folder)
             runs.append(run)
         finally:

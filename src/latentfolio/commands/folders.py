@@ -139,6 +139,12 @@ def folder_name(name: str) -> str:
     return name
 
 
+def contact_sheet(cat: Catalog, rows: list, path: Path) -> None:
+    """The thumbnails of ``rows``, 8 to a line, as one picture at ``path``."""
+    sheet = cat.thumbnails(rows)
+    save_picture(make_grid(sheet, 8, scale=auto_scale(sheet.shape[1], 64)), path)
+
+
 def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str, sheet_max: int = 64,
                           names: dict[int, str] | None = None, skip: int | None = None) -> dict:
     """OUT/cluster-XX/ holds links (or copies) of its images, OUT/cluster-XX.png a contact sheet.
@@ -168,7 +174,6 @@ def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str
             else:
                 _io.atomic_write(dest, lambda p, s=r["path"]: shutil.copy2(s, p))
         if members:
-            sheet = cat.thumbnails(members[:sheet_max])
-            save_picture(make_grid(sheet, 8, scale=auto_scale(sheet.shape[1], 64)), out / f"{name}.png")
+            contact_sheet(cat, members[:sheet_max], out / f"{name}.png")
         written[name] = len(members)
     return {"out": str(out), "mode": mode, "folders": written, "passed_over": outside}
