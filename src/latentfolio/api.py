@@ -13,7 +13,8 @@ from __future__ import annotations
 from .commands.clean import denoise, noise
 from .commands.cluster import cluster
 from .commands.cluster import compare as compare_clusters
-from .commands.compress import codec_eval, compress, decompress
+from .commands.codec_eval import codec_eval
+from .commands.compress import compress, decompress
 from .commands.dedupe import apply_duplicates
 from .commands.journal import undo
 from .commands.create import blend, fit_density, interpolate, sample, traverse

@@ -220,7 +220,7 @@ def test_cli_compress_archive_and_decompress(codec_dir, tmp_path, monkeypatch):
 
 
 def test_codec_eval_reports_real_bytes(codec_dir):
-    from latentfolio.commands.compress import codec_eval
+    from latentfolio.commands.codec_eval import codec_eval
 
     r = codec_eval(codec_dir[0], codec_dir[1], split="all", limit=10)
     assert r["n"] == 10 and r["bytes_per_image"] > r["estimated_payload_bytes"]
@@ -292,7 +292,8 @@ def test_refine_lowers_the_real_rate_distortion_loss_and_stays_decodable(model):
 
 
 def test_refine_flag_is_checked(codec_dir, tmp_path, monkeypatch):
-    from latentfolio.commands.compress import codec_eval, compress
+    from latentfolio.commands.codec_eval import codec_eval
+    from latentfolio.commands.compress import compress
 
     monkeypatch.setenv("LATENTFOLIO_MODELS", str(tmp_path / "store"))
     photo((30, 30)).save(tmp_path / "a.png")

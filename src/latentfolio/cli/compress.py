@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .app import DATA_ROOT, FORCE, JSON, _emit, app, inputs_arg, model_arg, out_option
+from .app import DATA_ROOT, FORCE, JSON, _emit, app, model_arg, out_option
 
 
 REFINE = typer.Option(0, "--refine", help="Refine each image's latent with this many gradient steps "
@@ -15,36 +15,58 @@ REFINE = typer.Option(0, "--refine", help="Refine each image's latent with this 
                       "encoding; decoding is unchanged. 0: off.")
 
 
+def _is_model(p: Path) -> bool:
+    """A model folder, or a folder of them (``train --lambdas``): it holds config.json a level down."""
+    return p.is_dir() and ((p / "config.json").is_file() or any(p.glob("*/config.json")))
+
+
 @app.command()
 def compress(
-    model_dir: Path = model_arg("A model trained with --model codec."),
-    inputs: List[Path] = inputs_arg(),
-    out: Path = out_option("A folder (one .lfz per image) or an .lfa archive file."),
+    paths: List[Path] = typer.Argument(..., metavar="[MODEL] INPUTS...", help="A codec model folder (or a "
+                                       "folder of `train --lambdas` rates), then image files or folders. "
+                                       "With --target-psnr the model may be left out."),
+    out: Path = out_option("A folder (one file per image) or an .lfa archive file."),
+    target_psnr: Optional[float] = typer.Option(None, "--target-psnr", help="Keep each image in the fewest "
+                                                "bytes that stay at this PSNR (dB) against it, choosing among "
+                                                "--codecs per image."),
+    target_ssim: Optional[float] = typer.Option(None, "--target-ssim", help="As --target-psnr, with an SSIM floor (0-1)."),
+    codecs: Optional[str] = typer.Option(None, "--codecs", help="With a target: the codecs to choose from, "
+                                         "comma-separated: avif, webp, jxl, jpeg-jxl (a JPEG's lossless "
+                                         "transcode), lfz (the model's rates). Default: all at hand."),
     refine: int = REFINE,
     resume: bool = typer.Option(False, "--resume", help="Keep the files a killed run finished (whole, this model's) and code the rest."),
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
-    """Compress images into .lfz files (or one .lfa archive) with a learned codec."""
+    """Compress images into .lfz files (or one .lfa archive) with a learned codec, or each at a
+    target quality in whichever codec keeps it smallest."""
     from ..commands.compress import compress as run
 
-    r = run(model_dir, inputs, out, force=force, refine=refine, resume=resume)
+    model = paths[0] if paths and _is_model(paths[0]) else None
+    inputs = paths[1:] if model is not None else paths
+    if not inputs:
+        raise typer.BadParameter("give the images (files or folders) to compress")
+    names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs is not None else None
+    r = run(model, inputs, out, force=force, refine=refine, resume=resume, target_psnr=target_psnr,
+            target_ssim=target_ssim, codecs=names)
     _emit(r, as_json, lambda r: typer.echo(
         (f"kept {r['kept']} finished file(s); " if r.get("kept") else "")
         + f"{r['images']} image(s): {r['original_bytes']:,} -> {r['bytes']:,} bytes "
-        f"({r['original_bytes'] / max(1, r['bytes']):.1f}x) in {r['out']}"))
+        f"({r['original_bytes'] / max(1, r['bytes']):.1f}x) in {r['out']}"
+        + ("; codecs: " + ", ".join(f"{k} {v}" for k, v in r["won"].items()) if r.get("won") else "")))
 
 
 @app.command()
 def decompress(
-    files: List[Path] = typer.Argument(..., help=".lfz files, .lfa archives, or folders of them (as `compress` wrote them)."),
+    files: List[Path] = typer.Argument(..., help=".lfz, .avif, .webp, .jxl files, .lfa archives, or folders of them (as `compress` wrote them)."),
     out: Path = out_option("Folder for the decoded images."),
     model: Optional[Path] = typer.Option(None, "--model", help="The codec model folder (default: found by the file's model fingerprint)."),
     only: List[str] = typer.Option([], "--only", help="Archive entries to decode (default: all)."),
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
-    """Decode .lfz files or .lfa archives (one image at a time) to PNG."""
+    """Decode .lfz files or .lfa archives (one image at a time) to PNG; a JPEG that `compress`
+    transcoded comes back as the original file, bit for bit."""
     from ..commands.compress import decompress as run
 
     r = run(files, out, model_dir=model, only=only or None, force=force)
@@ -62,7 +84,7 @@ def codec_eval(
     as_json: bool = JSON,
 ):
     """Real bytes per image, bits per pixel, PSNR/SSIM and speed, over a split."""
-    from ..commands.compress import codec_eval as run
+    from ..commands.codec_eval import codec_eval as run
 
     r = run(model_dir, data, split=split, limit=limit, data_root=data_root, refine=refine)
     _emit(r, as_json, lambda r: typer.echo(

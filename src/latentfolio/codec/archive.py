@@ -1,4 +1,9 @@
-"""The ``.lfa`` archive: many ``.lfz`` blobs and a JSON index; each image decodes on its own."""
+"""The ``.lfa`` archive: many coded images and a JSON index; each image decodes on its own.
+
+Version 1 holds ``.lfz`` blobs only. Version 2 (written when any entry is another codec's file,
+as ``compress --target-psnr`` makes them) records each entry's codec in the index: ``lfz``,
+``avif``, ``webp``, ``jxl``, ``jxl-lossless`` or ``jpeg-jxl``.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,24 @@ from .. import _io
 from ..errors import LatentfolioError
 from .format import FP_LEN
 
-ARCHIVE_MAGIC, ARCHIVE_VERSION = b"LFA\x1a", 1
+ARCHIVE_MAGIC, ARCHIVE_VERSION = b"LFA\x1a", 2
+READS = (1, 2)
 
 
 _FOOTER = struct.Struct("<QII4s")  # index offset, index length, index crc32, magic
 
 
-def write_archive(path: Path, entries: list[tuple[str, bytes]], fp: bytes) -> None:
+def write_archive(path: Path, entries: list[tuple], fp: bytes) -> None:
+    """``entries``: (name, blob) for .lfz blobs, or (name, blob, codec)."""
+    version = 2 if any(len(e) > 2 and e[2] != "lfz" for e in entries) else 1
+
     def write(tmp: Path):
         with open(tmp, "wb") as f:
-            f.write(ARCHIVE_MAGIC + bytes([ARCHIVE_VERSION]) + fp)
+            f.write(ARCHIVE_MAGIC + bytes([version]) + fp)
             index = []
-            for name, blob in entries:
-                index.append({"name": name, "offset": f.tell(), "length": len(blob)})
+            for name, blob, *codec in entries:
+                index.append({"name": name, "offset": f.tell(), "length": len(blob),
+                              **({"codec": codec[0]} if version == 2 else {})})
                 f.write(blob)
             raw = json.dumps({"entries": index}).encode()
             off = f.tell()
@@ -42,7 +52,7 @@ class Archive:
         data = self.path.read_bytes()
         if len(data) < 6 + FP_LEN + _FOOTER.size or data[:4] != ARCHIVE_MAGIC:
             raise LatentfolioError(f"{self.path}: not a latentfolio .lfa archive")
-        if data[4] != ARCHIVE_VERSION:
+        if data[4] not in READS:
             raise LatentfolioError(f"{self.path}: archive version {data[4]} is not supported")
         off, ln, crc, magic = _FOOTER.unpack(data[-_FOOTER.size:])
         raw = data[off:off + ln] if off + ln <= len(data) - _FOOTER.size else b""
@@ -54,6 +64,9 @@ class Archive:
 
     def names(self) -> list[str]:
         return list(self.entries)
+
+    def codec(self, name: str) -> str:
+        return self.entries[name].get("codec", "lfz")
 
     def blob(self, name: str) -> bytes:
         if name not in self.entries:
@@ -76,7 +89,7 @@ def _entries(raw: bytes, end: int, path: Path) -> dict[str, dict]:
     for e in entries:
         ok = (isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"]
               and all(type(e.get(k)) is int and e[k] >= 0 for k in ("offset", "length"))
-              and e["offset"] + e["length"] <= end)
+              and e["offset"] + e["length"] <= end and isinstance(e.get("codec", "lfz"), str))
         if not ok:
             raise bad
         out[e["name"]] = e

@@ -8,26 +8,35 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 from .. import _io
 from ..codec.archive import ARCHIVE_MAGIC, Archive, write_archive
-from ..codec.entropy import estimated_bits
-from ..codec.format import parse
-from ..codec.hyper import is_hyper
-from ..codec.image import DECODABLE, compress_image, decompress_bytes, encode_image, fingerprint, require_codec
+from ..codec.classical import CODECS, JPEG_JXL, LOSSLESS, SUFFIX, coded_mode, decode, kind_of, restore_jpeg
+from ..codec.format import FP_LEN, parse
+from ..codec.image import DECODABLE, compress_image, decompress_bytes, fingerprint, require_codec
 from ..codec.refine import trained_lambda
 from ..codec.store import model_for, register
+from ..codec.target import Target, choose, classical_ladders, learned_ladder
 from ..data import collect_images
 from ..data.decode import each_image
 from ..errors import ArgumentError, LatentfolioError
-from ..metrics import psnr, ssim
-from ..saved import load_for_model, load_model
+from ..saved import CONFIG, load_model
 
 
-def _check_refine(model, refine: int) -> None:
+def load_codecs(model_dir) -> list:
+    """A codec model folder, or a folder of them (``train --lambdas`` writes ``lambda-*``)."""
+    d = Path(model_dir)
+    dirs = [d] if (d / CONFIG).is_file() or not d.is_dir() else sorted(p.parent for p in d.glob("*/" + CONFIG))
+    if not dirs:
+        raise LatentfolioError(f"{d}: not a model folder, nor a folder of them")
+    models = [load_model(p) for p in dirs]
+    for m in models:
+        require_codec(m)
+    return models
+
+
+def check_refine(model, refine: int) -> None:
     if refine < 0:
         raise ArgumentError("refine", refine, "must be 0 (off) or a number of steps")
     if refine:
@@ -43,20 +52,34 @@ def _done(dst: Path, model) -> bool:
 
 
 def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int = 0, resume: bool = False,
-             progress: bool | None = None) -> dict:
+             progress: bool | None = None, target_psnr: float | None = None, target_ssim: float | None = None,
+             codecs: list[str] | None = None) -> dict:
     """Compress images to ``out``: a folder of .lfz files, or one .lfa archive if ``out`` ends in .lfa.
 
     ``refine``: gradient steps on each image's latent before coding (see :func:`refine_latent`):
     smaller files at the same quality, at ``refine`` decoder passes per image. ``resume`` (a
     folder): files a killed run finished are kept, and only the rest are coded.
+
+    ``target_psnr`` / ``target_ssim``: each image is kept in the fewest bytes that meet the
+    target, among ``codecs`` (default: AVIF, WebP, JPEG XL, a JPEG's lossless JPEG XL transcode,
+    and the model's rates when ``model_dir`` is given); see :func:`compress_to_target`.
     """
+    if target_psnr is not None or target_ssim is not None:
+        if refine:
+            raise ArgumentError("refine", refine, "does not combine with a target quality")
+        return compress_to_target(model_dir, inputs, out, target_psnr=target_psnr, target_ssim=target_ssim,
+                                  codecs=codecs, force=force, resume=resume, progress=progress)
+    if model_dir is None:
+        raise LatentfolioError("no codec model given: name a codec model folder before the images, "
+                               "or give a target quality (--target-psnr) to choose among AVIF, WebP and JPEG XL")
+    if codecs:
+        raise ArgumentError("codecs", ",".join(codecs), "choosing codecs needs a target quality (--target-psnr)")
     model = load_model(model_dir)
     require_codec(model)
-    _check_refine(model, refine)
+    check_refine(model, refine)
     out = Path(out)
     archive = out.suffix == ".lfa"
-    rels = [(f, (f.relative_to(p) if p.is_dir() else Path(f.name)).as_posix())
-            for p in map(Path, inputs) for f in collect_images([p])]
+    rels = _relative(inputs)
     kept: list[Path] = []
     if archive:
         _io.check_writable(out, force)
@@ -100,7 +123,121 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
             "original_bytes": sum(r["original_bytes"] for r in rows), "files": rows}
 
 
+def _relative(inputs: list) -> list[tuple[Path, str]]:
+    return [(f, (f.relative_to(p) if p.is_dir() else Path(f.name)).as_posix())
+            for p in map(Path, inputs) for f in collect_images([p])]
+
+
+TARGET_CODECS = (*CODECS, JPEG_JXL, "lfz")
+
+
+def _target_ladders(model_dir, codecs: list[str] | None) -> tuple[list, list]:
+    models = load_codecs(model_dir) if model_dir is not None else []
+    names = list(codecs) if codecs else [*CODECS, JPEG_JXL, *(["lfz"] if models else [])]
+    bad = [n for n in names if n not in TARGET_CODECS]
+    if bad or not names:
+        raise ArgumentError("codecs", ",".join(names), "choose from " + ", ".join(TARGET_CODECS))
+    if "lfz" in names and not models:
+        raise ArgumentError("codecs", "lfz", "needs a codec model folder, named before the images")
+    ladders = classical_ladders([n for n in names if n in CODECS])
+    return ladders + ([learned_ladder(models)] if "lfz" in names else []), models
+
+
+def _finished(out: Path, rel: str) -> Path | None:
+    return next((p for s in set(SUFFIX.values()) if (p := out / (rel + s)).is_file()), None)
+
+
+def compress_to_target(model_dir, inputs: list, out, *, target_psnr: float | None = None,
+                       target_ssim: float | None = None, codecs: list[str] | None = None,
+                       force: bool = False, resume: bool = False, progress: bool | None = None) -> dict:
+    """Each image in the fewest bytes that keep it at ``target_psnr`` dB (or ``target_ssim``)
+    against its own pixels, among the classical codecs and a model's rates.
+
+    Outputs are the codecs' own files (``x.jpg.avif``, ``.webp``, ``.jxl``, ``.lfz``) in a folder,
+    or the entries of one .lfa archive, whose index records each entry's codec. ``decompress``
+    restores every one; a JPEG kept as a lossless JPEG XL transcode comes back bit for bit.
+    """
+    if target_psnr is not None and target_ssim is not None:
+        raise ArgumentError("target-ssim", target_ssim, "give one target: --target-psnr or --target-ssim")
+    target = Target("psnr", target_psnr) if target_psnr is not None else Target("ssim", target_ssim)
+    ladders, models = _target_ladders(model_dir, codecs)
+    use_jpeg = codecs is None or JPEG_JXL in codecs
+    out = Path(out)
+    archive = out.suffix == ".lfa"
+    kept: list[Path] = []
+    pairs = _io.plan_outputs(_relative(inputs), force, files=False)
+    if archive:
+        _io.check_writable(out, force)
+    else:
+        done = [(f, rel, _finished(out, rel)) for f, rel in pairs]
+        kept = [p for _, _, p in done if p is not None and resume]
+        for _, _, p in done:
+            if p is not None and not resume:
+                _io.check_writable(p, force)
+        pairs = [(f, rel) for f, rel, p in done if p is None or not resume]
+    rows, entries, starts = [], [], {}
+    for (f, rel), img in each_image(pairs, "compressing to target", progress):
+        jpeg = f.read_bytes() if use_jpeg and img.format == "JPEG" else None
+        coded = coded_mode(ImageOps.exif_transpose(img))
+        if coded is None:
+            warnings.warn(f"skipped {f}: mode {img.mode} (16-bit or float) would lose bits in these codecs",
+                          stacklevel=2)
+            continue
+        t0 = time.perf_counter()
+        choice, sizes = choose(coded, ladders, target, jpeg, starts=starts)
+        ladders.sort(key=lambda lad: lad.name != choice.codec)  # the last winner first: it bounds the rest
+        name = rel + SUFFIX[choice.codec]
+        row = {"input": str(f), "codec": choice.codec, "quality": choice.rung, "bytes": len(choice.blob),
+               "original_bytes": f.stat().st_size, target.metric: round(choice.score, 4),
+               "bpp": 8 * len(choice.blob) / (coded.size[0] * coded.size[1]),
+               "seconds": round(time.perf_counter() - t0, 3), "sizes": sizes}
+        if archive:
+            entries.append((name, choice.blob, choice.codec))
+        else:
+            _io.write_bytes(out / name, choice.blob)
+            row["output"] = str(out / name)
+        rows.append(row)
+    if not rows and not kept:
+        raise LatentfolioError("no readable image to compress")
+    if archive:
+        write_archive(out, entries, fingerprint(models[0]) if models else bytes(FP_LEN))
+    for m in models if any(r["codec"] == "lfz" for r in rows) else []:
+        register(m)
+    return {"out": str(out), "archive": archive, "target": {target.metric: target.value}, "images": len(rows),
+            "kept": len(kept), "bytes": sum(r["bytes"] for r in rows),
+            "original_bytes": sum(r["original_bytes"] for r in rows),
+            "won": dict(Counter(r["codec"] for r in rows).most_common()), "files": rows}
+
+
 PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"}  # the rest of DECODABLE: TIFF
+
+
+CODED = (".lfz", ".avif", ".webp", ".jxl")  # what compress writes, beside .lfa archives
+
+
+def _stem(name: str) -> str:
+    """An output's name without the codec's suffix: x.jpg.avif -> x.jpg."""
+    return name[:-len(Path(name).suffix)] if Path(name).suffix in CODED and Path(name).stem else name
+
+
+def _inside(out: Path, dst: Path, name: str, src: str) -> Path:
+    if not dst.resolve().is_relative_to(out.resolve()):
+        raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
+    return dst
+
+
+def _plan(out: Path, name: str, blob: bytes, codec: str | None, src: str, clashing: frozenset):
+    """(the .lfz header or None, the codec, the output path) of one job; damage is one line."""
+    kind = kind_of(blob)
+    if kind in (None, "lfz") or codec == "lfz":
+        hd = parse(blob, src)
+        return hd, "lfz", _output_name(out, name, hd.mode, src, clashing)
+    if codec is not None and ("jxl" if codec == LOSSLESS else codec) != kind:
+        raise LatentfolioError(f"{src}: the archive says {codec}, but the entry holds {kind} data")
+    if kind == JPEG_JXL:  # the original JPEG file, under its own name
+        stem = _stem(name)
+        return None, kind, _inside(out, out / (stem if Path(stem).suffix else stem + ".jpg"), name, src)
+    return None, kind, _output_name(out, name, "RGB", src, clashing)
 
 
 def _output_name(out: Path, name: str, mode: str, src: str, clashing: frozenset = frozenset()) -> Path:
@@ -108,26 +245,23 @@ def _output_name(out: Path, name: str, mode: str, src: str, clashing: frozenset 
     Entries in ``clashing`` (names that would meet, as x.jpg and x.png do) keep their own suffix."""
     if mode not in DECODABLE:
         raise LatentfolioError(f"{src}: holds an image of mode {mode!r}, which latentfolio cannot rebuild")
-    stem = name[:-4] if name.endswith(".lfz") else name
+    stem = _stem(name)
     ext = ".png" if mode in PNG_MODES else ".tiff"
     base = str(Path(stem).with_suffix(""))
     if base in clashing and Path(stem).suffix.lower() != ext:  # x.avif and x.jxl: x.avif.png, x.jxl.png
         base = stem
-    dst = out / (base + ext)
-    if not dst.resolve().is_relative_to(out.resolve()):
-        raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
-    return dst
+    return _inside(out, out / (base + ext), name, src)
 
 
-def _decode_jobs(files: list, only: list[str] | None) -> list[tuple[str, str, object]]:
-    """(name under out, what it is read from, a callable giving its bytes), for .lfz files, .lfa
-    archives' entries and folders of both."""
+def _decode_jobs(files: list, only: list[str] | None) -> list[tuple[str, str, object, str | None]]:
+    """(name under out, what it is read from, a callable giving its bytes, the codec an archive
+    records), for coded files, .lfa archives' entries and folders of both."""
     found: list[tuple[Path, str]] = []
     for f in map(Path, files):
-        if f.is_dir():  # a folder `compress` wrote: its .lfz files and .lfa archives, structure kept
-            inside = sorted(g for g in f.rglob("*") if g.suffix in (".lfz", ".lfa") and g.is_file())
+        if f.is_dir():  # a folder `compress` wrote: its coded files and archives, structure kept
+            inside = sorted(g for g in f.rglob("*") if g.suffix in (*CODED, ".lfa") and g.is_file())
             if not inside:
-                raise LatentfolioError(f"{f}: no .lfz or .lfa files in this folder")
+                raise LatentfolioError(f"{f}: no .lfz, .avif, .webp, .jxl or .lfa files in this folder")
             found += [(g, g.relative_to(f).as_posix()) for g in inside]
         elif f.is_file():
             found.append((f, f.name))
@@ -140,28 +274,29 @@ def _decode_jobs(files: list, only: list[str] | None) -> list[tuple[str, str, ob
         if head == ARCHIVE_MAGIC:
             arc = Archive(f)
             for entry in only or arc.names():
-                jobs.append((entry, f"{f}:{entry}", lambda a=arc, e=entry: a.blob(e)))
+                jobs.append((entry, f"{f}:{entry}", lambda a=arc, e=entry: a.blob(e),
+                             arc.codec(entry) if entry in arc.entries else None))
         else:
-            jobs.append((name, str(f), f.read_bytes))
+            jobs.append((name, str(f), f.read_bytes, None))
     return jobs
 
 
 def decompress(files: list, out, *, model_dir=None, only: list[str] | None = None, force: bool = False) -> dict:
-    """Decode .lfz files and .lfa archives into ``out`` (PNG; TIFF for CMYK and other modes PNG
-    cannot hold). Every output is planned before any is written; a damaged file is named and
-    passed over, and the rest are decoded."""
+    """Decode .lfz, AVIF, WebP and JPEG XL files and .lfa archives into ``out`` (PNG; TIFF for
+    CMYK and other modes PNG cannot hold; a transcoded JPEG as its original file, bit for bit).
+    Every output is planned before any is written; a damaged file is named and passed over, and
+    the rest are decoded."""
     given = load_model(model_dir) if model_dir else None
     cache: dict = {}
     out = Path(out)
     planned, failed, made = [], [], {}  # made: output -> what it is decoded from
     jobs = _decode_jobs(files, only)
-    bases = Counter(str(Path(n[:-4] if n.endswith(".lfz") else n).with_suffix("")) for n, _, _ in jobs)
+    bases = Counter(str(Path(_stem(n)).with_suffix("")) for n, *_ in jobs)
     clashing = frozenset(b for b, c in bases.items() if c > 1)
-    for name, src, read in jobs:
+    for name, src, read, codec in jobs:
         try:
             blob = read()
-            hd = parse(blob, src)
-            dst = _output_name(out, name, hd.mode, src, clashing)
+            hd, kind, dst = _plan(out, name, blob, codec, src, clashing)
         except LatentfolioError as e:
             failed.append((src, e))
             continue
@@ -171,18 +306,24 @@ def decompress(files: list, out, *, model_dir=None, only: list[str] | None = Non
                                    "decompress them into separate folders")
         _io.check_writable(dst, force)
         made[str(dst)] = label
-        planned.append((src, blob, hd, dst))
+        planned.append((src, blob, hd, kind, dst))
     written = []
-    for src, blob, hd, dst in planned:
+    for src, blob, hd, kind, dst in planned:
         try:
-            img = decompress_bytes(model_for(hd.fingerprint, given, cache, src), blob, src)
+            if kind == JPEG_JXL:
+                data, img = restore_jpeg(blob, src), None
+            else:
+                img = decompress_bytes(model_for(hd.fingerprint, given, cache, src), blob, src) \
+                    if kind == "lfz" else decode(blob, src)
+                buf = io.BytesIO()
+                img.save(buf, format="PNG" if dst.suffix == ".png" else "TIFF")
+                data = buf.getvalue()
         except LatentfolioError as e:
             failed.append((src, e))
             continue
-        buf = io.BytesIO()
-        img.save(buf, format="PNG" if dst.suffix == ".png" else "TIFF")
-        _io.write_bytes(dst, buf.getvalue())
-        written.append({"input": src, "output": str(dst), "size": list(img.size), "mode": img.mode})
+        _io.write_bytes(dst, data)
+        written.append({"input": src, "output": str(dst), "codec": kind, "bytes_in": len(blob),
+                        **({"size": list(img.size), "mode": img.mode} if img else {"restored": "bit for bit"})})
     if failed and not written:
         if len(failed) == 1:
             raise failed[0][1]
@@ -190,39 +331,3 @@ def decompress(files: list, out, *, model_dir=None, only: list[str] | None = Non
     for src, e in failed:
         warnings.warn(f"skipped {src}: {str(e).removeprefix(src + ': ')}", stacklevel=2)
     return {"out": str(out), "written": written, "failed": [src for src, _ in failed]}
-
-
-@torch.no_grad()
-def codec_eval(model_dir, data, *, split: str = "test", limit: int | None = None, data_root=None,
-               refine: int = 0) -> dict:
-    """Compress and decode each image of a split as real .lfz bytes; report rate, quality, speed."""
-    if limit is not None and limit < 1:
-        raise ArgumentError("limit", limit, "must be at least 1")
-    model = load_model(model_dir)
-    require_codec(model)
-    _check_refine(model, refine)
-    ds = load_for_model(model, data, data_root)
-    idx = ds.indices(split)[:limit]
-    if len(idx) == 0:
-        raise LatentfolioError(f"{data}: the {split} split is empty")
-    sizes, est, ps, ss, tenc, tdec = [], [], [], [], 0.0, 0.0
-    for i in idx:
-        a = np.asarray(ds.images[i])
-        img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
-        t0 = time.perf_counter()
-        blob, sym = encode_image(model, img, refine)
-        tenc += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        back = np.asarray(decompress_bytes(model, blob), np.float32).reshape(a.shape) / 255
-        tdec += time.perf_counter() - t0
-        sizes.append(len(blob))
-        if not is_hyper(model):  # a hyperprior's sym is ŷ, not table symbols
-            est.append(estimated_bits(model, sym) / 8)
-        x, y = (torch.from_numpy(v).permute(2, 0, 1)[None].float() for v in (a.astype(np.float32) / 255, back))
-        ps.append(float(psnr(y, x)[0]))
-        ss.append(float(ssim(y, x)[0]))
-    n, px = len(idx), ds.image_size**2
-    return {"model": str(model_dir), "data": str(data), "split": split, "n": n, "refine": refine,
-            "bytes_per_image": float(np.mean(sizes)), "bpp": float(np.mean(sizes)) * 8 / px,
-            "estimated_payload_bytes": float(np.mean(est)) if est else None, "psnr_db": float(np.mean(ps)),
-            "ssim": float(np.mean(ss)), "encode_images_per_s": n / tenc, "decode_images_per_s": n / tdec}
