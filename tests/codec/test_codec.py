@@ -203,7 +203,7 @@ def test_cli_compress_archive_and_decompress(codec_dir, tmp_path, monkeypatch):
     d = decompress([tmp_path / "lfz"], tmp_path / "dec-folder")  # a folder: structure kept
     assert sorted(Path(w["output"]).relative_to(tmp_path / "dec-folder").as_posix() for w in d["written"]) == [
         "a.png", "sub/b.png"]
-    with pytest.raises(LatentfolioError, match="no .lfz or .lfa"):
+    with pytest.raises(LatentfolioError, match="no .lfz, .avif, .webp, .jxl or .lfa files"):
         decompress([src / "sub"], tmp_path / "none")
     # an archive decodes one image at a time
     with pytest.warns(UserWarning):

@@ -99,7 +99,7 @@ def test_pruning_and_warm_starts_change_no_choice():
         full, full_sizes = tg.choose(img, lads, tg.Target("psnr", 38), prune=False)
         assert fast.codec == full.codec and fast.blob == full.blob and fast.score >= 38
         assert min(v for v in full_sizes.values() if v is not None) == len(full.blob)
-    assert set(starts) == {"webp", "jxl", "avif"}
+    assert "avif" in starts and set(starts) <= {"webp", "jxl", "avif"}
 
 
 def test_an_ssim_target_holds(collection, tmp_path):

@@ -86,7 +86,7 @@ def denoiser(tmp_path_factory):
     root = write_shapes(tmp_path_factory.mktemp("clean") / "shapes", 120)
     out = tmp_path_factory.mktemp("dn") / "model"
     res = train(root, out, "denoiser", image_size=24, epochs=15, denoise="gaussian:0.15",
-                model_options={"width": 16, "blocks": 1}, latent_dim=16, progress=False)
+                model_options={"width": 16, "blocks": 1, "levels": 2, "unshuffle": 1}, latent_dim=16, progress=False)
     return out, root, res
 
 
@@ -226,28 +226,29 @@ def test_unet_denoiser_runs_any_size_and_old_layout_still_loads(tmp_path):
     from latentfolio.models.denoiser import DenoiserConfig
     from latentfolio.saved import load_model, save_model
 
-    for levels in (1, 2, 3):
-        net = build_model("denoiser", image_size=32, channels=3, width=8, blocks=1, levels=levels)
+    for levels, f in ((1, 1), (2, 1), (3, 1), (0, 2), (1, 4)):
+        net = build_model("denoiser", image_size=32, channels=3, width=8, blocks=1, levels=levels, unshuffle=f)
         for h, w in ((32, 32), (13, 37)):
             out = net(torch.rand(2, 3, h, w))
             assert out.recon.shape == (2, 3, h, w)
-            assert out.z.shape[-2:] == (-(-h // 2 ** levels), -(-w // 2 ** levels))
+            assert out.z.shape[-2:] == (-(-h // (f << levels)), -(-w // (f << levels)))
     # skips carry detail: the U-Net's output depends on them
-    net = build_model("denoiser", image_size=16, channels=1, width=8, blocks=1)
+    net = build_model("denoiser", image_size=16, channels=1, width=8, blocks=1, levels=1)
     torch.nn.init.normal_(net.decoder[-1].weight, std=0.1)
     x = torch.rand(1, 1, 16, 16)
     z, feats = net._encode(x)
     assert not torch.allclose(net.decode(z, feats), net.decode(z))
     # a model folder saved before levels/skips existed: one level, no skips, same weights
-    old = build_model("denoiser", image_size=16, channels=1, width=8, blocks=1, latent_dim=8, levels=1, skips=False)
+    old = build_model("denoiser", image_size=16, channels=1, width=8, blocks=1, latent_dim=8, levels=1, skips=False,
+                      unshuffle=1)
     save_model(old, tmp_path / "old")
     cfg = json.loads((tmp_path / "old" / "config.json").read_text())
-    del cfg["levels"], cfg["skips"]
+    del cfg["levels"], cfg["skips"], cfg["unshuffle"]
     (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
     back = load_model(tmp_path / "old")
-    assert back.config.levels == 1 and not back.config.skips
+    assert back.config.levels == 1 and not back.config.skips and back.config.unshuffle == 1
     assert torch.equal(back(x).recon, old.eval()(x).recon)
-    assert DenoiserConfig().levels == 2 and DenoiserConfig().skips
+    assert DenoiserConfig().unshuffle == 2 and DenoiserConfig().levels == 0 and DenoiserConfig().skips
 
 
 def test_fixed_size_models_denoise_in_their_own_tiles():
@@ -290,3 +291,34 @@ def test_layered_paintings_are_cleaned_into_pngs_and_it_says_so(denoiser, tmp_pa
     with pytest.raises(LatentfolioError, match=r"sketch\.(ora|psd) and .*sketch\.(ora|psd) would both be written"):
         denoise(denoiser[0], [src], tmp_path / "out2")
     assert not (tmp_path / "out2").exists()  # refused before any work
+
+
+def _text_page(w: int, h: int, seed: int) -> np.ndarray:
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.new("RGB", (w, h), (246, 244, 238))
+    d, font, rng = ImageDraw.Draw(img), ImageFont.load_default(size=20), np.random.default_rng(seed)
+    words = "ink paper scan dust fold latent page line stroke margin".split()
+    for y in range(40, h - 40, 30):
+        d.text((40, y), " ".join(rng.choice(words, 8)), fill=(20, 20, 24), font=font)
+    return np.asarray(img)
+
+
+def test_a_native_resolution_denoiser_does_no_harm_to_a_clean_page_of_text(tmp_path):
+    """Trained as the CLI trains by default (native-resolution patches, `scan` damage), a clean
+    page of text at native resolution comes back within 35 dB of itself, every stroke kept."""
+    from latentfolio.saved import load_model
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i in range(6):
+        Image.fromarray(_text_page(640, 800, i)).save(pages / f"p{i}.png")
+    r = train(pages, tmp_path / "m", "denoiser", denoise="scan", patch=128, max_time=0.4, progress=False)
+    model = load_model(r.model_dir)
+    clean = _text_page(1275, 1650, 99)  # a page at 150 dpi it never saw
+    for precision in ("fp32", "bf16"):
+        out = np.asarray(denoise_image(model, Image.fromarray(clean), precision=precision))
+        mse = np.mean((out.astype(np.float64) - clean) ** 2)
+        assert 10 * np.log10(255**2 / max(mse, 1e-9)) >= 35, precision
+        ink = clean.mean(2) < 100
+        assert (out.mean(2)[ink] < 128).mean() > 0.97, precision  # the strokes are still ink

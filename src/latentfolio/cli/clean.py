@@ -18,6 +18,8 @@ def noise(
                              "Kinds: gaussian (std), salt_pepper (fraction), dust (area fraction), hair (lines), "
                              "smudge (blotches), grain (std), illumination (strength), jpeg (quality), scan (preset)."),
     out: Path = out_option("Folder for the noisy PNGs."),
+    native: bool = typer.Option(False, "--native", help="Size specks and hairs as on a 256 px training patch "
+                                "(a full-size scan's dust), not in proportion to the image."),
     seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
@@ -25,7 +27,7 @@ def noise(
     """Apply a seeded scan-noise spec to images (to make test sets)."""
     from ..commands.clean import noise as run
 
-    res = run(inputs, out, spec=spec, seed=seed, force=force)
+    res = run(inputs, out, spec=spec, seed=seed, force=force, native=native)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} noisy image(s) to {out}"))
 
 
@@ -34,14 +36,18 @@ def denoise_cmd(
     model_dir: Path = model_arg("A model trained with --denoise."),
     inputs: List[Path] = inputs_arg("Image files or folders (any size)."),
     out: Path = out_option("Output folder; originals are never overwritten."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: max(model size, 64))."),
-    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: tile/4)."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: 512 for fully "
+                                       "convolutional models, else the model's size)."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: 32, or tile/4 "
+                                          "for fixed-size models)."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU or GPU has it), bf16 or fp32."),
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
     """Clean images of any size in blended tiles, keeping size, colour mode and format."""
     from ..commands.clean import denoise as run
 
-    res = run(model_dir, inputs, out, tile=tile, overlap=overlap, force=force)
+    res = run(model_dir, inputs, out, tile=tile, overlap=overlap, precision=precision, force=force)
     _emit(res, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {out}"
-                                             + (f", skipped {len(r['skipped'])}" if r["skipped"] else "")))
+                                             + (f", skipped {len(r['skipped'])}" if r["skipped"] else "")
+                                             + f" ({r['megapixels_per_s']:.2f} MP/s, {r['precision']})"))

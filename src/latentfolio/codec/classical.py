@@ -33,7 +33,8 @@ class Classical:
 
     def encode(self, img: Image.Image, quality: int) -> bytes:
         buf = io.BytesIO()
-        img.save(buf, format=self.pil_format, quality=int(quality), **self.options)
+        opts = self.options if img.mode != "L" else {k: v for k, v in self.options.items() if k != "subsampling"}
+        img.save(buf, format=self.pil_format, quality=int(quality), **opts)  # grey AVIF stays 4:0:0 grey
         return buf.getvalue()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,9 +48,15 @@ def _u(shape, g, device, lo=0.0, hi=1.0) -> Tensor:
     return torch.rand(shape, generator=g, device=device) * (hi - lo) + lo
 
 
+_SCALE: ContextVar[float | None] = ContextVar("speck_scale", default=None)
+NATIVE_SCALE = 2.0  # specks and hairs as on a 256 px training patch, at any image size
+
+
 def _scale(x: Tensor) -> float:
-    """Pixel sizes are tuned for <= 128 px; big scans get proportionally bigger specks and hairs."""
-    return max(1.0, min(x.shape[-2:]) / 128.0)
+    """Pixel sizes are tuned for <= 128 px; big images get proportionally bigger specks and hairs,
+    unless a Noise was made ``native``, where they keep the size they have on a training patch."""
+    fixed = _SCALE.get()
+    return fixed if fixed is not None else max(1.0, min(x.shape[-2:]) / 128.0)
 
 
 def _grid(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -98,9 +105,17 @@ def dust(x, density, g):
         active = (k < counts).float()
         cy, cx = _u((b, 1, 1), g, x.device, 0, h), _u((b, 1, 1), g, x.device, 0, w)
         r = _u((b, 1, 1), g, x.device, 0.5, 1.5) * sc
+        tone = _tone(b, c, g, x.device)
+        if b == 1:  # one image (a full-size scan): paint the speck's own box, not every pixel
+            y0, x0, m = int(cy) - int(2 * sc) - 2, int(cx) - int(2 * sc) - 2, 2 * int(2 * sc) + 5
+            y0, x0 = max(0, y0), max(0, x0)
+            d = ((yy[:, y0:y0 + m] - cy) ** 2 + (xx[:, :, x0:x0 + m] - cx) ** 2).sqrt()
+            x = x.clone() if k == 0 else x
+            x[..., y0:y0 + m, x0:x0 + m] = _paint(x[..., y0:y0 + m, x0:x0 + m], (r - d + 0.5).clamp(0, 1) * active, tone)
+            continue
         d = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt()
         alpha = (r - d + 0.5).clamp(0, 1) * active.view(-1, 1, 1)
-        x = _paint(x, alpha, _tone(b, c, g, x.device))
+        x = _paint(x, alpha, tone)
     return x
 
 
@@ -211,8 +226,8 @@ SCAN_CLEAN = 0.2  # share of training images a `scan` denoiser sees clean, to le
 class Noise:
     """A parsed spec, callable on a batch: ``Noise("gaussian:0.2,dust:0.01")(x, generator)``."""
 
-    def __init__(self, spec: str):
-        self.spec = spec
+    def __init__(self, spec: str, native: bool = False):
+        self.spec, self.native = spec, native  # native: specks sized as on a training patch
         self.steps = parse_spec(spec)
         # Training only (the trainer applies it): a blind `scan` model must also see clean pages.
         # Applying the spec itself always damages every image.
@@ -222,6 +237,13 @@ class Noise:
         return f"Noise({self.spec!r})"
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        token = _SCALE.set(NATIVE_SCALE if self.native else None)
+        try:
+            return self._apply(x, generator)
+        finally:
+            _SCALE.reset(token)
+
+    def _apply(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         b = x.shape[0]
         x = x.float()
         for name, lo, hi in self.steps:
