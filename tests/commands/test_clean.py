@@ -304,21 +304,20 @@ def _text_page(w: int, h: int, seed: int) -> np.ndarray:
     return np.asarray(img)
 
 
-def test_a_native_resolution_denoiser_does_no_harm_to_a_clean_page_of_text(tmp_path):
-    """Trained as the CLI trains by default (native-resolution patches, `scan` damage), a clean
-    page of text at native resolution comes back within 35 dB of itself, every stroke kept."""
-    from latentfolio.saved import load_model
+def test_the_fast_denoiser_runs_a_page_of_text_at_native_resolution_in_bf16_as_in_fp32():
+    """The default denoiser (unshuffle 2) on a 1275 x 1650 page at 150 dpi: the same size back,
+    bf16 within a grey level of fp32, and a freshly built model (the identity, by its zero-init
+    last layer) returns the page exactly, every stroke kept. Whether a *trained* model leaves a
+    clean page within 35 dB is a benchmark (benchmarks/denoise_native.py), not shown here."""
+    from latentfolio.models import build_model
 
-    pages = tmp_path / "pages"
-    pages.mkdir()
-    for i in range(6):
-        Image.fromarray(_text_page(640, 800, i)).save(pages / f"p{i}.png")
-    r = train(pages, tmp_path / "m", "denoiser", denoise="scan", patch=128, max_time=0.4, progress=False)
-    model = load_model(r.model_dir)
-    clean = _text_page(1275, 1650, 99)  # a page at 150 dpi it never saw
-    for precision in ("fp32", "bf16"):
-        out = np.asarray(denoise_image(model, Image.fromarray(clean), precision=precision))
-        mse = np.mean((out.astype(np.float64) - clean) ** 2)
-        assert 10 * np.log10(255**2 / max(mse, 1e-9)) >= 35, precision
-        ink = clean.mean(2) < 100
-        assert (out.mean(2)[ink] < 128).mean() > 0.97, precision  # the strokes are still ink
+    torch.manual_seed(0)
+    model = build_model("denoiser", image_size=256, channels=3).eval()
+    clean = _text_page(1275, 1650, 99)
+    same = np.asarray(denoise_image(model, Image.fromarray(clean), precision="fp32"))
+    assert np.array_equal(same, clean)
+    torch.nn.init.normal_(model.decoder[-1].weight, std=0.02)  # a model that changes pixels
+    a = np.asarray(denoise_image(model, Image.fromarray(clean), precision="fp32")).astype(np.float64)
+    b = np.asarray(denoise_image(model, Image.fromarray(clean), precision="bf16")).astype(np.float64)
+    assert a.shape == clean.shape and np.abs(a - clean).mean() > 0.5
+    assert np.abs(a - b).mean() < 1.0
