@@ -147,3 +147,10 @@ def test_grey_stays_grey_through_avif(tmp_path):
     img = Image.fromarray(_photo(64, 64)).convert("L")
     c, _ = tg.choose(img, tg.classical_ladders(["avif"]), tg.Target("psnr", 35))
     assert Image.open(io.BytesIO(c.blob)).mode == "L"
+
+
+def test_force_leaves_one_file_per_image_when_the_winner_changes(collection, tmp_path):
+    out = tmp_path / "out"
+    lf.compress(None, [collection / "a.png"], out, target_psnr=34, codecs=["webp"])
+    lf.compress(None, [collection / "a.png"], out, target_psnr=34, codecs=["avif"], force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png.avif"]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, LatentfolioError
 from ..metrics import ssim
 from .classical import CODECS, JPEG_JXL, LOSSLESS, decode, lossless, transcode_jpeg
 from .format import parse
@@ -119,7 +119,7 @@ def lowest(img: Image.Image, ref: np.ndarray, ladder: Ladder, target: Target, st
         if i not in tried:
             try:
                 blob = ladder.encode(img, ladder.rungs[i])
-            except (OSError, ValueError):  # e.g. WebP refuses sides over 16383 px
+            except (OSError, ValueError, LatentfolioError):  # WebP refuses sides over 16383 px, .lfz over 65535
                 blob = None
             s = -math.inf if blob is None else target.score(ref, ladder.decode(blob))
             tried[i] = Choice(ladder.name, ladder.rungs[i], blob, s) if s >= target.value else None

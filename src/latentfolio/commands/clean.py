@@ -19,7 +19,7 @@ from ..data.formats import RAW_SUFFIXES, WRITABLE, format_of
 PNG_ONLY = frozenset({".ora", ".kra", ".psd", ".psb"}) | RAW_SUFFIXES
 from ..data.noise import Noise
 from ..errors import ArgumentError, LatentfolioError
-from ..latent.tiles import PRECISIONS, bf16_here, denoise_image
+from ..latent.tiles import denoise_image, use_bf16
 from ..saved import load_model
 
 
@@ -54,9 +54,8 @@ def denoise(model_dir, inputs: list, out, *, tile: int | None = None, overlap: i
     """
     if tile is not None and tile < 8:
         raise ArgumentError("tile", tile, "must be at least 8")
-    if precision not in PRECISIONS:
-        raise ArgumentError("precision", precision, "choose from " + ", ".join(PRECISIONS))
     model = load_model(model_dir)
+    half = use_bf16(precision, next(model.parameters()).device)
     out = Path(out)
     jobs: list[tuple[Path, Path]] = []
     for p in map(Path, inputs):
@@ -96,7 +95,6 @@ def denoise(model_dir, inputs: list, out, *, tile: int | None = None, overlap: i
     for kind, files in as_png.items():
         warnings.warn(f"{len(files)} {kind} file(s) written as PNG: latentfolio cannot write {kind} "
                       f"(the first: {files[0]})", stacklevel=2)
-    half = precision == "bf16" or (precision == "auto" and bf16_here(next(model.parameters()).device))
     return {"out": str(out), "written": written, "skipped": skipped,
             "written_as_png": {k: len(v) for k, v in as_png.items()}, "precision": "bf16" if half else "fp32",
             "megapixels": pixels / 1e6, "megapixels_per_s": pixels / 1e6 / max(seconds, 1e-9)}

@@ -165,6 +165,7 @@ def compress_to_target(model_dir, inputs: list, out, *, target_psnr: float | Non
     out = Path(out)
     archive = out.suffix == ".lfa"
     kept: list[Path] = []
+    old: dict = {}
     pairs = _io.plan_outputs(_relative(inputs), force, files=False)
     if archive:
         _io.check_writable(out, force)
@@ -174,6 +175,7 @@ def compress_to_target(model_dir, inputs: list, out, *, target_psnr: float | Non
         for _, _, p in done:
             if p is not None and not resume:
                 _io.check_writable(p, force)
+        old = {rel: p for _, rel, p in done if p is not None}  # with --force: replaced, whatever codec wins now
         pairs = [(f, rel) for f, rel, p in done if p is None or not resume]
     rows, entries, starts = [], [], {}
     for (f, rel), img in each_image(pairs, "compressing to target", progress):
@@ -195,13 +197,16 @@ def compress_to_target(model_dir, inputs: list, out, *, target_psnr: float | Non
             entries.append((name, choice.blob, choice.codec))
         else:
             _io.write_bytes(out / name, choice.blob)
+            if old.get(rel, out / name) != out / name:  # x.png.webp replaced by x.png.avif: one file per image
+                old[rel].unlink()
             row["output"] = str(out / name)
         rows.append(row)
     if not rows and not kept:
         raise LatentfolioError("no readable image to compress")
+    used = models if any(r["codec"] == "lfz" for r in rows) else []
     if archive:
-        write_archive(out, entries, fingerprint(models[0]) if models else bytes(FP_LEN))
-    for m in models if any(r["codec"] == "lfz" for r in rows) else []:
+        write_archive(out, entries, fingerprint(used[0]) if used else bytes(FP_LEN))
+    for m in used:
         register(m)
     return {"out": str(out), "archive": archive, "target": {target.metric: target.value}, "images": len(rows),
             "kept": len(kept), "bytes": sum(r["bytes"] for r in rows),

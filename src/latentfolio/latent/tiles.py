@@ -79,6 +79,13 @@ def bf16_here(device: torch.device) -> bool:
     return device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """``precision`` (auto, bf16, fp32) -> whether to run in bf16 on ``device``."""
+    if precision not in PRECISIONS:
+        raise ArgumentError("precision", precision, "choose from " + ", ".join(PRECISIONS))
+    return precision == "bf16" or (precision == "auto" and bf16_here(device))
+
+
 def _model_fn(model: Autoencoder, precision: str = "fp32"):
     """(B, K, t, t) in [0, 1] -> the model's output: a grey model cleans each channel on its own;
     a colour model sees a grey image as three equal channels and gives back their mean.
@@ -87,9 +94,7 @@ def _model_fn(model: Autoencoder, precision: str = "fp32"):
     it), channels-last; the input is added back in float32, so clean pixels stay exact."""
     dev = next(model.parameters()).device
     norm, c = model.config.norm, model.config.channels
-    if precision not in PRECISIONS:
-        raise ArgumentError("precision", precision, "choose from " + ", ".join(PRECISIONS))
-    half = precision == "bf16" or (precision == "auto" and bf16_here(dev))
+    half = use_bf16(precision, dev)
     if half:
         model = model.to(memory_format=torch.channels_last)
 
