@@ -47,12 +47,12 @@ CLASSICAL = {
     # name: (function(noisy (H,W,C), param) -> clean, parameter grid)
     "nl_means": (lambda a, p: restoration.denoise_nl_means(
         a, h=p * max(sigma_of(a), 1e-3), sigma=sigma_of(a), patch_size=5, patch_distance=6,
-        fast_mode=True, channel_axis=-1), [0.4, 0.6, 0.8, 1.0, 1.3]),
+        fast_mode=True, channel_axis=-1), [0.4, 0.6, 0.8, 1.0, 1.3, 1.7]),
     "tv_chambolle": (lambda a, p: restoration.denoise_tv_chambolle(a, weight=p, channel_axis=-1),
-                     [0.02, 0.05, 0.1, 0.15, 0.25, 0.4]),
+                     [0.02, 0.05, 0.1, 0.15, 0.25, 0.4, 0.6]),
     "wavelet": (lambda a, p: restoration.denoise_wavelet(
         a, sigma=p * max(sigma_of(a), 1e-3), mode="soft", method="BayesShrink", channel_axis=-1,
-        rescale_sigma=True), [0.5, 0.75, 1.0, 1.5, 2.0]),
+        rescale_sigma=True), [0.5, 0.75, 1.0, 1.5, 2.0, 3.0]),
     "bilateral": (lambda a, p: restoration.denoise_bilateral(
         a, sigma_color=p, sigma_spatial=1.5, channel_axis=-1), [0.05, 0.1, 0.2, 0.3, 0.5]),
 }

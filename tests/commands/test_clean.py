@@ -54,6 +54,19 @@ def test_every_corruption_changes_the_image_reproducibly(spec):
         assert not torch.equal(a, c)
 
 
+def test_dust_covers_the_area_asked_for_and_only_where_each_image_asks():
+    """Specks are drawn all at once: per-image densities hold, 0 leaves an image untouched, and
+    specks at the border are cut off, not wrapped to the other side."""
+    x = torch.full((3, 3, 96, 128), 0.5)
+    y = NOISES["dust"].fn(x, torch.tensor([0.0, 0.01, 0.05]), torch.Generator().manual_seed(0))
+    covered = ((y - x).abs().amax(1) > 0.25).float().mean((1, 2))  # pixels at least half painted
+    assert covered[0] == 0 and 0.004 < covered[1] < 0.02 and 0.02 < covered[2] < 0.08
+    assert covered[2] > 3 * covered[1]
+    edge = torch.full((1, 1, 8, 8), 0.5)
+    z = NOISES["dust"].fn(edge, torch.tensor([0.5]), torch.Generator().manual_seed(1))
+    assert z.shape == edge.shape and torch.isfinite(z).all() and 0 <= z.min() and z.max() <= 1
+
+
 def test_gaussian_has_the_requested_strength():
     x = torch.full((4, 1, 64, 64), 0.5)
     y = Noise("gaussian:0.1")(x, torch.Generator().manual_seed(0))

@@ -96,27 +96,33 @@ def salt_pepper(x, p, g):
 
 @register_noise("dust", 0.01, 0.0, 0.5, "fraction of area covered by specks")
 def dust(x, density, g):
+    """Round specks of ink and dirt, all drawn at once: each speck only in its own small box
+    (B, K, m, m), scattered into the page. Where specks overlap their colours mix by coverage."""
     b, c, h, w = x.shape
     sc = _scale(x)
-    yy, xx = _grid(x)
-    mean_area = math.pi * (1.0 * sc) ** 2
-    counts = torch.round(density * h * w / mean_area).long()  # (B,)
-    for k in range(int(counts.max().item()) if b else 0):
-        active = (k < counts).float()
-        cy, cx = _u((b, 1, 1), g, x.device, 0, h), _u((b, 1, 1), g, x.device, 0, w)
-        r = _u((b, 1, 1), g, x.device, 0.5, 1.5) * sc
-        tone = _tone(b, c, g, x.device)
-        if b == 1:  # one image (a full-size scan): paint the speck's own box, not every pixel
-            y0, x0, m = int(cy) - int(2 * sc) - 2, int(cx) - int(2 * sc) - 2, 2 * int(2 * sc) + 5
-            y0, x0 = max(0, y0), max(0, x0)
-            d = ((yy[:, y0:y0 + m] - cy) ** 2 + (xx[:, :, x0:x0 + m] - cx) ** 2).sqrt()
-            x = x.clone() if k == 0 else x
-            x[..., y0:y0 + m, x0:x0 + m] = _paint(x[..., y0:y0 + m, x0:x0 + m], (r - d + 0.5).clamp(0, 1) * active, tone)
-            continue
-        d = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt()
-        alpha = (r - d + 0.5).clamp(0, 1) * active.view(-1, 1, 1)
-        x = _paint(x, alpha, tone)
-    return x
+    counts = torch.round(density * h * w / (math.pi * sc**2)).long()  # mean speck area pi * sc^2
+    k = int(counts.max().item()) if b else 0
+    if k == 0:
+        return x
+    dev, m = x.device, 2 * int(2 * sc) + 5  # the box holds a speck of the largest radius, 1.5 sc
+    cy, cx = _u((b, k, 1, 1), g, dev, 0, h), _u((b, k, 1, 1), g, dev, 0, w)
+    r = _u((b, k, 1, 1), g, dev, 0.5, 1.5) * sc
+    tone = _tone(b * k, c, g, dev).view(b, k, c)
+    off = torch.arange(m, device=dev, dtype=torch.float32) - m // 2
+    ys = (cy.floor() + off.view(1, 1, m, 1)).expand(b, k, m, m)  # box pixel rows, (B, K, m, m)
+    xs = (cx.floor() + off.view(1, 1, 1, m)).expand(b, k, m, m)
+    alpha = (r - ((ys - cy) ** 2 + (xs - cx) ** 2).sqrt() + 0.5).clamp(0, 1)
+    alpha = alpha * (torch.arange(k, device=dev).view(1, k, 1, 1) < counts.view(b, 1, 1, 1))
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    alpha = alpha * inside
+    flat = (torch.arange(b, device=dev).view(b, 1, 1, 1) * (h * w)
+            + ys.clamp(0, h - 1).long() * w + xs.clamp(0, w - 1).long()).flatten()
+    cover = torch.zeros(b * h * w, device=dev).index_add_(0, flat, alpha.flatten())
+    paint = torch.zeros(b * h * w, c, device=dev).index_add_(
+        0, flat, (alpha.unsqueeze(-1) * tone.view(b, k, 1, 1, c)).reshape(-1, c))
+    a = cover.clamp(max=1).view(b, 1, h, w)
+    value = (paint / cover.clamp_min(1e-6).unsqueeze(-1)).view(b, h, w, c).permute(0, 3, 1, 2)
+    return x * (1 - a) + value * a
 
 
 def _segment_distance(yy, xx, y0, x0, y1, x1) -> Tensor:
