@@ -160,8 +160,10 @@ def main() -> None:
         res["clean_input_psnr_db"] = {k: float(np.mean([psnr(v, np.asarray(denoise_image(model, Image.fromarray(v))))
                                                          for v in vs])) for k, vs in harm.items()}
         res["speed"] = speed(model)
-    save("denoise_native", {"model": {"config": model.config.to_dict(), "train": train or meta.get("seconds"),
-                                      "corpus": "../shared/data/photos (79 photographs), 256 px patches"},
+    side = model.config.image_size  # a patch-trained model records its patch side here
+    save("denoise_native", {"model": {"config": model.config.to_dict(),
+                                      "train": train or {k: meta.get(k) for k in ("seconds", "epochs", "steps", "batch_size")},
+                                      "corpus": f"../shared/data/photos (79 photographs), {side} px patches"},
                             "test": f"24 Kodak images whole; the first {N_TUNE} tune the classical methods",
                             "damage": "noise --spec scan --native, one seed per image", **res})
 

@@ -350,17 +350,21 @@ def target(r: dict) -> str:
 
 
 def denoise_native(r: dict) -> str:
-    c = r["classical"]
+    c, m = r["classical"], r["model"]
     rows = ["| method | parameter | PSNR dB |", "|---|---:|---:|", f"| noisy input | | {r['noisy_psnr_db']:.2f} |"]
     rows += [f"| {k} | {v['param']} | {v['psnr_db']:.2f} |" for k, v in c.items()]
     rows.append(f"| **latentfolio `denoise`** | | **{r['latentfolio_psnr_db']:.2f}** |")
     sp, harm = r["speed"], r["clean_input_psnr_db"]
-    return (f"**Denoising at native resolution**: {r['test']}; damage: {r['damage']}. Model: {r['model']['corpus']}, "
-            f"config {r['model']['config']}. Gain over the best classical ({r['best_classical']}): "
+    t = m["train"] if isinstance(m["train"], dict) else {"seconds": m["train"]}
+    cfg = ", ".join(f"{k} {m['config'][k]}" for k in ("unshuffle", "width", "blocks", "levels") if k in m["config"])
+    trained = f"{t['seconds'] / 60:.0f} CPU minutes" + (f", {t['steps']} steps of {t['batch_size']}" if t.get("steps") else "")
+    harm_rows = ["| clean input | PSNR against itself |", "|---|---:|"] + [f"| {k} | {v:.1f} dB |" for k, v in harm.items()]
+    return (f"**Denoising at native resolution**: {r['test']}; damage: {r['damage']}. Model: `denoiser` ({cfg}) "
+            f"trained on {m['corpus']}, {trained}. Gain over the best classical ({r['best_classical']}): "
             f"**{r['gain_over_best_classical_db']:+.2f} dB** (target +3 dB).\n\n" + "\n".join(rows)
             + f"\n\nSpeed on a {sp['image']} image: **{sp['mp_per_s']:.2f} MP/s** ({sp['precision']}), "
-            f"{sp['mp_per_s_fp32']:.2f} MP/s in fp32 (target 2 MP/s). Clean input through `denoise` (PSNR against "
-            "itself, target 35 dB): " + ", ".join(f"{k} {v:.1f} dB" for k, v in harm.items()) + ".\n\n" + _machine(r))
+            f"{sp['mp_per_s_fp32']:.2f} MP/s in fp32 (target 2 MP/s). Do no harm (target 35 dB):\n\n"
+            + "\n".join(harm_rows) + "\n\n" + _machine(r))
 
 
 RENDER = {"train_speed": train_speed, "quality": quality, "denoise": denoise, "codec": codec,
