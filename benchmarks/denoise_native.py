@@ -93,7 +93,9 @@ def classical(clean: list, noisy: list, workers: int) -> dict:
     """Each method's parameter tuned on the first N_TUNE images, scored on the rest; images run in
     parallel. The result does not depend on the model, so it is kept in the cache and reused."""
     names = [*CLASSICAL, *(["bm3d"] if bm3d is not None else [])]
-    key = hashlib.sha256(repr([names, [_method(k)[1] for k in names], [a.tobytes() for a in noisy]]).encode())
+    key = hashlib.sha256(repr([names, [_method(k)[1] for k in names]]).encode())
+    for a in noisy:
+        key.update(a.tobytes())
     cached = cache_root() / "bench" / f"denoise_native_classical_{key.hexdigest()[:16]}.json"
     if cached.exists():
         return json.loads(cached.read_text())

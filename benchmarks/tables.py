@@ -355,7 +355,7 @@ def denoise_native(r: dict) -> str:
     rows += [f"| {k} | {v['param']} | {v['psnr_db']:.2f} |" for k, v in c.items()]
     rows.append(f"| **latentfolio `denoise`** | | **{r['latentfolio_psnr_db']:.2f}** |")
     sp, harm = r["speed"], r["clean_input_psnr_db"]
-    t = m["train"] if isinstance(m["train"], dict) else {"seconds": m["train"]}
+    t = m["train"]
     cfg = ", ".join(f"{k} {m['config'][k]}" for k in ("unshuffle", "width", "blocks", "levels") if k in m["config"])
     trained = f"{t['seconds'] / 60:.0f} CPU minutes" + (f", {t['steps']} steps of {t['batch_size']}" if t.get("steps") else "")
     harm_rows = ["| clean input | PSNR against itself |", "|---|---:|"] + [f"| {k} | {v:.1f} dB |" for k, v in harm.items()]

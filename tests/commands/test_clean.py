@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -179,6 +180,14 @@ def test_two_inputs_bound_for_one_output_are_refused(denoiser, tmp_path):
     img.save(tmp_path / "b" / "x.png")
     with pytest.raises(LatentfolioError, match="would both be written to"):  # two files, one name
         denoise(denoiser[0], [src / "x.png", tmp_path / "b" / "x.png"], tmp_path / "clean")
+    plain = tmp_path / "plain"  # the same model folder, as if trained without --denoise
+    shutil.copytree(denoiser[0], plain)
+    meta = json.loads((plain / "meta.json").read_text())
+    meta["training"]["config"]["denoise"] = None
+    (plain / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(LatentfolioError, match="plain: this denoiser model was not trained to remove damage"):
+        denoise(plain, [src / "x.png"], tmp_path / "clean2")
+    assert not (tmp_path / "clean2").exists()
 
 
 def test_bad_spec_is_a_clear_error(tmp_path, shapes_folder):

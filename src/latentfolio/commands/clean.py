@@ -55,6 +55,10 @@ def denoise(model_dir, inputs: list, out, *, tile: int | None = None, overlap: i
     if tile is not None and tile < 8:
         raise ArgumentError("tile", tile, "must be at least 8")
     model = load_model(model_dir)
+    trained = model.meta.get("training")
+    if trained is not None and not trained.get("config", {}).get("denoise"):
+        raise LatentfolioError(f"{model_dir}: this {model.type_name} model was not trained to remove damage "
+                               "(train one with --denoise SPEC; `reconstruct` shows what this one does)")
     half = use_bf16(precision, next(model.parameters()).device)
     out = Path(out)
     jobs: list[tuple[Path, Path]] = []
