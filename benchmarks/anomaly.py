@@ -27,6 +27,7 @@ def anomaly(minutes: float, latent: int) -> dict:
     import latentfolio as lf
     import torch
     from latentfolio.latent.encode import reconstruct_pixels
+    from latentfolio.imaging import complexity
     from latentfolio.metrics import ssim
     from latentfolio.latent.anomaly import BOTH_TERMS, anomaly_scores
     from latentfolio.latent.density import LatentDensity
@@ -38,8 +39,11 @@ def anomaly(minutes: float, latent: int) -> dict:
     x_te, y_te = np.asarray(ds.images[te]), ds.labels[te]
     # `both` and two of its ablations: each drops one of its three terms
     variants = {"recon": ("recon", ()), "density": ("density", ()), "both": ("both", BOTH_TERMS),
+                "both without complexity (before 2026-12-06)": ("both", BOTH_TERMS),
                 "both without MSE": ("both", ("ssim", "density")),
                 "both without SSIM": ("both", ("mse", "density"))}
+    # as `index` measures it: PNG bits per value (a 28 px image is measured whole)
+    cx = np.array([complexity(a) for a in x_te])
     per: dict[str, list] = {k: [] for k in variants}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,6 +52,7 @@ def anomaly(minutes: float, latent: int) -> dict:
             tr = np.concatenate([ds.indices("train"), ds.indices("val")])
             tr = tr[ds.labels[tr] == c]
             model_dir = _train_one_class(ds.images[tr], folder, latent, minutes)
+            cx_ref = np.array([complexity(a) for a in np.asarray(ds.images[tr])])  # what the model learned from
             model = lf.load(model_dir)
             rec = reconstruct_pixels(model, x_te)
             err = ((rec.astype(np.float32) - x_te) / 255.0) ** 2
@@ -58,7 +63,8 @@ def anomaly(minutes: float, latent: int) -> dict:
             dens = LatentDensity.load(model_dir)  # fitted on the class's training codes only
             truth = (y_te != c).astype(int)  # 1 = anomaly
             for score, (kind, terms) in variants.items():
-                s = anomaly_scores(err, z, kind, density=dens, ssim_error=ss, terms=terms)
+                s = anomaly_scores(err, z, kind, density=dens, ssim_error=ss, terms=terms,
+                                   complexity=None if "complexity" in score else cx, complexity_ref=cx_ref)
                 per[score].append(round(float(roc_auc_score(truth, s)), 4))
             log(f"class {c}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in per.items()))
     return {"per_class_auroc": per, "mean_auroc": {k: round(float(np.mean(v)), 4) for k, v in per.items()},
@@ -78,6 +84,9 @@ def _train_one_class(images: np.ndarray, folder: Path, latent: int, minutes: flo
 
 
 
+OFFERED = ("recon", "density", "both", "both without complexity (before 2026-12-06)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=1.0, help="training budget per class")
@@ -85,8 +94,9 @@ def main() -> None:
     args = ap.parse_args()
     a = anomaly(args.minutes, args.latent)
     save("anomaly", {**a, "anchors": {"conv AE + OC-SVM": 0.917, "GEOM": 0.935}, "target": "mean AUROC >= 0.94",
-                     # met by a score `anomalies --score` offers; the ablations are for comparison
-                     "met": bool(max(a["mean_auroc"][k] for k in ("recon", "density", "both")) >= 0.94)})
+                     # met by a score `anomalies --score` offers (`model` is `both` without the
+                     # complexity); the other ablations are for comparison
+                     "met": bool(max(a["mean_auroc"][k] for k in OFFERED) >= 0.94)})
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def planted(minutes: float, seeds: int) -> dict:
     """What the one-class benchmark cannot show: pages unlike anything in the collection."""
     import latentfolio as lf
     from latentfolio.catalog import Catalog
-    from latentfolio.latent.anomaly import anomaly_scores
+    from latentfolio.commands.organize import outlier_inputs
+    from latentfolio.latent.anomaly import BOTH_TERMS, anomaly_scores
     from PIL import Image
 
     fm, mn = lf.load_data("fashion-mnist"), lf.load_data("mnist")
@@ -55,14 +56,15 @@ def planted(minutes: float, seeds: int) -> dict:
             lf.train("fashion-mnist", m, model="conv", latent_dim=32, max_time=minutes, seed=seed, progress=False)
             lf.index(m, col, c, workers=0, progress=False)
             tops = {score: [h["path"].rsplit("/", 1)[1] for h in lf.anomalies(c, top=30, score=score)["top"]]
-                    for score in ("recon", "density", "both")}
+                    for score in ("recon", "density", "complexity", "both")}
             cat = Catalog(c)  # the same scores, each without one of its terms
-            rows = cat.rows("path, recon_error, ssim_error")
-            names = [r["path"].rsplit("/", 1)[1] for r in rows]
-            err, ss = (np.array([r[k] for r in rows], np.float64) for k in ("recon_error", "ssim_error"))
-            for label, terms in (("both without MSE (before 2026-11-22)", ("ssim", "density")),
-                                 ("both without SSIM", ("mse", "density"))):
-                s = anomaly_scores(err, np.asarray(cat.latents(), np.float64), "both", ssim_error=ss, terms=terms)
+            x = outlier_inputs(cat)
+            names = [r["path"].rsplit("/", 1)[1] for r in x["rows"]]
+            for label, terms, cx in (("both without complexity (before 2026-12-06)", BOTH_TERMS, None),
+                                     ("both without MSE or complexity (before 2026-11-22)", ("ssim", "density"), None),
+                                     ("both without SSIM", ("mse", "density"), x["complexity"])):
+                s = anomaly_scores(x["recon_error"], x["z"], "both", ssim_error=x["ssim_error"], terms=terms,
+                                   complexity=cx, groups=x["groups"])
                 tops[label] = [names[i] for i in np.argsort(-s, kind="stable")[:30]]
             cat.close()
             for score, top in tops.items():

@@ -168,7 +168,11 @@ def anomaly(a: dict) -> str:
     return (f"**One-class anomaly detection, FashionMNIST** (AUROC per class; conv AE, latent "
             f"{a['latent_dim']}, {a['train_minutes_per_class']:g} min per class; {a['seconds']:.0f} s in all). "
             f"Anchors: conv AE + OC-SVM 0.917, GEOM 0.935. Target mean ≥ 0.94: "
-            f"**{'met' if a['met'] else 'NOT met'}**.\n\n" + "\n".join(lines) + "\n\n" + _machine(a))
+            f"**{'met' if a['met'] else 'NOT met'}**."
+            + (" `both` (and its two ablations) also take an image's complexity test against the class's training "
+               "images, as a one-sided z, where it is larger; `both` without it is `--score model`, the score for "
+               "this use (see experiments.md)." if any("complexity" in k for k in a["mean_auroc"]) else "")
+            + "\n\n" + "\n".join(lines) + "\n\n" + _machine(a))
 
 
 def planted(pl: dict) -> str:
@@ -182,6 +186,19 @@ def planted(pl: dict) -> str:
     return (f"**Planted pages** ({pl['collection']}; {pl['model']}; {pl['seconds']:.0f} s in all). "
             f"How many of them `anomalies --score` puts in its top {pl['top']}, one number per "
             f"training seed.\n\n" + "\n".join(lines) + "\n\n" + _machine(pl))
+
+
+def planted_photos(pl: dict) -> str:
+    kinds = list(pl["planted"])
+    lines = ["| score | " + " | ".join(f"{k} (`{f}`)" for k, f in pl["planted"].items()) + " |",
+             "|---|" + "---:|" * len(kinds)]
+    for score, per in pl["rank"].items():
+        lines.append(f"| {score} | " + " | ".join(" / ".join(map(str, per[k])) for k in kinds) + " |")
+    return (f"**Planted pages among full-size photos** ({pl['collection']}; {pl['model']}; {pl['seconds']:.0f} s "
+            f"in all). The rank of each planted file under each score (1 = most unusual), one number per training "
+            f"seed. Target: the noise page, the blank page and a page of another domain each in the top 5. The "
+            f"Kodak photo is of the collection's own kind and is not expected to be found.\n\n"
+            + "\n".join(lines) + "\n\n" + _machine(pl))
 
 
 def catalog_speed(r: dict) -> str:
@@ -207,7 +224,8 @@ def index_photos(r: dict) -> str:
             f"| seconds | {r['index_seconds']:.2f} | {r['bare_loop_seconds']:.2f} | {r['ratio_vs_bare_loop']:.2f} "
             f"(target {r['target']}) |\n| megapixels/s | {r['index_megapixels_per_s']:.0f} | | |\n\n"
             f"{r['timing']}. `index` also hashes every file, stores codes and rows and builds the search "
-            "index.\n\n" + _machine(r))
+            "index, and since 2026-12-06 measures each file's complexity for `anomalies`, at a short side of 512–1023 px "
+            "(the JPEG decoded at 1/4 scale instead of 1/8): 15–20% of its time in two paired runs.\n\n" + _machine(r))
 
 
 def scale(r: dict) -> str:
@@ -369,6 +387,7 @@ def denoise_native(r: dict) -> str:
 
 RENDER = {"train_speed": train_speed, "quality": quality, "denoise": denoise, "codec": codec,
           "generate": generate, "cluster": cluster, "anomaly": anomaly, "planted": planted,
+          "planted_photos": planted_photos,
           "catalog_speed": catalog_speed, "index_photos": index_photos, "scale": scale,
           "kodak": kodak, "patch_loading": patch_loading, "gallery": gallery, "features": features,
           "target": target, "denoise_native": denoise_native}

@@ -364,3 +364,40 @@ def test_index_under_torchrun_writes_shards_that_merge_into_one_catalog(tmp_path
     assert all(np.allclose(two[p][0], one[p][0], atol=1e-5) and two[p][1] == one[p][1] for p in one)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # nothing to do: all ranks stop
     assert r.returncode == 0 and json.loads(r.stdout)["unchanged"] == 24, r.stderr
+
+
+def test_complexity_finds_blank_and_noise_pages_and_old_catalogs_are_remeasured(tmp_path, capsys, monkeypatch, model):
+    import sqlite3
+
+    data = tmp_path / "pages"
+    write_shapes(data, 40, size=160, seed=4)
+    rng = np.random.default_rng(0)
+    for f in data.glob("*.png"):  # drawings on paper with grain
+        a = np.asarray(Image.open(f), np.float64) + rng.normal(0, 6, (160, 160))
+        Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(f)
+    Image.fromarray(rng.integers(0, 256, (320, 320), dtype=np.uint8)).save(data / "zz-noise.png")
+    blank = np.full((320, 320), 250, np.uint8)
+    blank[rng.integers(0, 320, 12), rng.integers(0, 320, 12)] = 120  # a few specks
+    Image.fromarray(blank).save(data / "zz-blank.png")
+    cat = tmp_path / "c"
+    _index(model, data, cat)
+
+    def top(score, n=2):
+        code, o, e = cli(capsys, monkeypatch, "anomalies", cat, "--top", n, "--score", score, "--json")
+        assert code == 2 or code == 0, e
+        return code, e, json.loads(o)["top"] if code == 0 else None
+
+    code, _, hits = top("complexity")
+    assert {h["path"].rsplit("/", 1)[1] for h in hits} == {"zz-noise.png", "zz-blank.png"}
+    assert all(h["reason"] == "complexity" and h["complexity"] is not None for h in hits)
+    assert all(h["reason"] != "complexity" for h in top("model", 5)[2])  # the model's own terms only
+    noise = next(h for h in hits if "noise" in h["path"])
+    assert noise["complexity"] > 7  # bits per value: measured on the file, not on the 16 px model input
+    # a catalog from before complexity was measured: refused with a one-line hint, then re-measured
+    with sqlite3.connect(cat / "catalog.sqlite") as db:
+        db.execute("ALTER TABLE images DROP COLUMN complexity")
+    code, e, _ = top("complexity")
+    assert code == 2 and "run `index` again" in e and len(e.strip().splitlines()) == 1
+    assert top("both", 5)[0] == 0  # the other scores work meanwhile, without the complexity term
+    assert _index(model, data, cat)["changed"] == 42
+    assert {h["path"].rsplit("/", 1)[1] for h in top("complexity")[2]} == {"zz-noise.png", "zz-blank.png"}

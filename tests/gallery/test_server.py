@@ -85,7 +85,7 @@ def test_views_answer_with_escapable_text(site, built):
     assert info["psnr"] > 5 and request(url + f"api/recon/{hostile}")[0] == 200
     assert request(url + f"api/thumb/{hostile}")[2]["content-type"] == "image/webp"
     out = request(url + "api/outliers?top=5")[1]["top"]
-    assert len(out) == 5 and {o["reason"] for o in out} <= {"reconstruction", "structure", "density"}
+    assert len(out) == 5 and {o["reason"] for o in out} <= {"reconstruction", "structure", "density", "complexity"}
     dup = request(url + "api/duplicates")[1]
     assert dup["tiers"]["identical"] == 1 and dup["tiers"]["same"] >= 1
     made = request(url + "api/create", {"ids": pts["ids"][:3]}, {"X-Token": token})[1]

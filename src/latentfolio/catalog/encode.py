@@ -19,7 +19,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
 from ..data import BadFileWarning
-from ..data.decode import BadImage, decode_image
+from ..data.decode import BadImage, decode_measured
+from ..imaging import complexity
 from ..latent.encode import require_vector_latent
 from ..metrics import ssim
 from ..models import to_unit
@@ -34,7 +35,8 @@ def code_dim(model) -> int:
 
 
 class EncodeSet:
-    """Decodes (and hashes) one image per item; a bad file gives ok=0 and a warning."""
+    """Decodes, hashes and measures the complexity of one image per item; a bad file gives ok=0
+    and a warning."""
 
     def __init__(self, items: list[Item], size: int, channels: int, fit: str, array=None):
         self.items, self.size, self.channels, self.fit, self.array = items, size, channels, fit, array
@@ -44,19 +46,20 @@ class EncodeSet:
 
     def __getitem__(self, i: int):
         it = self.items[i]
-        ok, digest = 1, ""
+        ok, digest, cx = 1, "", float("nan")
         if it.file is None:
             px = np.ascontiguousarray(self.array[it.index])
-            digest = hashlib.sha256(px.tobytes()).hexdigest()
+            digest, cx = hashlib.sha256(px.tobytes()).hexdigest(), complexity(px)
         else:
             try:
                 data = Path(it.file).read_bytes()
                 digest = hashlib.sha256(data).hexdigest()
-                px = decode_image(io.BytesIO(data), self.size, self.channels, self.fit, name=it.file)
+                px, cx = decode_measured(io.BytesIO(data), self.size, self.channels, self.fit, name=it.file)
             except (BadImage, OSError) as e:
                 warnings.warn(f"skipped {it.file}: {e}", BadFileWarning, stacklevel=1)
                 ok, px = 0, np.zeros((self.size, self.size, self.channels), np.uint8)
-        return {"pixels": torch.from_numpy(np.array(px)), "ok": ok, "i": i, "hash": digest}
+        return {"pixels": torch.from_numpy(np.array(px)), "ok": ok, "i": i, "hash": digest,
+                "complexity": torch.tensor(cx, dtype=torch.float64)}
 
 
 class Encoder(pl.LightningModule):
@@ -87,7 +90,7 @@ class Writer(BasePredictionWriter):
 
     def _open(self, trainer, n: int) -> dict:
         r = trainer.global_rank
-        shapes = {"codes": (np.float32, (n, self.dim)), "ok": (np.uint8, (n,)), "err": (np.float32, (n, 2)),
+        shapes = {"codes": (np.float32, (n, self.dim)), "ok": (np.uint8, (n,)), "err": (np.float32, (n, 3)),
                   "hash": ("S64", (n,)), "done": (np.uint8, (n,))}
         return {k: np.lib.format.open_memmap(self.scratch / f"shard-{r}-{k}.npy", "w+", dt, shape)
                 for k, (dt, shape) in shapes.items()}
@@ -100,7 +103,7 @@ class Writer(BasePredictionWriter):
         f, pos = self.files, batch["i"].numpy()
         f["codes"][pos] = z
         f["ok"][pos] = batch["ok"].numpy() & np.isfinite(z).all(1)  # a NaN code is a bad image, not a row
-        f["err"][pos] = err
+        f["err"][pos] = np.column_stack([err, batch["complexity"].numpy()])
         f["hash"][pos] = np.array(batch["hash"], dtype="S64")
         f["done"][pos] = 1
         if self.on_batch is not None:
@@ -134,7 +137,7 @@ class Plan(pl.LightningDataModule):
 def merge_shards(scratch: Path, slots: np.ndarray, latents_path: Path, dim: int):
     """The shards of every rank -> codes in their rows of the latents file; -> (ok, err, hashes)."""
     n = len(slots)
-    ok, err, hashes = np.zeros(n, np.uint8), np.zeros((n, 2), np.float32), [""] * n
+    ok, err, hashes = np.zeros(n, np.uint8), np.zeros((n, 3), np.float32), [""] * n
     lat = np.memmap(latents_path, np.float32, "r+").reshape(-1, dim) if n else None
     for done_file in sorted(scratch.glob("shard-*-done.npy")):
         r = done_file.name.split("-")[1]
@@ -216,7 +219,8 @@ def encode_items(model, trainer, items: list[Item] | None, slots: np.ndarray, la
     than 0: they get rank 0's list, and whether it is the ``last``, when the prediction starts
     (see :class:`Plan`); their first value is (None, None, None).
 
-    ``errors`` is (N, 2): the reconstruction's MSE and 1 - SSIM, both in [0, 1] pixel units.
+    ``errors`` is (N, 3): the reconstruction's MSE and 1 - SSIM, both in [0, 1] pixel units, and
+    the image's complexity (NaN for a bad file).
     """
     c = model.config
     plan = None if items is None else {"items": items, "last": last}

@@ -77,13 +77,14 @@ class Changes:
 
 
 def changes(db: sqlite3.Connection, items: list[Item]) -> Changes:
-    known = {r["path"]: r for r in db.execute("SELECT path, hash, bytes, mtime_ns, row FROM images")}
+    known = {r["path"]: r for r in db.execute("SELECT path, hash, bytes, mtime_ns, row, complexity FROM images")}
     known_bad = {r["path"]: (r["bytes"], r["mtime_ns"]) for r in db.execute("SELECT * FROM bad")}
     seen = {it.key for it in items}
     still_bad = [it for it in items if known_bad.get(it.key) == (it.bytes, it.mtime_ns)]
     skip = {it.key for it in still_bad}
     todo = [it for it in items if it.key not in skip and (
         it.key not in known
+        or known[it.key]["complexity"] is None  # catalogued before complexity was measured
         or (it.file is not None and (known[it.key]["bytes"], known[it.key]["mtime_ns"]) != (it.bytes, it.mtime_ns)))]
     return Changes(known, todo, [p for p in known if p not in seen], still_bad)
 
@@ -159,12 +160,13 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
             bad += 1
             db.execute("INSERT OR REPLACE INTO bad VALUES (?, ?, ?)", (it.key, it.bytes, it.mtime_ns))
             continue
-        rows.append((it.key, h, it.bytes, it.mtime_ns, it.label, it.split, float(e[0]), float(e[1]), int(slot)))
+        rows.append((it.key, h, it.bytes, it.mtime_ns, it.label, it.split, float(e[0]), float(e[1]),
+                     float(e[2]), int(slot)))
         changed, added = (changed + 1, added) if it.key in ch.known else (changed, added + 1)
     with db:
         db.executemany("DELETE FROM images WHERE path = ?", [(it.key,) for it in todo if it.key in ch.known])
         db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, "
-                       "ssim_error, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                       "ssim_error, complexity, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return added, changed, bad
 
 

@@ -32,7 +32,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
   id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, hash TEXT NOT NULL, bytes INTEGER,
   mtime_ns INTEGER, label TEXT, split TEXT, recon_error REAL, ssim_error REAL, cluster INTEGER,
-  x REAL, y REAL,
+  x REAL, y REAL, complexity REAL,
   row INTEGER UNIQUE);
 CREATE INDEX IF NOT EXISTS images_hash ON images(hash);
 CREATE TABLE IF NOT EXISTS bad (path TEXT PRIMARY KEY, bytes INTEGER, mtime_ns INTEGER);
@@ -259,6 +259,8 @@ def connect(path: Path, shared: bool = False) -> sqlite3.Connection:
         cols = {r[1] for r in db.execute("PRAGMA table_info(images)")}
         if "ssim_error" not in cols:  # catalogs from before the structural error: NULL until re-indexed
             db.execute("ALTER TABLE images ADD COLUMN ssim_error REAL")
+        if "complexity" not in cols:  # before complexity: NULL, and re-encoded by the next index
+            db.execute("ALTER TABLE images ADD COLUMN complexity REAL")
     except sqlite3.DatabaseError as e:
         if db is not None:
             db.close()

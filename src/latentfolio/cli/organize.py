@@ -209,7 +209,10 @@ def map_cmd(
 def anomalies(
     catalog: Path = CATALOG,
     top: int = typer.Option(20, "--top", help="How many to list."),
-    score: str = typer.Option("both", "--score", help="recon (MSE) | density (-log p(z)) | both (MSE, SSIM and density z-scores added)."),
+    score: str = typer.Option("both", "--score", help="recon (MSE) | density (-log p(z)) | complexity (lossless bits per value, "
+                       "more than 3 robust sigma from that of the images the model trained on, either way) | "
+                       "model (MSE, SSIM and density z-scores added, each among the images the model "
+                       "trained on or among the rest) | both (model, or the complexity's z when larger)."),
     out: Optional[Path] = out_option("Contact sheet PNG of the top ones.", required=False),
     features: Optional[str] = FEATURES,
     seed: int = SEED,
@@ -221,4 +224,4 @@ def anomalies(
 
     r = run(catalog, out, top=top, score=score, seed=seed, force=force, features=features)
     _emit(r, as_json, lambda r: _hits_table(f"most unusual ({r['score']})", r["top"],
-                                            ["rank", "score", "recon_error", "label", "path"]))
+                                            ["rank", "score", "reason", "recon_error", "complexity", "label", "path"]))

@@ -16,7 +16,7 @@ from ..catalog.store import with_catalog
 from ..data import decode_inputs
 from ..errors import ArgumentError, LatentfolioError
 from ..imaging import PICTURE_FORMATS, auto_scale, make_grid, save_picture
-from ..latent.anomaly import anomaly_scores
+from ..latent.anomaly import score_table
 from ..latent.duplicates import duplicate_components, group_members, neighbour_graph
 from ..latent.encode import encode_pixels
 from ..latent.project import PROJECTIONS, project_2d
@@ -163,6 +163,28 @@ def map(catalog, out, *, method: str = "umap", color: str = "auto", thumbnails: 
 # --- anomalies ---------------------------------------------------------------------------------
 
 
+def outlier_inputs(cat: Catalog) -> dict:
+    """What the outlier scores are computed from, read from the catalog: its rows, codes, errors,
+    complexities, and whether the model trained on each image (``groups``)."""
+    rows = cat.rows("id, path, label, split, recon_error, ssim_error, complexity, row")
+    if len(rows) < 3:
+        raise LatentfolioError(f"{cat.path}: anomaly scores need at least 3 images")
+
+    def column(k):
+        return np.array([np.nan if r[k] is None else r[k] for r in rows], np.float64)
+    ss, cx = column("ssim_error"), column("complexity")
+    return {"rows": rows, "recon_error": column("recon_error"), "z": np.asarray(cat.latents(), np.float64),
+            "ssim_error": None if np.isnan(ss).any() else ss,
+            "complexity": None if np.isnan(cx).any() else cx,
+            "groups": np.array([r["split"] == "train" for r in rows])}
+
+
+def anomaly_table(inputs: dict, score: str = "both", seed: int = 0) -> dict:
+    """:func:`outlier_inputs` -> {total, parts, reason} (see :func:`score_table`)."""
+    keys = ("ssim_error", "complexity", "groups")
+    return score_table(inputs["recon_error"], inputs["z"], score, seed, **{k: inputs[k] for k in keys})
+
+
 @with_catalog
 def anomalies(catalog, out=None, *, top: int = 20, score: str = "both", seed: int = 0, force: bool = False,
               features: str | None = None) -> dict:
@@ -171,17 +193,17 @@ def anomalies(catalog, out=None, *, top: int = 20, score: str = "both", seed: in
     if out:
         _io.check_writable(out, force)
     cat: Catalog = use_space(catalog, features)
-    rows = cat.rows("id, path, label, recon_error, ssim_error, row")
-    if len(rows) < 3:
-        raise LatentfolioError(f"{cat.path}: anomaly scores need at least 3 images")
-    err = np.array([r["recon_error"] for r in rows], np.float64)
-    ss = np.array([np.nan if r["ssim_error"] is None else r["ssim_error"] for r in rows], np.float64)
-    s = anomaly_scores(err, np.asarray(cat.latents(), np.float64), score, seed,
-                       ssim_error=None if np.isnan(ss).any() else ss)
+    inputs = outlier_inputs(cat)
+    table = anomaly_table(inputs, score, seed)
+    rows, s, err, ss, cx = (inputs["rows"], table["total"], inputs["recon_error"],
+                            inputs["ssim_error"], inputs["complexity"])
     order = np.argsort(-s, kind="stable")[:top]
-    res = [_row_dict(rows[i]) | {"rank": n + 1, "score": round(float(s[i]), 6),
-                                   "recon_error": round(float(err[i]), 6),
-                                   "ssim_error": None if np.isnan(ss[i]) else round(float(ss[i]), 6)}
+
+    def rounded(v, i):
+        return None if v is None or np.isnan(v[i]) else round(float(v[i]), 6)
+    res = [_row_dict(rows[i]) | {"rank": n + 1, "score": round(float(s[i]), 6), "reason": table["reason"][i],
+                                   "recon_error": rounded(err, i), "ssim_error": rounded(ss, i),
+                                   "complexity": rounded(cx, i)}
            for n, i in enumerate(order)]
     if out:
         thumbs = cat.thumbnails([rows[i] for i in order])

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from ..imaging import complexity
 from .formats import FormatError, open_any
 
 # Pillow refuses images over 89 MP as decompression bombs; a scan of 50-400 MP is a real file
@@ -157,19 +158,42 @@ def open_image(path, max_pixels: int | None = None) -> Image.Image:
 def decode_image(path, size: int, channels: int, fit: str = "squash",
                  max_pixels: int | None = None, name: str | None = None) -> np.ndarray:
     """Read ``path`` as a (size, size, channels) uint8 array, or raise :class:`BadImage`."""
-    with _as_bad_image(path), open_any(path, name, max_pixels, small=size) as img:
+    return _decode(path, size, channels, fit, max_pixels, name, measure=False)[0]
+
+
+COMPLEXITY_SIDE = 512  # the scale complexity is measured at: a file's short side, reduced to 1-2x this
+
+
+def decode_measured(path, size: int, channels: int, fit: str = "squash",
+                    max_pixels: int | None = None, name: str | None = None) -> tuple[np.ndarray, float]:
+    """:func:`decode_image` and the file's complexity (:func:`latentfolio.imaging.complexity`),
+    measured with its short side reduced by a whole factor to between 512 and 1024 pixels (or
+    at its own size when smaller). At the model's 64 px a page of noise is averaged into a grey
+    of middling complexity; at a fixed scale of the file it is the most complex page there is,
+    and a blank one the least. A JPEG decodes at that scale in the DCT domain: on 13 MP photos
+    the measure adds about 14% to the decode (at 1024-2048 pixels it added 50%)."""
+    return _decode(path, size, channels, fit, max_pixels, name, measure=True)
+
+
+def _decode(path, size, channels, fit, max_pixels, name, measure):
+    mode = "L" if channels == 1 else "RGB"
+    at = max(size, COMPLEXITY_SIDE // 2) if measure else size
+    cx = float("nan")
+    with _as_bad_image(path), open_any(path, name, max_pixels, small=2 * at) as img:
         _check_pixels(img, max_pixels)
         _first_frame_note(img, name or path)
         # JPEG decodes at 1/2, 1/4 or 1/8 scale in the DCT domain for free: big photos get fast
-        img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))
+        img.draft(mode, (at * 2, at * 2))
         img.load()
-        img = _reduce(img, size)
+        img = _reduce(img, at)
         img = ImageOps.exif_transpose(img)
-        img = normalise_mode(img)
-        img = img.convert("L" if channels == 1 else "RGB")
+        img = normalise_mode(img).convert(mode)
+        if measure:
+            cx = complexity(np.asarray(img))
+            img = _reduce(img, size)
         img = _fit(img, size, fit)
         a = np.asarray(img, dtype=np.uint8)
-    return a.reshape(size, size, channels)
+    return a.reshape(size, size, channels), cx
 
 
 def decode_preview(path, max_side: int, max_pixels: int | None = None) -> Image.Image:

@@ -15,7 +15,8 @@ from .. import _io
 from ..data.decode import BadImage, decode_image
 from ..errors import LatentfolioError
 from ..imaging import png_bytes, to_pil
-from ..latent.anomaly import REASONS, anomaly_parts, density_nll
+from ..commands.organize import anomaly_table, outlier_inputs
+from ..latent.anomaly import REASONS
 from ..latent.encode import encode_pixels, reconstruct_pixels
 from .state import Gallery
 
@@ -136,21 +137,15 @@ def search_file(g: Gallery, path: Path, k: int = 12, shown: str | None = None) -
 
 
 def outlier_scores(g: Gallery, compute: bool = False) -> dict | None:
-    """Per row: the total score of `anomalies --score both`, its parts, and the largest part's
-    name (the reason). Fitted once per catalog state; None until asked for with ``compute``."""
+    """Per row: the score of `anomalies --score both`, its parts, and the largest part's name
+    (the reason). Fitted once per catalog state; None until asked for with ``compute``."""
     if g.scores is None and compute:
         with g.lock:
-            rows = g.cat.rows("recon_error, ssim_error, row")
-            lat = np.asarray(g.cat.latents(), np.float64)
-        if len(rows) < 3:
-            return None
-        err = np.array([r["recon_error"] for r in rows], np.float64)
-        ss = np.array([np.nan if r["ssim_error"] is None else r["ssim_error"] for r in rows])
-        parts = anomaly_parts(err, density_nll(lat), None if np.isnan(ss).any() else ss)
-        names = list(parts)
-        stack = np.stack([parts[n] for n in names])
-        g.scores = {"total": stack.sum(0), "parts": parts,
-                    "reason": [REASONS[names[i]] for i in stack.argmax(0)]}
+            try:
+                inputs = outlier_inputs(g.cat)
+            except LatentfolioError:  # fewer than 3 images
+                return None
+        g.scores = anomaly_table(inputs)
     return g.scores
 
 
