@@ -209,8 +209,8 @@ def map_cmd(
 def anomalies(
     catalog: Path = CATALOG,
     top: int = typer.Option(20, "--top", help="How many to list."),
-    score: str = typer.Option("both", "--score", help="recon (MSE) | density (-log p(z)) | complexity (lossless bits per value, "
-                       "more than 3 robust sigma from that of the images the model trained on, either way) | "
+    score: str = typer.Option("both", "--score", help="recon (MSE) | density (-log p(z)) | complexity (how far the file's lossless bits per "
+                       "value are from those of the images the model trained on, either way) | "
                        "model (MSE, SSIM and density z-scores added, each among the images the model "
                        "trained on or among the rest) | both (model, or the complexity's z when larger)."),
     out: Optional[Path] = out_option("Contact sheet PNG of the top ones.", required=False),

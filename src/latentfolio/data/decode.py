@@ -161,7 +161,9 @@ def decode_image(path, size: int, channels: int, fit: str = "squash",
     return _decode(path, size, channels, fit, max_pixels, name, measure=False)[0]
 
 
-COMPLEXITY_SIDE = 512  # the scale complexity is measured at: a file's short side, reduced to 1-2x this
+# The scale complexity is measured at: a file's short side, reduced to 1-2x this (to 2-4x the
+# model's size for a model over 256 px, where the file is decoded that large anyway).
+COMPLEXITY_SIDE = 512
 
 
 def decode_measured(path, size: int, channels: int, fit: str = "squash",
