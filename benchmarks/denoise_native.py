@@ -8,7 +8,9 @@ seed (specks and hairs sized as on a training patch). Classical: scikit-image's 
 wavelet and bilateral, each parameter tuned for best mean PSNR on the first 4 damaged images and
 scored on the other 20; BM3D where the `bm3d` package imports. Speed: `denoise` (tiles of 512,
 bf16 where the CPU has it, and fp32) on a 4000 × 3000 image. Do no harm: clean Kodak images, a
-rendered page of text and a line drawing, each at native resolution, through `denoise`.
+rendered page of text (in a face the training pages do not use) and a line drawing, each at
+native resolution, through `denoise`: PSNR against itself, and the share of its ink pixels kept;
+the same two pages with scan damage, cleaned.
 Prints JSON and writes benchmarks/results/denoise_native.json.
 """
 
@@ -78,6 +80,12 @@ def drawing(w: int = 1600, h: int = 1200) -> np.ndarray:
     return np.asarray(img)
 
 
+def ink_kept(clean: np.ndarray, out: np.ndarray) -> float:
+    """Of the clean page's ink pixels (luma under 128), the share still under 128 after `denoise`."""
+    ink = clean.mean(-1) < 128
+    return float((out.mean(-1)[ink] < 128).mean())
+
+
 def _method(name: str):
     if name == "bm3d":
         return lambda a, p: bm3d.bm3d_rgb(a, p), [0.08, 0.16, 0.24]
@@ -132,8 +140,14 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--minutes", type=float, default=9.0)
     ap.add_argument("--workers", type=int, default=2, help="processes for the classical methods")
+    ap.add_argument("--clean-share", type=float, default=None,
+                    help="the share of undamaged training images the model was trained with, to record "
+                         "(default: this version's SCAN_CLEAN)")
     ap.add_argument("--classical-only", action="store_true", help="compute (and cache) the baselines only")
     a = ap.parse_args()
+    if a.clean_share is None:
+        from latentfolio.data.noise import SCAN_CLEAN
+        a.clean_share = SCAN_CLEAN
     root = Path(data_root())
     kodak = sorted((root / "kodak").glob("kodim*.png"))
     clean = [np.asarray(Image.open(f).convert("RGB")) for f in kodak]
@@ -158,13 +172,21 @@ def main() -> None:
         best = max(res["classical"], key=lambda k: res["classical"][k]["psnr_db"])
         res["best_classical"] = best
         res["gain_over_best_classical_db"] = res["latentfolio_psnr_db"] - res["classical"][best]["psnr_db"]
-        harm = {"kodak (clean)": clean, "text page 1275x1650": [page()], "line drawing 1600x1200": [drawing()]}
+        pages = {"text page 1275x1650": page(), "line drawing 1600x1200": drawing()}
+        harm = {"kodak (clean)": clean, **{k: [v] for k, v in pages.items()}}
         res["clean_input_psnr_db"] = {k: float(np.mean([psnr(v, np.asarray(denoise_image(model, Image.fromarray(v))))
                                                          for v in vs])) for k, vs in harm.items()}
+        res["ink_kept"], res["damaged_pages"] = {}, {}
+        for i, (k, v) in enumerate(pages.items()):
+            res["ink_kept"][k] = ink_kept(v, np.asarray(denoise_image(model, Image.fromarray(v))))
+            n = damage(v, 100 + i)
+            o = np.asarray(denoise_image(model, Image.fromarray(n)))
+            res["damaged_pages"][k] = {"noisy_psnr_db": psnr(v, n), "psnr_db": psnr(v, o), "ink_kept": ink_kept(v, o)}
         res["speed"] = speed(model)
     side = model.config.image_size  # a patch-trained model records its patch side here
     save("denoise_native", {"model": {"config": model.config.to_dict(),
                                       "train": train or {k: meta.get(k) for k in ("seconds", "epochs", "steps", "batch_size")},
+                                      "pages": meta.get("config", {}).get("pages", 0.0), "clean_share": a.clean_share,
                                       "corpus": f"../shared/data/photos (79 photographs), {side} px patches"},
                             "test": f"24 Kodak images whole; the first {N_TUNE} tune the classical methods",
                             "damage": "noise --spec scan --native, one seed per image", **res})

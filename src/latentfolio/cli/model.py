@@ -44,6 +44,7 @@ def train(
     lmbda: float = typer.Option(0.01, "--lambda", help="Codec: rate-distortion trade-off (loss = lambda*255^2*MSE + bpp)."),
     lambdas: Optional[str] = typer.Option(None, "--lambdas", help="Codec: several qualities in one go, e.g. 0.002,0.006,0.02; OUT gets one model folder per lambda."),
     denoise: Optional[str] = typer.Option(None, "--denoise", help="Train a denoiser: corrupt inputs with this noise spec (e.g. scan; see `latentfolio noise --help`)."),
+    pages: Optional[float] = typer.Option(None, "--pages", help="Denoiser: share of each batch that is a rendered page of text or a drawing, so it learns to keep ink (default 0.4 with --denoise scan on patches, else 0)."),
     init: Optional[Path] = typer.Option(None, "--init", help="Fine-tune: start from this model folder's weights (its model, config and size)."),
     set_: List[str] = typer.Option([], "--set", help="Model config field, e.g. --set widths=16,32 --set batchnorm=false."),
     data_root: Optional[Path] = DATA_ROOT,
@@ -61,7 +62,7 @@ def train(
               batch_size=batch_size, lr=lr, optimizer=optimizer, muon_lr=muon_lr, schedule=schedule, loss=loss,
               ssim_weight=ssim_weight, beta=beta, kl_warmup=kl_warmup, patience=patience, seed=seed,
               precision=precision, accelerator=accelerator, devices=devices, strategy=strategy,
-              num_nodes=num_nodes, denoise=denoise, init=str(init) if init else None)
+              num_nodes=num_nodes, denoise=denoise, pages=pages, init=str(init) if init else None)
     if lambdas:
         try:
             values = [float(v) for v in lambdas.split(",") if v.strip()]

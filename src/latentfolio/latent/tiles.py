@@ -91,12 +91,13 @@ def _model_fn(model: Autoencoder, precision: str = "fp32"):
     a colour model sees a grey image as three equal channels and gives back their mean.
 
     ``precision``: bf16 runs the network's layers in bfloat16 (``auto``: where the hardware has
-    it), channels-last; the input is added back in float32, so clean pixels stay exact."""
+    it); the input is added back in float32, so clean pixels stay exact. Both run channels-last:
+    oneDNN's fp32 convolutions were 1.8x faster so on a CPU without bf16 (0.97 -> 1.78 MP/s, the
+    native denoiser, 2 cores)."""
     dev = next(model.parameters()).device
     norm, c = model.config.norm, model.config.channels
     half = use_bf16(precision, dev)
-    if half:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def fn(tiles: np.ndarray) -> np.ndarray:
@@ -104,8 +105,7 @@ def _model_fn(model: Autoencoder, precision: str = "fp32"):
         x = torch.from_numpy(np.ascontiguousarray(tiles)).to(dev)
         x = x.reshape(b * k, 1, t0, t1) if c == 1 else x.expand(b, 3, t0, t1) if k == 1 else x
         x = x * 2 - 1 if norm == "pm1" else x
-        if half:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=half):
             y = model.reconstruct(x)
         y = to_unit(y.float(), norm).clamp(0, 1)

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from ..data.noise import parse_spec
+from ..data.pages import PAGE_SHARE
 from ..errors import ArgumentError
 from .losses import LOSSES
 
@@ -35,6 +36,8 @@ class TrainConfig:
     grad_clip: float = 1.0  # clip the gradient norm: a safety net at high learning rates
     lmbda: float = 0.01  # codec only: rate-distortion trade-off λ (loss = λ·255²·MSE + bpp)
     denoise: str | None = None  # noise spec (e.g. "scan"): corrupt inputs on the fly, clean targets
+    pages: float | None = None  # share of each batch that is a rendered page of text or drawing, so a
+    # denoiser learns to keep ink; None: PAGE_SHARE for `scan` on native patches, else 0
     init: str | None = None  # a model folder whose weights start training (fine-tuning); same model and config
 
     OPTIMIZERS = ("adam", "adamw", "muon")
@@ -49,7 +52,10 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def fill_model_defaults(self, model_cls, patches: bool = False) -> None:
-        """Fill in what the model decides when no flag does: peak LR, optimizer and schedule."""
+        """Fill in what the model decides when no flag does: peak LR, optimizer, schedule, pages."""
+        if self.pages is None:
+            scan = bool(self.denoise) and any(n == "scan" for n, _, _ in parse_spec(self.denoise))
+            self.pages = PAGE_SHARE if scan and patches else 0.0
         self.lr = self.lr or (patches and model_cls.patch_lr) or model_cls.default_lr
         self.optimizer = self.optimizer or model_cls.default_optimizer
         self.schedule = self.schedule or model_cls.default_schedule
@@ -88,6 +94,10 @@ class TrainConfig:
             raise ValueError(f"grad_clip {self.grad_clip}: must be >= 0 (0: off)")
         if not 0 < self.lmbda < math.inf:
             raise ArgumentError("lmbda", self.lmbda, "must be positive")
+        if self.pages is not None and not 0 <= self.pages <= 0.9:
+            raise ArgumentError("pages", self.pages, "is a share of each batch, from 0 to 0.9")
+        if self.pages and not self.denoise:
+            raise ArgumentError("pages", self.pages, "teaches a denoiser what to keep: give --denoise too")
         if self.denoise is not None:
             try:
                 parse_spec(self.denoise)

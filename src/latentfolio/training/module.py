@@ -9,7 +9,8 @@ import lightning.pytorch as pl
 import torch
 
 from ..metrics import psnr
-from ..data.noise import Noise
+from ..data.noise import SCAN_TRAIN_SKIP, Noise
+from ..data.pages import page_patches, pool_size
 from ..models import Autoencoder, to_unit
 from .config import TrainConfig
 from .losses import objective
@@ -47,7 +48,11 @@ class AutoencoderModule(pl.LightningModule):
         cfg.fill_model_defaults(type(model))  # done already by train(); here for a module built directly
         self.corrupt = None  # (x in [0, 1], generator) -> noisy x, when training a denoiser
         if cfg.denoise:
-            self.corrupt = Noise(cfg.denoise)
+            self.corrupt = Noise(cfg.denoise, skip=SCAN_TRAIN_SKIP)
+            # Pages get no hairs: on a page of ink a hair and a pen stroke look the same, and the
+            # stroke is what the user wants kept.
+            self.corrupt_page = Noise(cfg.denoise, skip=(*SCAN_TRAIN_SKIP, "hair"))
+        self._pages: torch.Tensor | None = None  # rendered pages (N, P, P, C) uint8, built on first use
         self._gen: torch.Generator | None = None
         self._fused = False  # set by configure_optimizers: a fused step, so clip here, not in Lightning
         self.lr_scale = 1.0  # halved by BlowUpGuard after each roll-back
@@ -99,12 +104,34 @@ class AutoencoderModule(pl.LightningModule):
                 self._gen = torch.Generator(device=x.device).manual_seed(self.cfg.seed + self.global_rank)
             generator = self._gen
         norm = self.model.config.norm
+        k = self._page_count(len(x), train=generator is self._gen)
+        if k:
+            x = torch.cat([x[: len(x) - k], self._page_batch(k, x, generator)])
         clean = to_unit(x, norm)
-        noisy = self.corrupt(clean, generator)
+        noisy = self.corrupt(clean[: len(x) - k], generator)
+        if k:
+            noisy = torch.cat([noisy, self.corrupt_page(clean[len(x) - k:], generator)])
         if self.corrupt.clean_share:
             keep = torch.rand(len(x), generator=generator, device=x.device) < self.corrupt.clean_share
             noisy = torch.where(keep.view(-1, 1, 1, 1), clean, noisy)
         return (noisy * 2 - 1 if norm == "pm1" else noisy), x
+
+    def _page_count(self, n: int, train: bool) -> int:
+        """How many of a training batch's n images to replace with rendered pages (none in
+        validation, so its numbers stay those of the user's images)."""
+        share = self.cfg.pages or 0.0
+        if not train or not share or not getattr(self.model, "any_size", False):
+            return 0
+        return int(n * share + torch.rand((), generator=self._gen, device=self._gen.device).item())
+
+    def _page_batch(self, k: int, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """k pages from the pool, drawn at random, preprocessed like the batch ``x`` (B, C, H, W)."""
+        side, c = x.shape[-1], x.shape[1]
+        if self._pages is None or self._pages.shape[1] != side or self._pages.shape[-1] != c:
+            n = pool_size(side, c)
+            self._pages = torch.from_numpy(page_patches(n, side, c, seed=self.cfg.seed * 7919 + self.global_rank))
+        idx = torch.randint(len(self._pages), (k,), generator=generator, device=generator.device).cpu()
+        return self.model.preprocess(self._pages[idx].to(x.device)).to(x.dtype)
 
     def fixed_generator(self, device, offset: int = 0) -> torch.Generator:
         """The same corruption every epoch, so validation numbers are comparable."""

@@ -137,6 +137,9 @@ def _settings(data, model, *, latent_dim, image_size, channels, fit, data_root, 
         raise ArgumentError("model", s.model, "learns to remove damage: name it with --denoise "
                             "(e.g. --denoise scan, or gaussian:0.05-0.35); on clean inputs it learns to "
                             "copy them")
+    if s.cfg.pages and not model_cls.any_size:
+        raise ArgumentError("pages", s.cfg.pages, f"needs a fully convolutional model (denoiser, codec, ...); "
+                            f"{model_cls.type_name} learns whole images of one size")
     if not resume:  # a bad model flag is reported before the data is read, not after
         given = {k: v for k, v in dict(image_size=image_size, channels=channels).items() if v is not None}
         try:
