@@ -3,7 +3,7 @@
 A blind denoiser trained on photographs alone learns that a thin dark line is a hair and a small
 dark dot is a speck, so it erases pen strokes and fades letters: the first native denoiser gave a
 line drawing back at 16.6 dB against itself and a text page at 22.4 dB. Mixed into its training
-batches (the `scan` preset does this, ``PAGE_SHARE`` of each batch), these patches show it what
+batches (``PAGE_SHARE`` of each batch, when the trainer damages with `scan`), these patches show it what
 must survive: text in several faces and sizes, pen, brush and pencil strokes, hatching and
 shapes, on paper of varying tone. Drawn with Pillow from a seeded generator; the faces are the
 DejaVu, STIX and Computer Modern fonts that matplotlib ships, so nothing is fetched.

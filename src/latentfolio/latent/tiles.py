@@ -92,8 +92,8 @@ def _model_fn(model: Autoencoder, precision: str = "fp32"):
 
     ``precision``: bf16 runs the network's layers in bfloat16 (``auto``: where the hardware has
     it); the input is added back in float32, so clean pixels stay exact. Both run channels-last:
-    oneDNN's fp32 convolutions were 1.8x faster so on a CPU without bf16 (0.97 -> 1.78 MP/s, the
-    native denoiser, 2 cores)."""
+    oneDNN's fp32 convolutions ran 1.8x faster that way on a CPU without bf16 (0.97 -> 1.78 MP/s,
+    the native denoiser, 2 cores)."""
     dev = next(model.parameters()).device
     norm, c = model.config.norm, model.config.channels
     half = use_bf16(precision, dev)
