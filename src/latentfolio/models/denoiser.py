@@ -59,7 +59,12 @@ class PlainResBlock(nn.Module):
         nn.init.zeros_(self.body[2].bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        if torch.is_grad_enabled():
+            return x + self.body(x)
+        # Inference (denoise): the same arithmetic in place, no new 32-channel map per op; SiLU
+        # and the add were a fifth of a 12 MP scan's time on 2 cores.
+        h = F.silu(self.body[0](x), inplace=True)
+        return self.body[2](h).add_(x)
 
 
 @register_model("denoiser")
