@@ -99,12 +99,13 @@ class AutoencoderModule(pl.LightningModule):
         x = self.model.preprocess(batch)  # uint8 (B,H,W,C) -> float (B,C,H,W), on the device
         if self.corrupt is None:
             return x, x
-        if generator is None:
+        training = generator is None  # validation passes its fixed generator
+        if training:
             if self._gen is None or self._gen.device != x.device:
                 self._gen = torch.Generator(device=x.device).manual_seed(self.cfg.seed + self.global_rank)
             generator = self._gen
         norm = self.model.config.norm
-        k = self._page_count(len(x), train=generator is self._gen)
+        k = self._page_count(len(x), training)
         if k:
             x = torch.cat([x[: len(x) - k], self._page_batch(k, x, generator)])
         clean = to_unit(x, norm)
@@ -116,11 +117,11 @@ class AutoencoderModule(pl.LightningModule):
             noisy = torch.where(keep.view(-1, 1, 1, 1), clean, noisy)
         return (noisy * 2 - 1 if norm == "pm1" else noisy), x
 
-    def _page_count(self, n: int, train: bool) -> int:
+    def _page_count(self, n: int, training: bool) -> int:
         """How many of a training batch's n images to replace with rendered pages (none in
         validation, so its numbers stay those of the user's images)."""
         share = self.cfg.pages or 0.0
-        if not train or not share or not getattr(self.model, "any_size", False):
+        if not training or not share or not getattr(self.model, "any_size", False):
             return 0
         return int(n * share + torch.rand((), generator=self._gen, device=self._gen.device).item())
 
