@@ -375,7 +375,8 @@ def denoise_native(r: dict) -> str:
     sp, harm = r["speed"], r["clean_input_psnr_db"]
     t = m["train"]
     cfg = ", ".join(f"{k} {m['config'][k]}" for k in ("unshuffle", "width", "blocks", "levels") if k in m["config"])
-    trained = f"{t['seconds'] / 60:.0f} CPU minutes" + (f", {t['steps']} steps of {t['batch_size']}" if t.get("steps") else "")
+    trained = (f"{t['seconds'] / 60:.0f} CPU minutes" + (f", {t['steps']} steps of {t['batch_size']}" if t.get("steps") else "")
+               + (" in two runs (the second fine-tuned the first)" if t.get("runs") == 2 else ""))
     kept, dam = r.get("ink_kept", {}), r.get("damaged_pages", {})
     harm_rows = (["| clean input | PSNR against itself | ink pixels kept |", "|---|---:|---:|"]
                  + [f"| {k} | {v:.1f} dB | {100 * kept[k]:.1f}% |" if k in kept else f"| {k} | {v:.1f} dB | |"
@@ -392,7 +393,9 @@ def denoise_native(r: dict) -> str:
             f"**{r['gain_over_best_classical_db']:+.2f} dB** (target +3 dB).\n\n" + "\n".join(rows)
             + f"\n\nSpeed on a {sp['image']} image: **{sp['mp_per_s']:.2f} MP/s** "
             + (f"({sp['precision']}), {sp['mp_per_s_fp32']:.2f} MP/s in fp32" if sp["precision"] != "fp32"
-               else f"in fp32 (this CPU has no bf16 convolutions; {sp['mp_per_s_fp32']:.2f} MP/s on a second run)")
+               else f"in fp32 (this CPU has no bf16 convolutions; {sp['mp_per_s_fp32']:.2f} MP/s measured again)")
+            + (f"; tiles of at most {sp['tile']} px one at a time, against {sp['baseline_512x4_mp_per_s_fp32']:.2f} MP/s "
+               f"in fp32 with the earlier 4 × 512 px per call, in the same run" if "tile" in sp else "")
             + " (target 2 MP/s). Do no harm (target 35 dB):\n\n"
             + "\n".join(harm_rows) + "\n\n" + _machine(r))
 

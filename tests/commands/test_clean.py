@@ -13,7 +13,7 @@ from PIL import Image
 
 from latentfolio.errors import LatentfolioError
 from latentfolio.commands.clean import denoise
-from latentfolio.latent.tiles import denoise_image, ramp, tile_starts, tiled
+from latentfolio.latent.tiles import cpu_tile, denoise_image, fit_tile, ramp, tile_starts, tiled
 from latentfolio.data.noise import NOISES, Noise, parse_spec
 from latentfolio.training.train import train
 
@@ -89,10 +89,39 @@ def test_tiles_cover_the_image_without_seams():
     assert np.allclose(tiled(lambda b: b ** 2, rng, 32, 8), rng ** 2, atol=1e-5)  # pointwise fn: exact
     for tile, overlap in ((32, 8), (40, 0), (150, 16), (17, 16)):  # band carry-over at every shape
         assert np.allclose(tiled(lambda b: b * 2, rng, tile, overlap, batch=3), rng * 2, atol=1e-5)
+        assert np.allclose(tiled(lambda b: b * 2, rng, tile, overlap, fit=4), rng * 2, atol=1e-5)
     u8 = (rng * 255).astype(np.uint8)  # integer pixels in, integer pixels out
     got = tiled(lambda b: b, u8, 32, 8, read=lambda t: t / np.float32(255),
                 write=lambda f: np.round(f * 255).astype(np.uint8))
     assert got.dtype == np.uint8 and np.array_equal(got, u8)
+
+
+def test_fitted_tiles_are_as_few_and_as_even_as_the_limit_allows():
+    """4000 px in tiles of at most 512 with 32 of overlap: 9 tiles of 476, not 8 of 512 and a
+    ninth that redoes 83% of the eighth; each side a multiple of the model's stride."""
+    assert fit_tile(4000, 512, 32, 4) == 476 and len(tile_starts(4000, 476, 32)) == 9
+    assert fit_tile(300, 512, 32, 4) == 300  # one tile: the whole side, the model pads it
+    for n in (129, 500, 513, 1000, 4000, 7777):
+        for most, overlap, m in ((128, 16, 2), (448, 32, 4), (512, 0, 8)):
+            side = fit_tile(n, most, overlap, m)
+            starts = tile_starts(n, side, overlap)
+            fewest = 1 if n <= most else -(-(n - overlap) // (most - overlap))
+            assert (side == n or side % m == 0) and side <= most + m and len(starts) == fewest
+            assert starts[-1] + side == n and all(b - a <= side - overlap for a, b in zip(starts, starts[1:]))
+
+
+def test_cpu_tiles_keep_a_feature_map_in_cache():
+    from latentfolio.models import build_model
+
+    sides = {}
+    for opts in ({}, {"width": 64, "unshuffle": 4}, {"width": 16, "unshuffle": 1, "levels": 2}, {"width": 512}):
+        m = build_model("denoiser", image_size=64, channels=3, **opts)
+        side, c = cpu_tile(m), m.config
+        step = max(16, m.multiple)
+        assert side % step == 0 and 128 <= side
+        assert side == 128 or (side / c.unshuffle) ** 2 * c.width * 4 <= 6.5e6 < ((side + step) / c.unshuffle) ** 2 * c.width * 4
+        sides[c.width] = side
+    assert sides[32] == 448 and sides[512] == 128  # the default model: 448, as measured fastest
 
 
 @pytest.fixture(scope="module")
@@ -377,7 +406,7 @@ FIXTURE_DENOISER = Path(__file__).parent.parent / "fixtures" / "denoiser-scan"
 @pytest.mark.skipif(not (FIXTURE_DENOISER / "model.safetensors").exists(), reason="no trained denoiser fixture")
 def test_the_trained_scan_denoiser_keeps_a_clean_page_of_text_and_cleans_a_damaged_one(tmp_path):
     """Do no harm, through the `denoise` command, with the model the native benchmark measured
-    (tests/fixtures/denoiser-scan: photos and rendered pages, 34 CPU minutes): a clean page of
+    (tests/fixtures/denoiser-scan: photos and rendered pages, 85 CPU minutes): a clean page of
     text at 150 dpi, in a face the training pages never used, comes back within 35 dB of itself
     with its ink kept, and a copy with specks and sensor noise comes back cleaner."""
     src = tmp_path / "in"

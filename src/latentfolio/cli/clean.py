@@ -36,8 +36,9 @@ def denoise_cmd(
     model_dir: Path = model_arg("A model trained with --denoise."),
     inputs: List[Path] = inputs_arg("Image files or folders (any size)."),
     out: Path = out_option("Output folder; originals are never overwritten."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: 512 for fully "
-                                       "convolutional models, else the model's size)."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Largest tile in px (fully convolutional "
+                                       "models: on a CPU as big as keeps a feature map in cache, 448 for the default "
+                                       "denoiser, on a GPU 512; each axis gets the fewest even tiles; else the model's size)."),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: 32, or tile/4 "
                                           "for fixed-size models)."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU or GPU has it), bf16 or fp32."),

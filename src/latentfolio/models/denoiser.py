@@ -26,15 +26,17 @@ class DenoiserConfig(ModelConfig):
     latent_dim: int = 64  # channels of the latent map at 1 / 2**levels resolution
     width: int = 32  # feature channels at the working resolution, doubled at each level down
     POSITIVE = (*ModelConfig.POSITIVE, "width")
-    blocks: int = 1  # residual blocks at each resolution, in encoder and decoder
+    blocks: int = 2  # residual blocks at each resolution, in encoder and decoder
     levels: int = 0  # stride-2 steps down to the latent map, after the unshuffle
     skips: bool = True  # U-Net skips (Ronneberger et al. 2015): encoder features added on the way up
     unshuffle: int = 2  # reversible downsampling at the input (FFDNet, Zhang et al. 2018): the network
     # sees the image as unshuffle² sub-images at 1/unshuffle resolution, so it does unshuffle² times
     # less work per pixel, and the output is shuffled back to full resolution; 1: off.
-    # The defaults (2, width 32, no level, one block) clean a 12 MP scan at 2+ MP/s on 2 cores in
-    # bf16; with levels 1 the same net ran at a third of that speed, and levels 2 of the old
-    # default (width 16, 2 blocks, full resolution) at 0.14 MP/s
+    # The defaults (2, width 32, no level, two blocks) clean a 12 MP scan at 2.7 MP/s on 2 cores in
+    # fp32, in tiles sized for the cache (latent/tiles.py); two blocks rather than one since
+    # 2026-12-06: the benchmarked model, and fast enough once the tiles fit. With levels 1 the
+    # net ran at a third of the speed, and levels 2 of the old default (width 16, 2 blocks, full
+    # resolution) at 0.14 MP/s; unshuffle 4 trained worse in the same time (docs/experiments.md).
 
     def check(self) -> None:
         super().check()
