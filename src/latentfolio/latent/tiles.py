@@ -174,9 +174,10 @@ def denoise_pixels(model: Autoencoder, x: np.ndarray, tile: int | None = None, o
     if not model.any_size and (h < tile or w < tile):  # a whole tile, edge-padded, then cropped back
         pad = ((0, max(0, tile - h)), (0, max(0, tile - w)), (0, 0))
         return denoise_pixels(model, np.pad(x, pad, mode="edge"), tile, overlap, read, write, precision)[:h, :w]
-    if not model.any_size:
-        return tiled(_model_fn(model, precision), x, tile, overlap, batch=16, read=read, write=write)
-    return tiled(_model_fn(model, precision), x, tile, overlap, batch=1 if on_cpu else 4, read=read, write=write,
+    fn = _model_fn(model, precision)
+    if not model.any_size:  # fixed-size tiles, many to a call
+        return tiled(fn, x, tile, overlap, batch=16, read=read, write=write)
+    return tiled(fn, x, tile, overlap, batch=1 if on_cpu else 4, read=read, write=write,
                  fit=getattr(model, "multiple", 1))
 
 

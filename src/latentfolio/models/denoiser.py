@@ -32,11 +32,12 @@ class DenoiserConfig(ModelConfig):
     unshuffle: int = 2  # reversible downsampling at the input (FFDNet, Zhang et al. 2018): the network
     # sees the image as unshuffle² sub-images at 1/unshuffle resolution, so it does unshuffle² times
     # less work per pixel, and the output is shuffled back to full resolution; 1: off.
-    # The defaults (2, width 32, no level, two blocks) clean a 12 MP scan at 2.7 MP/s on 2 cores in
-    # fp32, in tiles sized for the cache (latent/tiles.py); two blocks rather than one since
-    # 2026-12-06: the benchmarked model, and fast enough once the tiles fit. With levels 1 the
-    # net ran at a third of the speed, and levels 2 of the old default (width 16, 2 blocks, full
-    # resolution) at 0.14 MP/s; unshuffle 4 trained worse in the same time (docs/experiments.md).
+    # The defaults (2, width 32, no level, two blocks) clean a 12 MP scan at 2.5 MP/s on 2 cores
+    # in fp32 (benchmarks/denoise_native.py), in tiles sized for the cache (latent/tiles.py); two
+    # blocks rather than one since 2026-12-06: the benchmarked model, and fast enough once the
+    # tiles fit. With levels 1 the net ran at a third of the speed, and levels 2 of the old default
+    # (width 16, 2 blocks, full resolution) at 0.14 MP/s; unshuffle 4 trained worse in the same
+    # time (docs/experiments.md).
 
     def check(self) -> None:
         super().check()
