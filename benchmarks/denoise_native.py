@@ -145,10 +145,10 @@ def speed(model) -> dict:
             "precision": "bf16" if bf16_here(torch.device("cpu")) else "fp32", "torch_threads": torch.get_num_threads()}
 
 
-def _trained(meta: dict, earlier: list[float] | None) -> dict:
+def _trained(meta: dict, earlier: list[float] | None, earlier_runs: int = 1) -> dict:
     t = {k: meta.get(k) for k in ("seconds", "epochs", "steps", "batch_size")}
-    if earlier:  # fine-tuned: the whole training, both runs
-        t.update(seconds=t["seconds"] + 60 * earlier[0], steps=t["steps"] + int(earlier[1]), runs=2)
+    if earlier:  # fine-tuned: the whole training, every run
+        t.update(seconds=t["seconds"] + 60 * earlier[0], steps=t["steps"] + int(earlier[1]), runs=1 + earlier_runs)
     return t
 
 
@@ -162,7 +162,8 @@ def main() -> None:
                          "(default: this version's SCAN_CLEAN)")
     ap.add_argument("--classical-only", action="store_true", help="compute (and cache) the baselines only")
     ap.add_argument("--earlier", nargs=2, type=float, metavar=("MINUTES", "STEPS"), default=None,
-                    help="--model was fine-tuned (--init) from a run of this many minutes and steps: count them in")
+                    help="--model was fine-tuned (--init) from runs of this many minutes and steps: count them in")
+    ap.add_argument("--earlier-runs", type=int, default=1, help="how many runs --earlier sums")
     a = ap.parse_args()
     if a.clean_share is None:
         from latentfolio.data.noise import SCAN_CLEAN
@@ -204,7 +205,7 @@ def main() -> None:
         res["speed"] = speed(model)
     side = model.config.image_size  # a patch-trained model records its patch side here
     save("denoise_native", {"model": {"config": model.config.to_dict(),
-                                      "train": train or _trained(meta, a.earlier),
+                                      "train": train or _trained(meta, a.earlier, a.earlier_runs),
                                       "pages": meta.get("config", {}).get("pages", 0.0), "clean_share": a.clean_share,
                                       "corpus": f"../shared/data/photos (79 photographs), {side} px patches"},
                             "test": f"24 Kodak images whole; the first {N_TUNE} tune the classical methods",

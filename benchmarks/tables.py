@@ -375,8 +375,10 @@ def denoise_native(r: dict) -> str:
     sp, harm = r["speed"], r["clean_input_psnr_db"]
     t = m["train"]
     cfg = ", ".join(f"{k} {m['config'][k]}" for k in ("unshuffle", "width", "blocks", "levels") if k in m["config"])
+    cfg += ", with the noise hint" if m["config"].get("noise_hint") else ""
+    runs = {2: " in two runs (the second fine-tuned the first)", 3: " in three runs (each fine-tuned the one before)"}
     trained = (f"{t['seconds'] / 60:.0f} CPU minutes" + (f", {t['steps']} steps of {t['batch_size']}" if t.get("steps") else "")
-               + (" in two runs (the second fine-tuned the first)" if t.get("runs") == 2 else ""))
+               + runs.get(t.get("runs"), ""))
     kept, dam = r.get("ink_kept", {}), r.get("damaged_pages", {})
     harm_rows = (["| clean input | PSNR against itself | ink pixels kept |", "|---|---:|---:|"]
                  + [f"| {k} | {v:.1f} dB | {100 * kept[k]:.1f}% |" if k in kept else f"| {k} | {v:.1f} dB | |"

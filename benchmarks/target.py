@@ -39,7 +39,7 @@ def run_set(files: list[Path], target: float) -> dict:
         best, sizes = choose(img, ladders, Target("psnr", target), jpeg, prune=False)
         rows.append({"file": f.name, "megapixels": img.size[0] * img.size[1] / 1e6, "chosen": best.codec,
                      "chosen_bytes": len(best.blob), "sizes": sizes, "original_bytes": f.stat().st_size,
-                     "lossless_bytes": len(lossless(img)) if None in sizes.values() else None,
+                     "lossless_bytes": len(lossless(img)[1]) if None in sizes.values() else None,
                      "search_s": time.perf_counter() - t0})
         print(f"{f.name} {target} dB: {best.codec} {len(best.blob):,} B {sizes}", flush=True)
     all_x = {}

@@ -292,15 +292,46 @@ def test_unet_denoiser_runs_any_size_and_old_layout_still_loads(tmp_path):
     assert not torch.allclose(net.decode(z, feats), net.decode(z))
     # a model folder saved before levels/skips existed: one level, no skips, same weights
     old = build_model("denoiser", image_size=16, channels=1, width=8, blocks=1, latent_dim=8, levels=1, skips=False,
-                      unshuffle=1)
+                      unshuffle=1, noise_hint=False)
     save_model(old, tmp_path / "old")
     cfg = json.loads((tmp_path / "old" / "config.json").read_text())
-    del cfg["levels"], cfg["skips"], cfg["unshuffle"]
+    del cfg["levels"], cfg["skips"], cfg["unshuffle"], cfg["noise_hint"]
     (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
     back = load_model(tmp_path / "old")
-    assert back.config.levels == 1 and not back.config.skips and back.config.unshuffle == 1
+    assert back.config.levels == 1 and not back.config.skips and back.config.unshuffle == 1 and not back.config.noise_hint
     assert torch.equal(back(x).recon, old.eval()(x).recon)
     assert DenoiserConfig().unshuffle == 2 and DenoiserConfig().levels == 0 and DenoiserConfig().skips
+
+
+def test_the_noise_hint_measures_the_whole_image_and_a_denoiser_fine_tunes_into_using_it(denoiser, tmp_path):
+    from latentfolio.latent.tiles import image_hint
+    from latentfolio.models import build_model
+    from latentfolio.models.denoiser import noise_levels
+    from latentfolio.saved import load_model, save_model
+
+    y, x = np.mgrid[0:300, 0:400] / 400.0
+    smooth = np.stack([0.5 + 0.3 * np.sin(3 * x + c) * np.cos(2 * y) for c in (0, 1, 2)], -1).astype(np.float32)
+    for sigma in (0.0, 0.05, 0.2):
+        noisy = smooth + np.random.default_rng(0).normal(0, sigma, smooth.shape).astype(np.float32)
+        whole = noise_levels(torch.from_numpy(noisy).permute(2, 0, 1)[None])[0]
+        assert abs(float(whole[0]) - 4 * sigma) < 0.01 + 0.05 * sigma * 4  # 4 sigma, the estimate's scale
+        per_channel = image_hint(noisy)  # strips of rows, laid side by side: the same levels
+        assert per_channel.shape == (3, 2) and np.allclose(per_channel.mean(0), whole.numpy(), rtol=0.03, atol=2e-3)
+    # a denoiser without the hint starts one with it exactly where it was, then fine-tunes
+    model_dir, root, _ = denoiser
+    old = build_model("denoiser", image_size=24, channels=1, width=16, blocks=1, levels=2, unshuffle=1, latent_dim=16,
+                      noise_hint=False)
+    save_model(old, tmp_path / "old")
+    new = build_model("denoiser", **{**old.config.to_dict(), "noise_hint": True})
+    new.load_state_dict(old.state_dict(), strict=False)
+    probe = torch.rand(2, 1, 24, 24)
+    assert torch.equal(new.eval()(probe).recon, old.eval()(probe).recon)
+    train(root, tmp_path / "ft", init=str(tmp_path / "old"), model_options={"noise_hint": True}, epochs=1,
+          denoise="gaussian:0.15", progress=False)
+    assert load_model(tmp_path / "ft").config.noise_hint and load_model(model_dir).config.noise_hint  # the default
+    with pytest.raises(LatentfolioError, match="do not fit"):  # other weights missing: still refused
+        train(root, tmp_path / "bad", init=str(tmp_path / "old"), model_options={"blocks": 2}, epochs=1,
+              denoise="gaussian:0.15", progress=False)
 
 
 def test_fixed_size_models_denoise_in_their_own_tiles():

@@ -45,7 +45,7 @@ def denoise_cmd(
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
-    """Clean images of any size in blended tiles, keeping size, colour mode and format."""
+    """Clean images of any size in blended tiles, keeping size, colour mode, format, colour profile and EXIF."""
     from ..commands.clean import denoise as run
 
     res = run(model_dir, inputs, out, tile=tile, overlap=overlap, precision=precision, force=force)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 from dataclasses import dataclass, field
 
 import pillow_jxl
 from PIL import Image
 
 from ..data import formats  # noqa: F401  (registers the JPEG XL and HEIF plugins with Pillow)
+from ..data import metadata
 from ..errors import LatentfolioError
 from .format import MAGIC as LFZ_MAGIC
 
@@ -31,10 +33,17 @@ class Classical:
     options: dict = field(default_factory=dict)
 
     def encode(self, img: Image.Image, quality: int) -> bytes:
+        """The file, with the image's colour profile and EXIF where the format holds them."""
         buf = io.BytesIO()
         opts = self.options if img.mode != "L" else {k: v for k, v in self.options.items() if k != "subsampling"}
-        img.save(buf, format=self.pil_format, quality=int(quality), **opts)  # grey AVIF stays 4:0:0 grey
+        img.save(buf, format=self.pil_format, quality=int(quality), **opts,  # grey AVIF stays 4:0:0 grey
+                 **metadata.keep(img, self.pil_format))
         return buf.getvalue()
+
+    def keeps_colour(self, img: Image.Image) -> bool:
+        """Whether a file of this codec shows ``img`` in its own colours: the JPEG XL plugin writes
+        no profile, so it takes only sRGB images."""
+        return self.pil_format != "JXL" or metadata.is_srgb(img)
 
 
 # speed 6 (AVIF) and effort 7 (JPEG XL) are the libraries' defaults; WebP's method 4 is Pillow's.
@@ -51,10 +60,21 @@ JPEG_JXL = "jpeg-jxl"  # a JPEG file recompressed losslessly: its own bytes come
 SUFFIX = {**{c.name: c.suffix for c in CODECS.values()}, LOSSLESS: ".jxl", JPEG_JXL: ".jxl", "lfz": ".lfz"}
 
 
-def lossless(img: Image.Image) -> bytes:
+WEBP_MAX_SIDE = 16383
+
+
+def lossless(img: Image.Image) -> tuple[str, bytes]:
+    """(codec, file) holding ``img`` exactly: JPEG XL, or for an image in another colour space than
+    sRGB, lossless WebP, which keeps its profile (JPEG XL, past WebP's 16383 px, with a warning)."""
     buf = io.BytesIO()
-    img.save(buf, format="JXL", lossless=True, effort=7)
-    return buf.getvalue()
+    if metadata.is_srgb(img) or max(img.size) > WEBP_MAX_SIDE:
+        if not metadata.is_srgb(img):
+            warnings.warn(f"an image of {img.width} x {img.height} px in {metadata.describe(img)} is kept "
+                          "losslessly as JPEG XL without its colour profile (too big for WebP)", stacklevel=2)
+        img.save(buf, format="JXL", lossless=True, effort=7, **metadata.keep(img, "JXL"))
+        return LOSSLESS, buf.getvalue()
+    img.save(buf, format="WEBP", lossless=True, quality=100, method=4, **metadata.keep(img, "WEBP"))
+    return "webp", buf.getvalue()
 
 
 def transcode_jpeg(raw: bytes) -> bytes | None:

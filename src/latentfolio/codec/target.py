@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data import metadata
 from ..errors import ArgumentError, LatentfolioError
 from ..metrics import ssim
 from .classical import CODECS, JPEG_JXL, LOSSLESS, decode, lossless, transcode_jpeg
@@ -153,6 +154,11 @@ def lowest(img: Image.Image, ref: np.ndarray, ladder: Ladder, target: Target, st
     return None if beaten or hi == n else tried[hi]
 
 
+def keeps_colour(codec: str, img: Image.Image) -> bool:
+    """Whether ``codec``'s file keeps ``img``'s colour profile, or needs none: .lfz holds none."""
+    return CODECS[codec].keeps_colour(img) if codec in CODECS else metadata.is_srgb(img)
+
+
 def _exact(target: Target) -> float:
     return 100.0 if target.metric == "psnr" else 1.0  # a lossless file's score (PSNR capped as psnr() does)
 
@@ -170,6 +176,9 @@ def choose(img: Image.Image, ladders: list[Ladder], target: Target, jpeg: bytes 
         found.append(Choice(JPEG_JXL, None, t, _exact(target)))
     sizes: dict = {c.codec: len(c.blob) for c in found}
     for lad in ladders:
+        if not keeps_colour(lad.name, img):  # its file would show the picture in other colours
+            sizes[lad.name] = None
+            continue
         bound = min((len(c.blob) for c in found), default=None) if prune else None
         c = lowest(img, ref, lad, target, (starts or {}).get(lad.name), bound)
         sizes[lad.name] = None if c is None else len(c.blob)
@@ -178,6 +187,7 @@ def choose(img: Image.Image, ladders: list[Ladder], target: Target, jpeg: bytes 
             if starts is not None:
                 starts[lad.name] = lad.rungs.index(c.rung)
     if not found:  # no lossy rung reaches the target: lossless always does
-        found.append(Choice(LOSSLESS, None, lossless(img), _exact(target)))
-        sizes[LOSSLESS] = len(found[0].blob)
+        codec, blob = lossless(img)
+        found.append(Choice(codec, None, blob, _exact(target)))
+        sizes[LOSSLESS] = len(blob)  # the lossless fallback, whichever format holds it
     return min(found, key=lambda c: len(c.blob)), sizes

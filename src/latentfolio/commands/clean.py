@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .. import _io
-from ..data import collect_images
+from ..data import collect_images, metadata
 from ..data.decode import each_image, normalise_mode
 from ..data.formats import RAW_SUFFIXES, WRITABLE, format_of
 
@@ -76,10 +76,9 @@ def denoise(model_dir, inputs: list, out, *, tile: int | None = None, overlap: i
     written, skipped, as_png, seconds, pixels = [], [], {}, 0.0, 0
     for (src, dst), im in each_image(jobs, "denoising", progress, skipped):
         kind = format_of(im)
-        fmt = kind if kind in WRITABLE else "PNG"
-        if fmt != kind:  # PSD, KRA, ORA, RAW...: said once per kind, in the result and a warning
+        fmt = kind if kind in WRITABLE and (kind != "JXL" or metadata.is_srgb(im)) else "PNG"
+        if fmt != kind:  # PSD, KRA, ORA, RAW, a JPEG XL not in sRGB: said once per kind, in the result and a warning
             as_png.setdefault(kind or "unknown", []).append(str(src))
-        exif = im.info.get("exif")
         t0 = time.perf_counter()
         clean = denoise_image(model, im, tile, overlap, precision)
         seconds += time.perf_counter() - t0
@@ -88,17 +87,15 @@ def denoise(model_dir, inputs: list, out, *, tile: int | None = None, overlap: i
             dst = dst.with_suffix(".png")
         buf = io.BytesIO()
         kw = {"quality": 95} if fmt in ("JPEG", "WEBP", "AVIF", "JXL", "HEIF") else {}
-        if exif:
-            kw["exif"] = exif
-        clean.save(buf, format=fmt, **kw)
+        clean.save(buf, format=fmt, **kw, **metadata.keep(im, fmt, clean.mode))  # colour profile, EXIF
         _io.write_bytes(dst, buf.getvalue())
         written.append({"input": str(src), "output": str(dst), "size": list(clean.size),
                         "mode": clean.mode})
     if not written:
         raise LatentfolioError(f"no readable image among {len(jobs)} input file(s)")
     for kind, files in as_png.items():
-        warnings.warn(f"{len(files)} {kind} file(s) written as PNG: latentfolio cannot write {kind} "
-                      f"(the first: {files[0]})", stacklevel=2)
+        why = ("its writer cannot keep their colour profile" if kind == "JXL" else f"latentfolio cannot write {kind}")
+        warnings.warn(f"{len(files)} {kind} file(s) written as PNG: {why} (the first: {files[0]})", stacklevel=2)
     return {"out": str(out), "written": written, "skipped": skipped,
             "written_as_png": {k: len(v) for k, v in as_png.items()}, "precision": "bf16" if half else "fp32",
             "megapixels": pixels / 1e6, "megapixels_per_s": pixels / 1e6 / max(seconds, 1e-9)}

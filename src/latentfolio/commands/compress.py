@@ -18,7 +18,7 @@ from ..codec.image import DECODABLE, compress_image, decompress_bytes, fingerpri
 from ..codec.refine import trained_lambda
 from ..codec.store import model_for, register
 from ..codec.target import Target, choose, classical_ladders, learned_ladder
-from ..data import collect_images
+from ..data import collect_images, metadata
 from ..data.decode import each_image
 from ..errors import ArgumentError, LatentfolioError
 from ..saved import CONFIG, load_model
@@ -88,9 +88,11 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
         todo = [(f, out / (rel + ".lfz")) for f, rel in rels]
         kept = [dst for _, dst in todo if resume and _done(dst, model)]
         pairs = _io.plan_outputs([(f, dst) for f, dst in todo if dst not in kept], force)
-    rows, entries, failed = [], [], []
+    rows, entries, failed, profiled = [], [], [], []
     for (f, dst), img in each_image(pairs, "compressing", progress):
         img = ImageOps.exif_transpose(img)  # coded as it is shown: a rotated photo stays upright
+        if not metadata.is_srgb(img):
+            profiled.append(f"{f} ({metadata.describe(img)})")
         if img.mode not in DECODABLE:  # e.g. a floating-point TIFF (mode F)
             warnings.warn(f"skipped {f}: mode {img.mode} images are not supported; save it as 8- or 16-bit",
                           stacklevel=2)
@@ -114,6 +116,10 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
         raise failed[0] if len(failed) == 1 else LatentfolioError("no readable image to compress")
     for e in failed:  # named once each, after the work, as the bad files of a folder are
         warnings.warn(f"skipped {e}", stacklevel=2)
+    if profiled:
+        warnings.warn(f"{len(profiled)} image(s) have a colour profile other than sRGB, which .lfz does not keep: "
+                      f"decoded, they show in sRGB's duller colours (the first: {profiled[0]}); --target-psnr "
+                      "keeps them in AVIF or WebP with their profile", stacklevel=2)
     if archive:
         write_archive(out, entries, fingerprint(model))
     register(model)
@@ -321,7 +327,8 @@ def decompress(files: list, out, *, model_dir=None, only: list[str] | None = Non
                 img = decompress_bytes(model_for(hd.fingerprint, given, cache, src), blob, src) \
                     if kind == "lfz" else decode(blob, src)
                 buf = io.BytesIO()
-                img.save(buf, format="PNG" if dst.suffix == ".png" else "TIFF")
+                fmt = "PNG" if dst.suffix == ".png" else "TIFF"
+                img.save(buf, format=fmt, **metadata.keep(img, fmt))  # an AVIF's profile and EXIF
                 data = buf.getvalue()
         except LatentfolioError as e:
             failed.append((src, e))

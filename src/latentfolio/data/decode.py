@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..imaging import complexity
+from . import metadata
 from .formats import FormatError, open_any
 
 # Pillow refuses images over 89 MP as decompression bombs; a scan of 50-400 MP is a real file
@@ -200,8 +201,8 @@ def _decode(path, size, channels, fit, max_pixels, name, measure):
 
 def decode_preview(path, max_side: int, max_pixels: int | None = None) -> Image.Image:
     """An RGB picture of ``path`` whose longer side is at most ``max_side``, aspect kept (the
-    gallery's thumbnails and previews), or raise :class:`BadImage`. Also returns the file's own
-    size as ``img.info["source_size"]``."""
+    gallery's thumbnails and previews) in sRGB, as a colour-managed viewer shows it, or raise
+    :class:`BadImage`. Also returns the file's own size as ``img.info["source_size"]``."""
     with _as_bad_image(path), open_any(path, None, max_pixels, small=max_side) as img:
         _check_pixels(img, max_pixels)
         size = img.size
@@ -209,7 +210,7 @@ def decode_preview(path, max_side: int, max_pixels: int | None = None) -> Image.
         img.load()
         img = _reduce(img, max_side)
         img = ImageOps.exif_transpose(img)
-        img = normalise_mode(img).convert("RGB")
+        img = metadata.to_srgb(normalise_mode(img).convert("RGB"))
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     img.info["source_size"] = size
     return img

@@ -168,6 +168,14 @@ def _psd(fp, max_pixels: int | None) -> Image.Image:
         raise FormatError(f"corrupt or unsupported PSD ({str(e) or type(e).__name__})") from None
     if img is None:
         raise FormatError("PSD without a composite image and without layers to render it from")
+    try:  # the document's colour profile (image resource 1039), which psd-tools' composite drops
+        from psd_tools.constants import Resource
+
+        icc = psd.image_resources.get_data(Resource.ICC_PROFILE)
+    except Exception:  # a damaged resource block: the picture is still good
+        icc = None
+    if isinstance(icc, bytes | bytearray) and icc:
+        img.info["icc_profile"] = bytes(icc)
     img.format_of_file = "PSB" if psd.version == 2 else "PSD"
     return img
 

@@ -139,6 +139,10 @@ class Autoencoder(nn.Module):
     # Trained only with --denoise: a model with skips around its bottleneck (the U-Net
     # denoiser) learns the identity from clean inputs, and scores a perfect, useless PSNR.
     needs_noise: ClassVar[bool] = False
+    # Prefixes of weights that `train --init` may find missing in the model it starts from (an
+    # optional input the older model lacks): they keep their initial values, which must leave the
+    # outputs as they were.
+    init_optional: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig):
         super().__init__()

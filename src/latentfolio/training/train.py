@@ -162,7 +162,12 @@ def _build(s: Settings, ds: ImageSet) -> Autoencoder:
         raise LatentfolioError(f"model {s.model}: {e}") from None
     if s.init_model is not None:
         try:
-            net.load_state_dict(s.init_model.state_dict(), strict=True)
+            keys = net.load_state_dict(s.init_model.state_dict(), strict=False)
+            missing = [k for k in keys.missing_keys if not k.startswith(net.init_optional)]
+            if missing or keys.unexpected_keys:
+                raise RuntimeError("Error(s) in loading state_dict:\n  " +
+                                   (f"Missing key(s): {', '.join(missing)}" if missing else
+                                    f"Unexpected key(s): {', '.join(keys.unexpected_keys)}"))
         except RuntimeError as e:
             lines = str(e).splitlines()
             raise ArgumentError("init", s.cfg.init, "its weights do not fit this model "

@@ -1,0 +1,92 @@
+"""What a file carries besides its pixels, and that a written copy must keep: its colour profile
+(ICC) and its EXIF (date, camera, place).
+
+A phone photo is usually in Display P3; written without its profile, every viewer shows it as
+sRGB, duller. So outputs keep the profile, and a codec that cannot store one (the JPEG XL
+plugin writes sRGB only, .lfz has no field for it) is used only where the profile says sRGB
+anyway (:func:`is_srgb`). EXIF is kept as read; after ``ImageOps.exif_transpose`` it says the
+pixels are upright.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageCms
+
+ICC_SPACE = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "RGBX": b"RGB ", "CMYK": b"CMYK"}
+
+
+def profile(img: Image.Image, mode: str | None = None) -> bytes | None:
+    """The image's ICC profile where it describes its pixels in ``mode`` (default: the image's
+    own; a CMYK profile is no use once the pixels are RGB), else None."""
+    icc = img.info.get("icc_profile")
+    if not icc or len(icc) < 20:
+        return None
+    return icc if ICC_SPACE.get(mode or img.mode) == icc[16:20] else None
+
+
+def keep(img: Image.Image, fmt: str, mode: str | None = None) -> dict:
+    """Save keywords that carry ``img``'s profile and EXIF into a ``fmt`` file (Pillow's name) of
+    pixels in ``mode`` (default: the image's own); only what that writer keeps."""
+    kw = {}
+    if (icc := profile(img, mode)) is not None and fmt != "JXL":  # the JPEG XL plugin takes no profile
+        kw["icc_profile"] = icc
+    if (exif := img.info.get("exif")) and fmt in ("JPEG", "PNG", "WEBP", "AVIF", "JXL", "HEIF", "TIFF"):
+        kw["exif"] = exif
+    return kw
+
+
+# 27 colours over the cube, plus dark greys, where sRGB's curve and a plain gamma part most.
+_PROBE = np.array([[r, g, b] for r in (0, 128, 255) for g in (0, 128, 255) for b in (0, 128, 255)]
+                  + [[v, v, v] for v in (8, 16, 32, 64)], np.uint8).reshape(1, -1, 3)
+SRGB_TOLERANCE = 2  # grey levels of 255
+
+
+@functools.lru_cache(maxsize=64)
+def _srgb_profile(icc: bytes) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            t = ImageCms.buildTransform(src, ImageCms.createProfile("sRGB"), "RGB", "RGB",
+                                        ImageCms.Intent.RELATIVE_COLORIMETRIC)
+            out = np.asarray(ImageCms.applyTransform(Image.fromarray(_PROBE, "RGB"), t), np.int16)
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return False  # a profile we cannot read: treated as not sRGB, so it is kept, not dropped
+    return int(np.abs(out - _PROBE).max()) <= SRGB_TOLERANCE
+
+
+def is_srgb(img: Image.Image) -> bool:
+    """Whether the pixels mean what they would in sRGB: no profile, a grey one, or an RGB profile
+    that maps every probe colour to sRGB within :data:`SRGB_TOLERANCE` (the compact ``c2`` and
+    ``sRGB IEC61966-2.1`` do; Display P3, Adobe RGB and a plain 2.2 gamma do not)."""
+    icc = profile(img)
+    return icc is None or icc[16:20] != b"RGB " or _srgb_profile(bytes(icc))
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """An RGB ``img`` with pixels converted to sRGB where its profile says otherwise (what a
+    colour-managed viewer shows); unchanged where it is sRGB already or the profile is unreadable."""
+    if img.mode != "RGB" or is_srgb(img):
+        return img
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(profile(img))),
+                                            ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return img
+    out.info = {k: v for k, v in img.info.items() if k not in ("icc_profile", "icc_profile_type")}
+    return out
+
+
+def describe(img: Image.Image) -> str:
+    """The profile's name, for messages: 'Display P3'."""
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(profile(img) or b"")).profile.profile_description.strip()
+    except (OSError, ValueError, ImageCms.PyCMSError, AttributeError):
+        return "an ICC profile"
