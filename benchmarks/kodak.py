@@ -11,7 +11,9 @@ same architecture over 0.25-1 bpp.
 
 ``--in-domain FOLDER``: the test split of that folder (files the models never trained on, by the
 same hash split as training), each cut to a native-resolution centre crop of at most 1024 x 768,
-against AVIF. Writes benchmarks/results/kodak.json and docs/images/kodak_rd.png.
+against AVIF. ``--keep-earlier``: an architecture with no folder under ``--models`` keeps its
+points from the last results file, marked with that file's date (the classical curves and every
+BD figure are measured again). Writes benchmarks/results/kodak.json and docs/images/kodak_rd.png.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from .codec import bd_rate
-from .common import data_root, save
+from .common import RESULTS, data_root, save
 
 import latentfolio as lf
 from latentfolio.codec.image import compress_image, decompress_bytes
@@ -85,6 +87,20 @@ def learned(images: list[np.ndarray], folder: Path) -> list[dict]:
     return rows
 
 
+def budget(pts: list[dict]) -> str:
+    """How long an architecture's rates trained, from their model folders' meta (each of
+    ``train --lambdas``'s rates fine-tunes the one before)."""
+    if pts[0].get("train_seconds") is None:
+        return "3-4 minutes per λ"
+    first, rest = pts[0], pts[1:]
+    out = f"{first['train_seconds'] / 60:.0f} min ({first['steps']:,} steps) for λ {first['lambda']:g}"
+    if rest:
+        mins = sorted(p["train_seconds"] / 60 for p in rest)
+        out += (f", then {mins[0]:.0f}" + (f"-{mins[-1]:.0f}" if mins[-1] - mins[0] >= 1 else "")
+                + " min for each higher λ, fine-tuning the one below")
+    return out
+
+
 def bd_psnr(ours: list[dict], ref: list[dict], lo: float = 0.25, hi: float = 1.0) -> float | None:
     """Mean PSNR difference (dB) at equal bpp over [lo, hi] ∩ both curves' ranges, log-bpp linear."""
     def curve(pts):
@@ -127,7 +143,7 @@ def figure(res: dict, path: Path) -> None:
         ax.plot([p["bpp"] for p in pts], [p["psnr_db"] for p in pts], ":o", ms=3, label=name)
     for name, pts in res["learned"].items():
         line = ax.plot([p["bpp"] for p in pts], [p["psnr_db"] for p in pts], "-s", ms=4, lw=2,
-                       label=f"latentfolio {name}")
+                       label=f"latentfolio {name}" + (f" ({pts[0]['measured']})" if pts[0].get("measured") else ""))
         ref = res["compressai"].get(name)
         if ref:
             ax.plot([p["bpp"] for p in ref], [p["psnr_db"] for p in ref], "--", color=line[0].get_color(),
@@ -147,7 +163,9 @@ def main() -> None:
     ap.add_argument("--in-domain", type=Path, default=None)
     ap.add_argument("--in-domain-limit", type=int, default=8)
     ap.add_argument("--limit", type=int, default=24)
+    ap.add_argument("--keep-earlier", action="store_true")
     args = ap.parse_args()
+    earlier = json.loads((RESULTS / "kodak.json").read_text()) if args.keep_earlier else None
     root = Path(data_root())
     kodak = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((root / "kodak").glob("kodim*.png"))][:args.limit]
     res: dict = {"images": len(kodak), "classical": {}, "learned": {}, "compressai": {}}
@@ -157,6 +175,10 @@ def main() -> None:
         if (args.models / arch).is_dir():
             res["learned"][arch] = learned(kodak, args.models / arch)
             res["compressai"][arch] = compressai(root / "compressai-kodak-results", COMPRESSAI[arch])
+        elif earlier and arch in earlier["learned"]:
+            res["learned"][arch] = [{**p, "measured": p.get("measured", earlier["date"])} for p in earlier["learned"][arch]]
+            res["compressai"][arch] = compressai(root / "compressai-kodak-results", COMPRESSAI[arch])
+    res["learned"] = {a: res["learned"][a] for a in COMPRESSAI if a in res["learned"]}
     res["bd_rate"] = {a: {c: bd_rate(pts, ref) for c, ref in res["classical"].items()} for a, pts in res["learned"].items()}
     res["bd_psnr"] = {a: {c: bd_psnr(pts, ref, 1e-6, 100.0) for c, ref in res["classical"].items()}
                       for a, pts in res["learned"].items()}
@@ -166,11 +188,14 @@ def main() -> None:
         dom = {"folder": str(args.in_domain), "images": len(imgs), "AVIF": classical(imgs, "AVIF"),
                "WEBP": classical(imgs, "WEBP"), "learned": {}}
         for arch in res["learned"]:
-            dom["learned"][arch] = learned(imgs, args.models / arch)
+            if (args.models / arch).is_dir():
+                dom["learned"][arch] = learned(imgs, args.models / arch)
+            elif earlier and arch in earlier.get("in_domain", {}).get("learned", {}):
+                dom["learned"][arch] = earlier["in_domain"]["learned"][arch]
         dom["bd_rate_vs_avif"] = {a: bd_rate(p, dom["AVIF"]) for a, p in dom["learned"].items()}
         dom["bd_rate_vs_webp"] = {a: bd_rate(p, dom["WEBP"]) for a, p in dom["learned"].items()}
         res["in_domain"] = dom
-    res["budget"] = "3-4 minutes per λ (100-760 steps)"
+    res["budget"] = {a: budget(pts) for a, pts in res["learned"].items()}
     figure(res, FIGURE)
     save("kodak", res)
 

@@ -267,10 +267,18 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{v:+.0f}%"
 
 
+def _budget(r: dict) -> str:
+    b = r.get("budget", "3-4 minutes per λ")
+    if isinstance(b, str):
+        return b
+    dated = {a: pts[0].get("measured") for a, pts in r["learned"].items()}
+    return "; ".join(f"`{a}` {v}" + (f" (measured {dated[a]})" if dated.get(a) else "") for a, v in b.items())
+
+
 def kodak(r: dict) -> str:
     lines = ["| model | λ | steps | bpp | PSNR dB | encode s/MP | decode s/MP |", "|---|---:|---:|---:|---:|---:|---:|"]
     for arch, pts in r["learned"].items():
-        lines += [f"| {arch} | {p['lambda']:g} | {p['steps']} | {p['bpp']:.3f} | {p['psnr_db']:.2f} | "
+        lines += [f"| {arch}{' (' + p['measured'] + ')' if p.get('measured') else ''} | {p['lambda']:g} | {p['steps']} | {p['bpp']:.3f} | {p['psnr_db']:.2f} | "
                   f"{p['encode_s_per_mp']:.2f} | {p['decode_s_per_mp']:.2f} |" for p in pts]
     classical = ["| codec | quality | bpp | PSNR dB | encode s/MP | decode s/MP |", "|---|---:|---:|---:|---:|---:|"]
     for name, pts in r["classical"].items():
@@ -288,8 +296,8 @@ def kodak(r: dict) -> str:
                   + ("n/a (no overlap)" if d is None else f"{d:+.2f} dB") + " |")
     out = (f"**Kodak**, {r['images']} images at native resolution (768 × 512), whole files, RGB PSNR averaged "
            "over images (CompressAI's protocol). The learned models were trained on `photos/` "
-           f"(79 photographs, 128 px native-resolution patches) for {r.get('budget', 'a few minutes')} on "
-           "this CPU; CompressAI's models trained for millions of steps on Vimeo-90k on GPUs. "
+           "(79 photographs, 128 px native-resolution patches) on this CPU: " + _budget(r) + ". "
+           "CompressAI's models trained for millions of steps on Vimeo-90k on GPUs. "
            "Each cell: BD-rate (% bytes at equal PSNR, negative: fewer; n/a where the PSNR ranges do "
            "not overlap) / BD-PSNR (dB at equal bpp, over the shared bpp range). "
            "![Kodak RD curves](images/kodak_rd.png)\n\n" + "\n".join(bd) + "\n\n" + "\n".join(lines)
