@@ -327,7 +327,7 @@ def test_the_noise_hint_measures_the_whole_image_and_a_denoiser_fine_tunes_into_
     probe = torch.rand(2, 1, 24, 24)
     assert torch.equal(new.eval()(probe).recon, old.eval()(probe).recon)
     train(root, tmp_path / "ft", init=str(tmp_path / "old"), model_options={"noise_hint": True}, epochs=1,
-          denoise="gaussian:0.15", progress=False)
+          max_time=0.05, denoise="gaussian:0.15", progress=False)  # a few seconds: it starts and saves
     assert load_model(tmp_path / "ft").config.noise_hint and load_model(model_dir).config.noise_hint  # the default
     with pytest.raises(LatentfolioError, match="do not fit"):  # other weights missing: still refused
         train(root, tmp_path / "bad", init=str(tmp_path / "old"), model_options={"blocks": 2}, epochs=1,
