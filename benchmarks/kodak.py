@@ -93,7 +93,7 @@ def budget(pts: list[dict]) -> str:
     if pts[0].get("train_seconds") is None:
         return "3-4 minutes per λ"
     first, rest = pts[0], pts[1:]
-    out = f"{first['train_seconds'] / 60:.0f} min ({first['steps']:,} steps) for λ {first['lambda']:g}"
+    out = f"{first['train_seconds'] / 60:.0f} min ({first['steps'] or 0:,} steps) for λ {first['lambda']:g}"
     if rest:
         mins = sorted(p["train_seconds"] / 60 for p in rest)
         out += (f", then {mins[0]:.0f}" + (f"-{mins[-1]:.0f}" if mins[-1] - mins[0] >= 1 else "")

@@ -210,8 +210,9 @@ def decode_preview(path, max_side: int, max_pixels: int | None = None) -> Image.
         img.load()
         img = _reduce(img, max_side)
         img = ImageOps.exif_transpose(img)
-        img = metadata.to_srgb(normalise_mode(img).convert("RGB"))
+        img = normalise_mode(img).convert("RGB")
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        img = metadata.to_srgb(img)  # on the small picture: fewer pixels to convert
     img.info["source_size"] = size
     return img
 
