@@ -69,3 +69,28 @@ def test_every_flipped_bit_is_caught():
 def test_sizes_past_the_format_are_refused():
     with pytest.raises(LatentfolioError, match="65535 px"):
         fmt.pack(0, FP, 70000, 10, "L", None, b"")
+
+
+def _sealed(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_version_3_carries_a_profile_and_exif():
+    icc, exif = b"\x00" * 16 + b"RGB " + bytes(range(200)), b"Exif\x00\x00MM" + b"\x07" * 90
+    hd = fmt.parse(fmt.pack(0, FP, 30, 20, "RGBA", zlib.compress(b"a" * 600), b"\x11" * 8, icc, exif))
+    assert (hd.version, hd.icc, hd.exif, hd.payload) == (3, icc, exif, b"\x11" * 8)
+    only = fmt.parse(fmt.pack(0, FP, 30, 20, "RGB", None, b"", None, exif))
+    assert (only.version, only.icc, only.exif) == (3, None, exif)
+    assert fmt.pack(0, FP, 30, 20, "RGB", None, b"\x01", None, b"") == fmt.pack(0, FP, 30, 20, "RGB", None, b"\x01")
+
+
+def test_a_damaged_profile_section_is_named_even_with_a_good_crc():
+    head = fmt.MAGIC + bytes([3, 1 << 1]) + FP[:4] + fmt.leb128(30) + fmt.leb128(20)
+    for extras, why in [(b"\x04", "unknown extras"),  # a bit this version does not define
+                        (b"\x01" + fmt.leb128(5) + b"junk!", "corrupt ICC profile"),
+                        (b"\x02" + fmt.leb128(90) + b"short", "malformed")]:
+        with pytest.raises(LatentfolioError, match=why):
+            fmt.parse(_sealed(head + extras), "x.lfz")
+    bomb = zlib.compress(bytes(fmt.MAX_EXTRA + 1), 9)  # inflates past the cap: refused, not allocated
+    with pytest.raises(LatentfolioError, match="corrupt EXIF"):
+        fmt.parse(_sealed(head + b"\x02" + fmt.leb128(len(bomb)) + bomb), "x.lfz")

@@ -95,12 +95,39 @@ def test_denoise_keeps_the_profile_and_exif(tmp_path):
     assert Image.open(tmp_path / "out" / "wide.jxl").format == "JXL"
 
 
-def test_a_model_codec_says_it_drops_a_profile(tmp_path):
+def test_an_lfz_file_carries_the_profile_and_exif_and_an_srgb_one_costs_nothing(tmp_path):
+    from latentfolio.codec.format import parse
+
     src = tmp_path / "in"
     src.mkdir()
-    _photo(5, 64, 64).save(src / "wide.png", icc_profile=_wide())
-    with pytest.warns(UserWarning, match="colour profile other than sRGB"):
-        lf.compress(FIXTURES / "v1" / "codec", [src], tmp_path / "out")
+    _photo(5, 64, 64).save(src / "wide.png", icc_profile=_wide(), exif=_exif())
+    _photo(6, 64, 64).save(src / "plain.png", icc_profile=_srgb())
+    _photo(6, 64, 64).save(src / "bare.png")
+    for out in (tmp_path / "lfz", tmp_path / "all.lfa"):
+        lf.compress(FIXTURES / "v1" / "codec", [src], out)
+        back = lf.decompress([out], tmp_path / ("back-" + out.name))
+        got = {Path(w["output"]).name: Image.open(w["output"]) for w in back["written"]}
+        assert got["wide.png"].info.get("icc_profile") == _wide()
+        assert got["wide.png"].getexif().get(0x010F) == "latentfolio test camera"
+        assert "icc_profile" not in got["plain.png"].info  # sRGB: untagged means the same colours
+    wide, plain, bare = (parse((tmp_path / "lfz" / f"{n}.png.lfz").read_bytes()) for n in ("wide", "plain", "bare"))
+    assert (wide.version, plain.version) == (3, 2) and wide.icc == _wide()
+    assert (tmp_path / "lfz" / "plain.png.lfz").read_bytes() == (tmp_path / "lfz" / "bare.png.lfz").read_bytes()
+
+
+def test_model_inputs_are_read_in_srgb(tmp_path):
+    from latentfolio.data.decode import decode_image
+    from latentfolio.data.patches import native_pixels
+
+    red = Image.new("RGB", (40, 40), (200, 30, 30))
+    red.save(tmp_path / "srgb.png", icc_profile=_srgb())
+    red.save(tmp_path / "wide.png", icc_profile=_wide())
+    red.putalpha(255)
+    red.save(tmp_path / "wide-alpha.png", icc_profile=_wide())
+    assert np.abs(decode_image(tmp_path / "srgb.png", 16, 3)[0, 0].astype(int) - (200, 30, 30)).max() <= 2
+    for name in ("wide.png", "wide-alpha.png"):
+        for a in (decode_image(tmp_path / name, 16, 3)[0, 0], native_pixels(str(tmp_path / name), 3)[0, 0]):
+            assert int(a[1]) > int(a[0]) + 100, name  # its red numbers mean green, and the model sees green
 
 
 def test_an_image_whose_bytes_hold_a_profile_for_other_pixels_gets_none():

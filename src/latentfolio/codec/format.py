@@ -1,15 +1,18 @@
 """The ``.lfz`` file: one compressed image. Parsing and packing live here and nowhere else.
 
-``.lfz`` layout, version 2 (little-endian)::
+``.lfz`` layout, versions 2 and 3 (little-endian)::
 
     magic   b"LFZ\\x1a"  4 bytes  -- never changes
-    version u8          1        -- this module writes 2 and reads 1 and 2; others are refused
+    version u8          1        -- 3 where the image carries a colour profile or EXIF, else 2
+                                    (byte for byte as before); reads 1 to 3, refuses others
     flags   u8          1        -- bit 0: alpha plane present; bits 1-7: Pillow mode code (MODES),
                                     127 = the mode's name follows the size
     model   4 bytes              -- first 4 bytes of the SHA-256 of model.safetensors
     width, height  LEB128        -- 1 byte each up to 127 px, at most 65535 px
     [mode   u8 length + ASCII]   -- only for a mode outside MODES
     [alpha  LEB128 length + zlib] -- lossless alpha, when flag bit 0 is set
+    [extras u8]                  -- version 3 only: bit 0 an ICC profile follows, bit 1 EXIF
+    [icc    LEB128 length + zlib] [exif  LEB128 length + zlib]
     payload                      -- ANS-coded latent symbols (constriction's 32-bit words, little-
                                     endian), up to 3 zero bytes at the very end dropped
     crc32   u32                  -- of every byte before it
@@ -33,7 +36,10 @@ from ..errors import LatentfolioError
 MAGIC, VERSION = b"LFZ\x1a", 2
 
 
-READS = (1, 2)
+VERSION_META = 3  # the v2 layout with an extras byte: a colour profile and EXIF after the alpha
+
+
+READS = (1, 2, 3)
 
 
 FP_LEN = 8  # model store folders, archive headers and .lfz v1; an .lfz v2 file keeps the first FP_LEN_V2
@@ -50,6 +56,12 @@ MODES = ("L", "RGB", "RGBA", "P", "LA", "1", "I;16", "I;16L", "I;16B", "I", "F",
 
 
 MODE_NAMED = 127
+
+
+EXTRA_ICC, EXTRA_EXIF = 1, 2
+
+
+MAX_EXTRA = 16 << 20  # bytes a profile or EXIF may inflate to: an ICC profile of a printer is a few MB
 
 
 def leb128(n: int) -> bytes:
@@ -81,6 +93,8 @@ class Header:
     mode: str
     alpha: bytes | None
     payload: bytes
+    icc: bytes | None = None
+    exif: bytes | None = None
 
 
 def parse(data: bytes, name: str = "file") -> Header:
@@ -97,12 +111,24 @@ def parse(data: bytes, name: str = "file") -> Header:
     if zlib.crc32(body) != crc:
         raise LatentfolioError(f"{name}: corrupted or truncated .lfz file (CRC mismatch)")
     try:
-        return (_parse_v1 if version == 1 else _parse_v2)(body, flags, name)
+        return _parse_v1(body, flags, name) if version == 1 else _parse_v2(body, flags, name, version)
     except (struct.error, IndexError, UnicodeDecodeError):
         raise LatentfolioError(f"{name}: malformed .lfz file") from None
 
 
-def _parse_v2(body: bytes, flags: int, name: str) -> Header:
+def _inflate(blob: bytes, what: str, name: str) -> bytes:
+    """A zlib section, inflated to at most MAX_EXTRA bytes (no zlib bomb)."""
+    d = zlib.decompressobj()
+    try:
+        raw = d.decompress(blob, MAX_EXTRA)
+    except zlib.error:
+        raw = b""
+    if not raw or d.unconsumed_tail or not d.eof:
+        raise LatentfolioError(f"{name}: corrupt {what} in .lfz file")
+    return raw
+
+
+def _parse_v2(body: bytes, flags: int, name: str, version: int = 2) -> Header:
     pos = 6
     fp = body[pos:pos + FP_LEN_V2]
     width, pos = read_leb128(body, pos + FP_LEN_V2, name)
@@ -119,10 +145,21 @@ def _parse_v2(body: bytes, flags: int, name: str) -> Header:
     if flags & FLAG_ALPHA:
         alen, pos = read_leb128(body, pos, name)
         alpha, pos = body[pos:pos + alen], pos + alen
+    extra: dict = {}
+    if version == VERSION_META:
+        bits, pos = body[pos], pos + 1
+        if bits & ~(EXTRA_ICC | EXTRA_EXIF):
+            raise LatentfolioError(f"{name}: malformed .lfz file (unknown extras {bits:#x})")
+        for bit, key in ((EXTRA_ICC, "icc"), (EXTRA_EXIF, "exif")):
+            if bits & bit:
+                n, pos = read_leb128(body, pos, name)
+                if pos + n > len(body):
+                    raise LatentfolioError(f"{name}: malformed .lfz file")
+                extra[key], pos = _inflate(body[pos:pos + n], "ICC profile" if key == "icc" else "EXIF", name), pos + n
     if pos > len(body) or not 0 < width <= 65535 or not 0 < height <= 65535:
         raise LatentfolioError(f"{name}: malformed .lfz file")
     payload = body[pos:]
-    return Header(2, flags, fp, width, height, mode, alpha, payload + bytes(-len(payload) % 4))
+    return Header(version, flags, fp, width, height, mode, alpha, payload + bytes(-len(payload) % 4), **extra)
 
 
 def _parse_v1(body: bytes, flags: int, name: str) -> Header:
@@ -146,8 +183,9 @@ def _parse_v1(body: bytes, flags: int, name: str) -> Header:
 
 
 def pack(flags: int, fingerprint: bytes, width: int, height: int, mode: str, alpha: bytes | None,
-         payload: bytes) -> bytes:
-    """An .lfz file (version 2) from its parts: header, optional mode name and alpha, payload, CRC."""
+         payload: bytes, icc: bytes | None = None, exif: bytes | None = None) -> bytes:
+    """An .lfz file from its parts: header, optional mode name and alpha, the colour profile and
+    EXIF (version 3; without them, version 2), payload, CRC."""
     if width > 65535 or height > 65535:
         raise LatentfolioError(f"image is {width}x{height}: .lfz holds at most 65535 px a side")
     code = MODES.index(mode) if mode in MODES else MODE_NAMED
@@ -159,6 +197,13 @@ def pack(flags: int, fingerprint: bytes, width: int, height: int, mode: str, alp
     if alpha is not None:
         flags |= FLAG_ALPHA
         extra += leb128(len(alpha)) + alpha
-    body = MAGIC + bytes([VERSION, flags]) + fingerprint[:FP_LEN_V2] + leb128(width) + leb128(height)
+    version = VERSION_META if icc or exif else VERSION
+    if version == VERSION_META:
+        extra += bytes([(EXTRA_ICC if icc else 0) | (EXTRA_EXIF if exif else 0)])
+        for blob in (icc, exif):
+            if blob:
+                z = zlib.compress(blob, 9)
+                extra += leb128(len(z)) + z
+    body = MAGIC + bytes([version, flags]) + fingerprint[:FP_LEN_V2] + leb128(width) + leb128(height)
     body += extra + payload
     return body + struct.pack("<I", zlib.crc32(body))

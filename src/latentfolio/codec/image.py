@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data import metadata
 from ..errors import LatentfolioError
 from ..imaging import image_to_pixels, pixels_to_image, to_float, to_pixels
 from ..models import to_unit
@@ -143,7 +144,8 @@ def encode_image(model, img: Image.Image, refine: int = 0, name: str = "image") 
         sym = _symbols(model, _latent(model, pixels, info, refine))
         payload = code_symbols(model, sym)
     alpha = zlib.compress(np.asarray(info["alpha"], np.uint8).tobytes(), 9) if "alpha" in info else None
-    return pack(0, fingerprint(model), w, h, img.mode, alpha, payload), sym
+    icc, exif = metadata.needed_profile(img), img.info.get("exif")  # version 3 when either is there
+    return pack(0, fingerprint(model), w, h, img.mode, alpha, payload, icc, exif), sym
 
 
 # The modes a decoded image can be rebuilt in (and written as PNG or TIFF); a file naming any other
@@ -202,8 +204,17 @@ def _decode_factorized(model, payload: bytes, shape, name: str, hd) -> np.ndarra
 
 
 def decompress_bytes(model, data: bytes, name: str = "file") -> Image.Image:
-    """The bytes of an .lfz file -> a Pillow image of the original size and mode."""
+    """The bytes of an .lfz file -> a Pillow image of the original size and mode, with the colour
+    profile and EXIF the file carries in ``info``."""
     hd = parse(data, name)
+    img = _rebuild(model, hd, name)
+    for key, blob in (("icc_profile", hd.icc), ("exif", hd.exif)):
+        if blob:
+            img.info[key] = blob
+    return img
+
+
+def _rebuild(model, hd, name: str) -> Image.Image:
     require_codec(model)
     if hd.mode not in DECODABLE:
         raise LatentfolioError(f"{name}: holds an image of mode {hd.mode!r}, which latentfolio cannot rebuild")

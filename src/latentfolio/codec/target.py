@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data import metadata
 from ..errors import ArgumentError, LatentfolioError
 from ..metrics import ssim
 from .classical import CODECS, JPEG_JXL, LOSSLESS, decode, lossless, transcode_jpeg
@@ -67,7 +66,7 @@ def _ssim(ref: np.ndarray, test: np.ndarray) -> float:
     """SSIM (Wang et al. 2004), averaged over strips weighted by their rows."""
     total = 0.0
     for i in range(0, ref.shape[0], STRIP):
-        a, b = (torch.from_numpy(np.ascontiguousarray(v[i:i + STRIP])).float().div(255) for v in (ref, test))
+        a, b = (torch.from_numpy(np.array(v[i:i + STRIP])).float().div(255) for v in (ref, test))  # a copy: writable
         a, b = (v.reshape(v.shape[0], v.shape[1], -1).permute(2, 0, 1)[None] for v in (a, b))
         total += float(ssim(b, a)[0]) * a.shape[2]
     return total / ref.shape[0]
@@ -155,8 +154,8 @@ def lowest(img: Image.Image, ref: np.ndarray, ladder: Ladder, target: Target, st
 
 
 def keeps_colour(codec: str, img: Image.Image) -> bool:
-    """Whether ``codec``'s file keeps ``img``'s colour profile, or needs none: .lfz holds none."""
-    return CODECS[codec].keeps_colour(img) if codec in CODECS else metadata.is_srgb(img)
+    """Whether ``codec``'s file keeps ``img``'s colour profile, or needs none (.lfz keeps it)."""
+    return codec not in CODECS or CODECS[codec].keeps_colour(img)
 
 
 def _exact(target: Target) -> float:

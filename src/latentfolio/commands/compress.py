@@ -88,11 +88,9 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
         todo = [(f, out / (rel + ".lfz")) for f, rel in rels]
         kept = [dst for _, dst in todo if resume and _done(dst, model)]
         pairs = _io.plan_outputs([(f, dst) for f, dst in todo if dst not in kept], force)
-    rows, entries, failed, profiled = [], [], [], []
+    rows, entries, failed = [], [], []
     for (f, dst), img in each_image(pairs, "compressing", progress):
         img = ImageOps.exif_transpose(img)  # coded as it is shown: a rotated photo stays upright
-        if not metadata.is_srgb(img):
-            profiled.append(f"{f} ({metadata.describe(img)})")
         if img.mode not in DECODABLE:  # e.g. a floating-point TIFF (mode F)
             warnings.warn(f"skipped {f}: mode {img.mode} images are not supported; save it as 8- or 16-bit",
                           stacklevel=2)
@@ -116,10 +114,6 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
         raise failed[0] if len(failed) == 1 else LatentfolioError("no readable image to compress")
     for e in failed:  # named once each, after the work, as the bad files of a folder are
         warnings.warn(f"skipped {e}", stacklevel=2)
-    if profiled:
-        warnings.warn(f"{len(profiled)} image(s) have a colour profile other than sRGB, which .lfz does not keep: "
-                      f"decoded, they show in sRGB's duller colours (the first: {profiled[0]}); --target-psnr "
-                      "keeps them in AVIF or WebP with their profile", stacklevel=2)
     if archive:
         write_archive(out, entries, fingerprint(model))
     register(model)
@@ -328,7 +322,7 @@ def decompress(files: list, out, *, model_dir=None, only: list[str] | None = Non
                     if kind == "lfz" else decode(blob, src)
                 buf = io.BytesIO()
                 fmt = "PNG" if dst.suffix == ".png" else "TIFF"
-                img.save(buf, format=fmt, **metadata.keep(img, fmt))  # an AVIF's profile and EXIF
+                img.save(buf, format=fmt, **metadata.keep(img, fmt))  # the profile and EXIF an AVIF or .lfz carries
                 data = buf.getvalue()
         except LatentfolioError as e:
             failed.append((src, e))

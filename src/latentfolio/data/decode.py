@@ -64,6 +64,18 @@ def normalise_mode(img: Image.Image) -> Image.Image:
     return img
 
 
+def upright_pixels(img: Image.Image, mode: str) -> Image.Image:
+    """What a model reads of a file: upright (EXIF), in ``mode`` (L or RGB) by :func:`normalise_mode`,
+    and in sRGB's colours where the file's profile is another (a P3 photo's numbers, read as
+    they are, would be duller colours than the ones the models learned)."""
+    icc = metadata.profile(img, "RGB")  # normalise_mode's RGBA -> RGB drops the image's info
+    out = normalise_mode(ImageOps.exif_transpose(img)).convert(mode)
+    if icc is None or mode != "RGB":
+        return out
+    out.info["icc_profile"] = icc
+    return metadata.to_srgb(out)
+
+
 def _fit(img: Image.Image, size: int, fit: str) -> Image.Image:
     if img.size == (size, size):
         return img
@@ -189,8 +201,7 @@ def _decode(path, size, channels, fit, max_pixels, name, measure):
         img.draft(mode, (at * 2, at * 2))
         img.load()
         img = _reduce(img, at)
-        img = ImageOps.exif_transpose(img)
-        img = normalise_mode(img).convert(mode)
+        img = upright_pixels(img, mode)
         if measure:
             cx = complexity(np.asarray(img))
             img = _reduce(img, size)

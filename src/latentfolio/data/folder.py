@@ -25,7 +25,7 @@ from ..errors import LatentfolioError
 from .decode import BadImage, decode_image, header
 from .imageset import ImageSet, hash_splits
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: pixels in sRGB (2026-12-07)
 
 
 # Written by `cluster --organize` into its output folder: what it wrote there (docs/formats.md).

@@ -3,8 +3,8 @@
 
 A phone photo is usually in Display P3; written without its profile, every viewer shows it as
 sRGB, duller. So outputs keep the profile, and a codec that cannot store one (the JPEG XL
-plugin writes sRGB only, .lfz has no field for it) is used only where the profile says sRGB
-anyway (:func:`is_srgb`). EXIF is kept as read; after ``ImageOps.exif_transpose`` it says the
+plugin writes sRGB only) is used only where the profile says sRGB anyway (:func:`is_srgb`).
+An ``.lfz`` file (version 3) carries the profile and EXIF itself. EXIF is kept as read; after ``ImageOps.exif_transpose`` it says the
 pixels are upright.
 """
 
@@ -66,6 +66,13 @@ def is_srgb(img: Image.Image) -> bool:
     ``sRGB IEC61966-2.1`` do; Display P3, Adobe RGB and a plain 2.2 gamma do not)."""
     icc = profile(img)
     return icc is None or icc[16:20] != b"RGB " or _srgb_profile(bytes(icc))
+
+
+def needed_profile(img: Image.Image) -> bytes | None:
+    """The profile a copy of ``img`` must carry: None where there is none or it is an RGB profile
+    that says what no profile says (sRGB, by :func:`is_srgb`); a grey or CMYK one is kept."""
+    icc = profile(img)
+    return None if icc is None or (icc[16:20] == b"RGB " and is_srgb(img)) else icc
 
 
 def to_srgb(img: Image.Image) -> Image.Image:

@@ -20,16 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import ImageOps
 
-from .decode import header, normalise_mode, open_image
+from .decode import header, open_image, upright_pixels
 from .folder import cache_root, decode_each, keep_good_rows, scan_folder, stamps_of, warn_skipped
 from .imageset import ImageSet, hash_splits
 
 PATCH_BANK_BYTES = 2 << 30  # the bank's bound on disk (a memmap: paged in, never all in RAM)
 MAX_PER_IMAGE = 64  # crops of one image, at most
 DEFAULT_PATCH = 256  # px: CompressAI's training crop
-VERSION = 1
+VERSION = 2  # 2: pixels in sRGB (2026-12-07)
 
 
 def default_patch(sides: list[int]) -> int:
@@ -44,9 +43,9 @@ def per_image_default(n_files: int, patch: int, channels: int) -> int:
 
 
 def native_pixels(path: str, channels: int, max_pixels: int | None = None) -> np.ndarray:
-    """A file at its own size as (H, W, channels) uint8, upright (EXIF), alpha on white."""
+    """A file at its own size as (H, W, channels) uint8, upright (EXIF), alpha on white, sRGB."""
     img = open_image(path, max_pixels)
-    img = normalise_mode(ImageOps.exif_transpose(img)).convert("L" if channels == 1 else "RGB")
+    img = upright_pixels(img, "L" if channels == 1 else "RGB")
     a = np.asarray(img, dtype=np.uint8)
     return a.reshape(a.shape[0], a.shape[1], channels)
 
