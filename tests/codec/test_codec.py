@@ -324,3 +324,30 @@ def test_memory_need_grows_with_the_image_not_the_activations(model):
     small, big = image.memory_need(model, 1000, 1000), image.memory_need(model, 20000, 20000)
     assert big < image.MEMORY_BUDGET  # a 400 MP scan fits
     assert (big - small) / (400 - 1) < 40e6  # about the pixel copies and the latent per MP
+
+
+def test_info_says_what_a_coded_file_holds_and_which_model_decodes_it(codec_dir, tmp_path, monkeypatch, capsys):
+    import json
+
+    from conftest import cli
+
+    monkeypatch.setenv("LATENTFOLIO_MODELS", str(tmp_path / "store"))
+    src = tmp_path / "in"
+    src.mkdir()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0132] = "Nikon", "2019:03:21 11:04:22"
+    photo((40, 30)).save(src / "a.png", exif=exif.tobytes())
+    photo((20, 20), seed=4).save(src / "b.png")
+    for out in ("lfz", "all.lfa"):
+        assert cli(capsys, monkeypatch, "compress", codec_dir[0], src, "--out", tmp_path / out)[0] == 0
+    code, out, err = cli(capsys, monkeypatch, "info", tmp_path / "lfz" / "a.png.lfz", "--json")
+    d = json.loads(out)
+    assert code == 0 and (d["version"], d["width"], d["height"], d["mode"]) == (3, 40, 30, "RGB")
+    assert d["exif"]["make"] == "Nikon" and d["exif"]["date"] == "2019:03:21 11:04:22" and d["colour_profile"] is None
+    assert d["bytes"] == (tmp_path / "lfz" / "a.png.lfz").stat().st_size
+    assert Path(d["model"]["stored"]).name.startswith(d["model"]["fingerprint"])  # decompress will find it
+    code, out, _ = cli(capsys, monkeypatch, "info", tmp_path / "all.lfa")
+    assert code == 0 and "2 entries (2 lfz)" in out
+    (tmp_path / "cut.lfz").write_bytes((tmp_path / "lfz" / "b.png.lfz").read_bytes()[:-2])
+    code, out, err = cli(capsys, monkeypatch, "info", tmp_path / "cut.lfz")
+    assert code == 2 and err.strip().count("\n") == 0 and "cut.lfz" in err and "CRC" in err

@@ -124,13 +124,16 @@ def reconstruct(
 
 
 @app.command()
-def info(model_dir: Path = model_arg(), as_json: bool = JSON):
-    """Layer table (output shapes, parameters), latent size and compression ratio."""
+def info(model_dir: Path = model_arg("A model folder, or an .lfz file or .lfa archive."), as_json: bool = JSON):
+    """Layer table (output shapes, parameters), latent size and compression ratio; for a compressed
+    file, its size, mode, colour profile and EXIF, and the model that decodes it."""
     from ..commands.model import info as run
 
     d = run(model_dir)
 
     def human(d):
+        if "format" in d:
+            return _coded_file(d)
         from rich.table import Table
 
         t = Table(title=f"{model_dir} ({d['type']})", header_style="bold")
@@ -147,6 +150,22 @@ def info(model_dir: Path = model_arg(), as_json: bool = JSON):
             con.print(f"{m['split']}: psnr {m['psnr_db']:.2f} dB, ssim {m['ssim']:.4f}, mse {m['mse']:.5f}")
 
     _emit(d, as_json, human)
+
+
+def _coded_file(d: dict) -> None:
+    m = d["model"]
+    model = "none (classical codecs only)" if m is None else m["fingerprint"] + (
+        f", stored in {m['stored']}" if m["stored"] else ", not in the model store: decompress needs --model")
+    if d["format"] == "lfa":
+        codecs = ", ".join(f"{n} {c}" for c, n in d["codecs"].items())
+        typer.echo(f"{d['file']}: .lfa archive, {d['entries']} entries ({codecs}), {d['bytes']:,} bytes\nmodel: {model}")
+        return
+    typer.echo(f"{d['file']}: .lfz version {d['version']}, {d['width']} x {d['height']} {d['mode']}"
+               f"{' with alpha' if d['alpha'] else ''}, {d['bytes']:,} bytes ({d['bpp']:.3f} bpp)\nmodel: {model}")
+    typer.echo(f"colour profile: {d['colour_profile'] or 'none (sRGB)'}")
+    if d["exif"]:
+        said = ", ".join(f"{k} {d['exif'][k]}" for k in ("make", "model", "date") if k in d["exif"])
+        typer.echo(f"EXIF: {d['exif']['bytes']:,} bytes{': ' + said if said else ''}")
 
 
 @app.command()

@@ -4,11 +4,13 @@ of its own: it needs Lightning, and these should start fast)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import _io
+from ..codec.describe import describe
 from ..data import decode_inputs
 from ..errors import ArgumentError
 from ..imaging import auto_scale, make_grid, save_picture
@@ -59,9 +61,12 @@ def reconstruct(model_dir, inputs: list, out, *, force: bool = False, ncol: int 
             "psnr_db": [round(float(v), 3) for v in p], "mean_psnr_db": float(p.mean())}
 
 
-def info(model_dir) -> dict:
-    """Layers, output shapes, parameter counts, latent size and compression ratio of a model."""
-    return model_info(load_model(model_dir))
+def info(path) -> dict:
+    """Layers, output shapes, parameter counts, latent size and compression ratio of a model; or,
+    for an .lfz file or .lfa archive, what it holds and which model decodes it."""
+    if Path(path).is_file():
+        return describe(path)
+    return model_info(load_model(path))
 
 
 def models() -> dict:

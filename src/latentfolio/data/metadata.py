@@ -93,7 +93,29 @@ def to_srgb(img: Image.Image) -> Image.Image:
 
 def describe(img: Image.Image) -> str:
     """The profile's name, for messages: 'Display P3'."""
+    return profile_name(profile(img) or b"")
+
+
+def profile_name(icc: bytes) -> str:
     try:
-        return ImageCms.ImageCmsProfile(io.BytesIO(profile(img) or b"")).profile.profile_description.strip()
+        return ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.profile_description.strip()
     except (OSError, ValueError, ImageCms.PyCMSError, AttributeError):
         return "an ICC profile"
+
+
+EXIF_SHOWN = {0x010F: "make", 0x0110: "model", 0x0132: "date"}  # IFD0 tags; DateTimeOriginal is preferred
+EXIF_IFD, DATE_TAKEN = 0x8769, 0x9003
+
+
+def exif_summary(exif: bytes) -> dict:
+    """The camera and the date an EXIF block names, for `info`; {} where it says neither or is damaged."""
+    e = Image.Exif()
+    try:
+        e.load(exif)
+        out = {k: str(e[t]).strip("\0 ") for t, k in EXIF_SHOWN.items() if t in e}
+        taken = e.get_ifd(EXIF_IFD).get(DATE_TAKEN)
+    except Exception:  # a damaged block: Pillow's parser raises many kinds
+        return {}
+    if taken:
+        out["date"] = str(taken).strip("\0 ")
+    return {k: v for k, v in out.items() if v}
