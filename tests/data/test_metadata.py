@@ -151,3 +151,6 @@ def test_gallery_pictures_show_the_colours_a_colour_managed_viewer_shows(tmp_pat
     assert np.abs(same - (200, 30, 30)).max() <= 2
     assert shown[1] > shown[0] + 100  # its red numbers mean green, and the thumbnail is green
     assert "icc_profile" not in decode_preview(tmp_path / "wide.png", 32).info  # its pixels are sRGB now
+    red.putalpha(255)
+    red.save(tmp_path / "wide-alpha.png", icc_profile=_wide())  # composited on paper: the profile still applies
+    assert np.asarray(decode_preview(tmp_path / "wide-alpha.png", 32), int)[0, 0, 1] > 100

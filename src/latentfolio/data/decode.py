@@ -64,12 +64,15 @@ def normalise_mode(img: Image.Image) -> Image.Image:
     return img
 
 
-def upright_pixels(img: Image.Image, mode: str) -> Image.Image:
+def upright_pixels(img: Image.Image, mode: str, max_side: int | None = None) -> Image.Image:
     """What a model reads of a file: upright (EXIF), in ``mode`` (L or RGB) by :func:`normalise_mode`,
     and in sRGB's colours where the file's profile is another (a P3 photo's numbers, read as
-    they are, would be duller colours than the ones the models learned)."""
+    they are, would be duller colours than the ones the models learned). ``max_side``: shrunk to
+    it first (Lanczos), so fewer pixels are converted."""
     icc = metadata.profile(img, "RGB")  # normalise_mode's RGBA -> RGB drops the image's info
     out = normalise_mode(ImageOps.exif_transpose(img)).convert(mode)
+    if max_side is not None:
+        out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     if icc is None or mode != "RGB":
         return out
     out.info["icc_profile"] = icc
@@ -220,10 +223,7 @@ def decode_preview(path, max_side: int, max_pixels: int | None = None) -> Image.
         img.draft("RGB", (max_side, max_side))
         img.load()
         img = _reduce(img, max_side)
-        img = ImageOps.exif_transpose(img)
-        img = normalise_mode(img).convert("RGB")
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        img = metadata.to_srgb(img)  # on the small picture: fewer pixels to convert
+        img = upright_pixels(img, "RGB", max_side)
     img.info["source_size"] = size
     return img
 
