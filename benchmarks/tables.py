@@ -410,12 +410,22 @@ def denoise_native(r: dict) -> str:
             + "\n".join(harm_rows) + "\n\n" + _machine(r))
 
 
+def startup(r: dict) -> str:
+    sec, over = r["seconds"], r["over_torch_import"]
+    rows = "\n".join(f"| `latentfolio {k}` | {sec[k]:.2f} | {over[k]:.2f} |" for k in over)
+    return (f"**Start-up**: a quick command from the shell, in a fresh process (median of {r['runs']}), against "
+            f"the floor in the same run: a Python that imports only torch ({sec['import torch']:.2f} s), which "
+            f"they need. Before 2026-12-07 they also imported Lightning: torch and Lightning alone take "
+            f"{sec['import torch, lightning']:.2f} s here.\n\n| command | seconds | × `import torch` |\n|---|---:|---:|\n"
+            + rows + "\n\n" + _machine(r))
+
+
 RENDER = {"train_speed": train_speed, "quality": quality, "denoise": denoise, "codec": codec,
           "generate": generate, "cluster": cluster, "anomaly": anomaly, "planted": planted,
           "planted_photos": planted_photos,
           "catalog_speed": catalog_speed, "index_photos": index_photos, "scale": scale,
           "kodak": kodak, "patch_loading": patch_loading, "gallery": gallery, "features": features,
-          "target": target, "denoise_native": denoise_native}
+          "target": target, "denoise_native": denoise_native, "startup": startup}
 
 
 def render() -> str:

@@ -10,26 +10,57 @@ keyword arguments, plus ``load`` and ``load_data``.
 
 from __future__ import annotations
 
-from .commands.clean import denoise, noise
-from .commands.cluster import cluster
-from .commands.cluster import compare as compare_clusters
-from .commands.codec_eval import codec_eval
-from .commands.compress import compress, decompress
-from .commands.dedupe import apply_duplicates
-from .commands.journal import undo
-from .commands.create import blend, fit_density, interpolate, sample, traverse
-from .commands.model import evaluate, info, reconstruct
-from .commands.model import models as list_models
-from .commands.index import index
-from .commands.organize import anomalies, duplicates, map, similar
-from .commands.train import train
-from .data import load_data
-from .gallery.server import serve
-from .reports.compare import compare_latent
-from .reports.demo import demo
-from .reports.report import report
-from .reports.sweep import sweep
-from .saved import load_model as load
+# Each name is imported from its command's module on first use, so `lf.similar` loads the catalog
+# code and torch, not Lightning or the gallery's server (a `similar` query: 7 s -> 2 s).
+_WHERE = {
+    "anomalies": ("commands.organize", "anomalies"),
+    "apply_duplicates": ("commands.dedupe", "apply_duplicates"),
+    "blend": ("commands.create", "blend"),
+    "cluster": ("commands.cluster", "cluster"),
+    "codec_eval": ("commands.codec_eval", "codec_eval"),
+    "compare_clusters": ("commands.cluster", "compare"),
+    "compare_latent": ("reports.compare", "compare_latent"),
+    "compress": ("commands.compress", "compress"),
+    "decompress": ("commands.compress", "decompress"),
+    "demo": ("reports.demo", "demo"),
+    "denoise": ("commands.clean", "denoise"),
+    "duplicates": ("commands.organize", "duplicates"),
+    "evaluate": ("commands.model", "evaluate"),
+    "fit_density": ("commands.create", "fit_density"),
+    "index": ("commands.index", "index"),
+    "info": ("commands.model", "info"),
+    "interpolate": ("commands.create", "interpolate"),
+    "list_models": ("commands.model", "models"),
+    "load": ("saved", "load_model"),
+    "load_data": ("data", "load_data"),
+    "map": ("commands.organize", "map"),
+    "noise": ("commands.clean", "noise"),
+    "reconstruct": ("commands.model", "reconstruct"),
+    "report": ("reports.report", "report"),
+    "sample": ("commands.create", "sample"),
+    "serve": ("gallery.server", "serve"),
+    "similar": ("commands.organize", "similar"),
+    "sweep": ("reports.sweep", "sweep"),
+    "train": ("commands.train", "train"),
+    "traverse": ("commands.create", "traverse"),
+    "undo": ("commands.journal", "undo"),
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = _WHERE[name]
+    value = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})
+
 
 __all__ = ["anomalies", "apply_duplicates", "blend", "cluster", "codec_eval", "compare_clusters", "compare_latent", "compress", "decompress",
            "demo", "denoise", "duplicates", "evaluate", "fit_density", "index", "info", "interpolate",

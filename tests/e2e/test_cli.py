@@ -247,3 +247,18 @@ def test_worker_process_detection(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "0")
     monkeypatch.setenv("NODE_RANK", "2")
     assert is_worker_process()
+
+
+def test_quick_commands_do_not_load_lightning():
+    """Only training and indexing need Lightning (5-6 s to import here); a search, a duplicate
+    check, an .lfz's info, the gallery and the Python API's quick calls start without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, latentfolio as lf; lf.similar; lf.duplicates; lf.info; lf.serve; lf.compress; lf.denoise; "
+            "import latentfolio.cli.app, latentfolio.commands.organize, latentfolio.commands.cluster, "
+            "latentfolio.gallery.server, latentfolio.codec.describe; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

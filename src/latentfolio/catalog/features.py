@@ -23,7 +23,7 @@ from ..data import BadFileWarning
 from ..data.decode import BadImage
 from ..errors import ArgumentError, LatentfolioError
 from ..features import REGISTRY, Embedder, open_embedder
-from .encode import progress_bar
+from ..progress import progress_bar
 from .search import build_ann
 from .store import META, Catalog
 

@@ -13,8 +13,9 @@ import numpy as np
 
 from .. import _io
 from ..errors import LatentfolioError
+from ..progress import progress_bar
 from .features import update_features
-from .encode import code_dim, encode_items, encode_trainer, launched_rank, launched_world, progress_bar
+from .encode import code_dim, encode_items, encode_trainer, launched_rank, launched_world
 from .search import build_ann
 from .sources import Item, resolve_source
 from .store import FAISS, FORMAT_VERSION, LATENTS, META, Catalog, check_model, file_rows, nonfinite_rows

@@ -89,7 +89,7 @@ def duplicates(
 ):
     """Groups of duplicate images in tiers (identical bytes, re-encoded or resized, near), each
     with a suggested keeper. Without --apply nothing is touched: the plan is printed."""
-    from ..api import apply_duplicates
+    from ..commands.dedupe import apply_duplicates
     from ..commands.organize import duplicates as run
 
     if tier is not None and tier not in ("identical", "same", "near"):
@@ -122,7 +122,7 @@ def undo(
     as_json: bool = JSON,
 ):
     """Put back every file a journal moved or linked (also after a run that was killed)."""
-    from ..api import undo as run
+    from ..commands.journal import undo as run
 
     _emit(run(journal), as_json, lambda r: typer.echo(f"{r['restored']} file(s) put back ({r['left']} left: "
                                                       "their original names are taken)" if r["left"] else
@@ -140,7 +140,7 @@ def serve(
 ):
     """The local gallery: map, image pages, search by image, duplicates, clusters, outliers and
     create, served until Ctrl-C."""
-    from ..api import serve as run
+    from ..gallery.server import serve as run
 
     run(source, model_dir=model, catalog=catalog_out, host=host, port=port, open_browser=open_browser)
 
