@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "latentfolio"
 # Bottom to top. A module may import from its own layer (no cycles) and from any layer below.
 LAYERS = [
     ("errors", "version"),
-    ("_io",),
+    ("_io", "progress"),
     ("metrics", "imaging"),
     ("data",),
     ("models",),
@@ -34,10 +34,12 @@ LAYERS = [
     ("cli", "__init__"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
-# The one seam where the package's own modules are imported on first use: the CLI's commands
-# (and the package root's API) load the library only when called, so `latentfolio --help`
-# stays instant (importing the library imports torch).
-LAZY_ALLOWED = ("cli", "__init__")
+# The one seam where the package's own modules are imported on first use: the CLI's commands,
+# the package root and the API load the library only when called, so `latentfolio --help`
+# stays instant (importing the library imports torch) and `lf.similar` does not load what only
+# `lf.train` needs (Lightning). The API names its modules in a table (`api._WHERE`), which
+# test_the_api_loads_only_what_each_function_needs checks against the layers.
+LAZY_ALLOWED = ("cli", "__init__", "api")
 
 
 def modules() -> dict[str, Path]:
@@ -160,3 +162,15 @@ def test_modules_hold_one_idea():
                 if n > 80 and top(mod) != "cli":  # a typer command's signature is its flag table
                     long_functions.append(f"{mod}.{node.name}: {n} lines")
     assert not long_modules and not long_functions, long_modules + long_functions
+
+
+def test_the_api_loads_only_what_each_function_needs():
+    """`latentfolio.api` imports each function from its command's module on first use; every
+    module it names exists and sits below it."""
+    import importlib
+
+    api = importlib.import_module("latentfolio.api")
+    assert set(api._WHERE) == set(api.__all__)
+    for name, (module, attr) in api._WHERE.items():
+        assert module in MODULES and RANK[top(module)] < RANK["api"], name
+        assert callable(getattr(api, name)), name

@@ -251,13 +251,14 @@ def test_worker_process_detection(monkeypatch):
 
 def test_quick_commands_do_not_load_lightning():
     """Only training and indexing need Lightning (5-6 s to import here); a search, a duplicate
-    check, an .lfz's info, the gallery and the Python API's quick calls start without it."""
+    check, an .lfz's info and the Python API's quick calls start without it (the gallery's server
+    indexes folders, so it loads it)."""
     import subprocess
     import sys
 
-    code = ("import sys, latentfolio as lf; lf.similar; lf.duplicates; lf.info; lf.serve; lf.compress; lf.denoise; "
+    code = ("import sys, latentfolio as lf; lf.similar; lf.duplicates; lf.info; lf.compress; lf.denoise; lf.undo; "
             "import latentfolio.cli.app, latentfolio.commands.organize, latentfolio.commands.cluster, "
-            "latentfolio.gallery.server, latentfolio.codec.describe; "
+            "latentfolio.codec.describe; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -1,5 +1,6 @@
-"""The ``latentfolio`` command. Thin: each command parses flags and calls one function of
-:mod:`latentfolio.api`, which it imports on first use, so ``latentfolio --help`` is instant.
+"""The ``latentfolio`` command. Thin: each command parses flags and calls the function of
+:mod:`latentfolio.api` of its name, imported from its command's module when it runs, so
+``latentfolio --help`` is instant and a quick command loads only what it needs.
 
 A :class:`LatentfolioError` becomes one ``error: ...`` line on stderr and exit status 2.
 """

@@ -18,6 +18,7 @@ from ..commands import journal
 from ..commands.cluster import cluster
 from ..commands.dedupe import journal_for, plan_moves
 from ..commands.folders import check_out, clear_previous, folder_name, write_cluster_folders
+from ..commands.index import index
 from ..commands.organize import duplicates as find_duplicates
 from ..errors import LatentfolioError
 from .selection import absolute_folder
@@ -150,8 +151,6 @@ def rescan(g: Gallery):
     src = g.cat.meta["source"]
     if src.get("kind") != "folder":
         raise LatentfolioError(f"{g.path.name}: catalogs a dataset; there is nothing to rescan")
-
-    from ..commands.index import index  # Lightning, loaded only when a rescan asks for it
 
     def work(task):
         with g.lock:  # one writer: views wait for the new rows rather than read half of them

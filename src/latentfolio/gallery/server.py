@@ -14,6 +14,7 @@ import webbrowser
 from pathlib import Path
 
 from ..catalog.store import META
+from ..commands.index import index
 from ..errors import ArgumentError, LatentfolioError
 from .actions import build_thumbnails
 from .app import build_app, is_loopback
@@ -50,8 +51,6 @@ def prepare(source, model_dir=None, out=None, log=None) -> Path:
         raise LatentfolioError(f"{src}: no such catalog or folder")
     if model_dir is None:
         raise LatentfolioError(f"{src}: is a folder of images, not a catalog; give --model MODEL_DIR to index it")
-    from ..commands.index import index  # Lightning, loaded only to index (a catalog opens without it)
-
     cat = Path(out or f"{src.resolve().name}.catalog")
     r = index(model_dir, str(src), cat)
     log(f"{cat}: {r['images']} images ({r['added']} added, {r['changed']} changed, {r['removed']} removed, "
