@@ -9,6 +9,8 @@ benchmarks/results/startup.json.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,14 +40,13 @@ def wall(argv: list[str], env: dict | None = None) -> float:
 def main() -> None:
     py, cli = sys.executable, [sys.executable, "-m", "latentfolio.cli"]
     query = json.loads((FIXTURES / "similar.json").read_text())["query"]["id"]
-    with tempfile.TemporaryDirectory() as store:
-        import os
-
-        env = {**os.environ, "LATENTFOLIO_MODELS": store}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "LATENTFOLIO_MODELS": str(Path(tmp) / "store")}
+        catalog = shutil.copytree(FIXTURES / "catalog", Path(tmp) / "catalog")  # opening it upgrades it
         commands = {
             "--help": cli + ["--help"],
-            "similar": cli + ["similar", str(FIXTURES / "catalog"), str(query), "-k", "3", "--json"],
-            "duplicates": cli + ["duplicates", str(FIXTURES / "catalog"), "--json"],
+            "similar": cli + ["similar", str(catalog), str(query), "-k", "3", "--json"],
+            "duplicates": cli + ["duplicates", str(catalog), "--json"],
             "info image.lfz": cli + ["info", str(FIXTURES / "image.lfz"), "--json"],
         }
         floor = {"import torch": [py, "-c", "import torch"],
