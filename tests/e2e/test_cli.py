@@ -263,3 +263,19 @@ def test_quick_commands_do_not_load_lightning():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_a_hostile_file_name_is_one_printable_line(tmp_path, capsys, monkeypatch):
+    """A name with a newline or a terminal escape in it cannot split an error or a warning line,
+    nor reach the terminal as an escape sequence."""
+    bad = tmp_path / "evil\nname\x1b[31m.lfz"
+    bad.write_bytes(b"LFZ\x1a" + bytes(3))
+    code, out, err = cli(capsys, monkeypatch, "info", bad)
+    assert code == 2 and err.count("\n") == 1 and "\x1b" not in err
+    assert err.startswith("error: ") and "evil\\nname\\x1b[31m.lfz" in err and "truncated" in err
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "ok.png")
+    (folder / "junk\x1b]0;x\x07.png").write_bytes(b"not an image")
+    code, out, err = cli(capsys, monkeypatch, "noise", folder, "--spec", "gaussian:0.1", "--out", tmp_path / "n")
+    assert code == 0 and "\x1b" not in err and "\x07" not in err and "junk\\x1b]0;x\\x07.png" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 import warnings
 import typer
 
@@ -86,8 +87,15 @@ def _model_options(items: list[str]) -> dict:
     return out
 
 
+def one_line(text) -> str:
+    """``text`` as one line that prints as it reads: a newline, an escape sequence or another
+    control character (a hostile file name can hold any of them) is shown as its escape, ``\\x1b``."""
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in ("Cc", "Zl", "Zp")
+                   else c for c in str(text))
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {one_line(message)}", file=sys.stderr)
 
 
 def _flag_for(arg: str) -> str:
@@ -111,7 +119,7 @@ def _usage(e) -> None:
         sys.exit(e.exit_code)
     where = f"{e.ctx.command_path}: " if getattr(e, "ctx", None) is not None else ""
     hint = " (see --help)" if getattr(e, "ctx", None) is not None else ""
-    print(f"error: {where}{e.format_message()}{hint}".replace("\n", " "), file=sys.stderr)
+    print("error: " + one_line(f"{where}{e.format_message()}{hint}".replace("\n", " ")), file=sys.stderr)
     sys.exit(e.exit_code)
 
 
@@ -125,14 +133,14 @@ def main() -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except ArgumentError as e:
-        print(f"error: {e.for_flag(_flag_for(e.arg))}", file=sys.stderr)
+        print(f"error: {one_line(e.for_flag(_flag_for(e.arg)))}", file=sys.stderr)
         sys.exit(2)
     except LatentfolioError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
     except OSError as e:  # the last line of defence: a full disk, a permission, a vanished file
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        print(f"error: {one_line(f'{where}{e.strerror or e}')}", file=sys.stderr)
         sys.exit(2)
     except MemoryError:
         print("error: out of memory (try a smaller --batch-size or smaller images)", file=sys.stderr)
@@ -146,7 +154,7 @@ def main() -> None:
         if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # click's, vendored by typer
             _usage(e)
         if isinstance(e, sqlite3.DatabaseError):
-            print(f"error: a catalog database is damaged ({e})", file=sys.stderr)
+            print(f"error: a catalog database is damaged ({one_line(e)})", file=sys.stderr)
             sys.exit(2)
         raise
     except KeyboardInterrupt:
