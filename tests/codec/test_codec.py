@@ -336,8 +336,11 @@ def test_info_says_what_a_coded_file_holds_and_which_model_decodes_it(codec_dir,
     src.mkdir()
     exif = Image.Exif()
     exif[0x010F], exif[0x0132] = "Nikon", "2019:03:21 11:04:22"
+    hostile = Image.Exif()
+    hostile[0x010F] = "evil\x1b[2J"  # a camera make that would clear the terminal
     photo((40, 30)).save(src / "a.png", exif=exif.tobytes())
     photo((20, 20), seed=4).save(src / "b.png")
+    photo((20, 20), seed=5).save(src / "c.png", exif=hostile.tobytes())
     for out in ("lfz", "all.lfa"):
         assert cli(capsys, monkeypatch, "compress", codec_dir[0], src, "--out", tmp_path / out)[0] == 0
     code, out, err = cli(capsys, monkeypatch, "info", tmp_path / "lfz" / "a.png.lfz", "--json")
@@ -347,7 +350,9 @@ def test_info_says_what_a_coded_file_holds_and_which_model_decodes_it(codec_dir,
     assert d["bytes"] == (tmp_path / "lfz" / "a.png.lfz").stat().st_size
     assert Path(d["model"]["stored"]).name.startswith(d["model"]["fingerprint"])  # decompress will find it
     code, out, _ = cli(capsys, monkeypatch, "info", tmp_path / "all.lfa")
-    assert code == 0 and "2 entries (2 lfz)" in out
+    assert code == 0 and "3 entries (3 lfz)" in out
+    code, out, _ = cli(capsys, monkeypatch, "info", tmp_path / "lfz" / "c.png.lfz")
+    assert code == 0 and "make evil\\x1b[2J" in out and "\x1b" not in out
     (tmp_path / "cut.lfz").write_bytes((tmp_path / "lfz" / "b.png.lfz").read_bytes()[:-2])
     code, out, err = cli(capsys, monkeypatch, "info", tmp_path / "cut.lfz")
     assert code == 2 and err.strip().count("\n") == 0 and "cut.lfz" in err and "CRC" in err

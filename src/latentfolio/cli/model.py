@@ -10,7 +10,7 @@ import typer
 from ..errors import LatentfolioError
 from .app import (
     DATA_ROOT, FORCE, JSON, SEED, _console, _emit, _model_options, app, inputs_arg, model_arg,
-    out_option, seed_option)
+    one_line, out_option, seed_option)
 
 
 @app.command()
@@ -153,19 +153,26 @@ def info(model_dir: Path = model_arg("A model folder, or an .lfz file or .lfa ar
 
 
 def _coded_file(d: dict) -> None:
+    """The human lines of `info` on a coded file; the name and EXIF strings come from the file, so
+    each line goes through one_line (no escape sequence reaches the terminal)."""
+    for line in _coded_lines(d):
+        typer.echo(one_line(line))
+
+
+def _coded_lines(d: dict) -> list[str]:
     m = d["model"]
-    model = "none (classical codecs only)" if m is None else m["fingerprint"] + (
-        f", stored in {m['stored']}" if m["stored"] else ", not in the model store: decompress needs --model")
+    model = "model: " + ("none (classical codecs only)" if m is None else m["fingerprint"] + (
+        f", stored in {m['stored']}" if m["stored"] else ", not in the model store: decompress needs --model"))
     if d["format"] == "lfa":
         codecs = ", ".join(f"{n} {c}" for c, n in d["codecs"].items())
-        typer.echo(f"{d['file']}: .lfa archive, {d['entries']} entries ({codecs}), {d['bytes']:,} bytes\nmodel: {model}")
-        return
-    typer.echo(f"{d['file']}: .lfz version {d['version']}, {d['width']} x {d['height']} {d['mode']}"
-               f"{' with alpha' if d['alpha'] else ''}, {d['bytes']:,} bytes ({d['bpp']:.3f} bpp)\nmodel: {model}")
-    typer.echo(f"colour profile: {d['colour_profile'] or 'none (sRGB)'}")
+        return [f"{d['file']}: .lfa archive, {d['entries']} entries ({codecs}), {d['bytes']:,} bytes", model]
+    lines = [f"{d['file']}: .lfz version {d['version']}, {d['width']} x {d['height']} {d['mode']}"
+             f"{' with alpha' if d['alpha'] else ''}, {d['bytes']:,} bytes ({d['bpp']:.3f} bpp)", model,
+             f"colour profile: {d['colour_profile'] or 'none (sRGB)'}"]
     if d["exif"]:
         said = ", ".join(f"{k} {d['exif'][k]}" for k in ("make", "model", "date") if k in d["exif"])
-        typer.echo(f"EXIF: {d['exif']['bytes']:,} bytes{': ' + said if said else ''}")
+        lines.append(f"EXIF: {d['exif']['bytes']:,} bytes{': ' + said if said else ''}")
+    return lines
 
 
 @app.command()

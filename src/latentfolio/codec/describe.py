@@ -11,7 +11,7 @@ from ..data import metadata
 from ..errors import LatentfolioError
 from .archive import ARCHIVE_MAGIC, Archive
 from .format import MAGIC, parse
-from .store import model_store
+from .store import stored
 
 
 def describe(path) -> dict:
@@ -42,6 +42,5 @@ def describe_lfz(data: bytes, name: str) -> dict:
 
 def _model(fp: bytes) -> dict:
     """The model a file needs: its fingerprint, and its folder in the store where one matches."""
-    store = model_store()
-    found = sorted(store.glob(fp.hex() + "*")) if store.is_dir() else []
+    found = stored(fp)
     return {"fingerprint": fp.hex(), "stored": str(found[0]) if len(found) == 1 else None}

@@ -34,11 +34,16 @@ def register(model) -> Path:
     return dst
 
 
+def stored(fp: bytes) -> list[Path]:
+    """The store's model folders whose fingerprint starts with ``fp`` (a file keeps 4 or 8 bytes)."""
+    return sorted(model_store().glob(fp.hex() + "*")) if model_store().is_dir() else []
+
+
 def model_for(fp: bytes, given, cache: dict, name: str):
     if given is not None:
         return given
     if fp not in cache:
-        found = sorted(model_store().glob(fp.hex() + "*")) if model_store().is_dir() else []
+        found = stored(fp)
         if not found:
             raise LatentfolioError(f"{name}: needs model {fp.hex()}, which is not in {model_store()}; "
                                    "pass --model MODEL_DIR")
