@@ -9,6 +9,7 @@ One model per class, trained on that class's train images; the whole 10k test sp
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -16,11 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import save
+from .common import RESULTS, save
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+# `--score model`: `both` without the complexity test, computed in the same run as an ablation
+MODEL_SCORE = "model (both without complexity)"
+OLD_MODEL_SCORE = "both without complexity (before 2026-12-06)"  # its name in results of 2026-12-06
 
 
 def anomaly(minutes: float, latent: int) -> dict:
@@ -39,7 +45,7 @@ def anomaly(minutes: float, latent: int) -> dict:
     x_te, y_te = np.asarray(ds.images[te]), ds.labels[te]
     # `both` and two of its ablations: each drops one of its three terms
     variants = {"recon": ("recon", ()), "density": ("density", ()), "both": ("both", BOTH_TERMS),
-                "both without complexity (before 2026-12-06)": ("both", BOTH_TERMS),
+                MODEL_SCORE: ("both", BOTH_TERMS),
                 "both without MSE": ("both", ("ssim", "density")),
                 "both without SSIM": ("both", ("mse", "density"))}
     # as `index` measures it: PNG bits per value (a 28 px image is measured whole)
@@ -84,19 +90,33 @@ def _train_one_class(images: np.ndarray, folder: Path, latent: int, minutes: flo
 
 
 
-OFFERED = ("recon", "density", "both", "both without complexity (before 2026-12-06)")
+DEFAULT = "both"  # what `anomalies` scores with when no --score is given: the target is judged on it
+TARGET = 0.94
+
+
+def verdict(a: dict) -> dict:
+    """The target, decided on the default score alone; every other row is an ablation, shown."""
+    return {"anchors": {"conv AE + OC-SVM": 0.917, "GEOM": 0.935}, "target": f"mean AUROC >= {TARGET} with the "
+            f"default score (`--score {DEFAULT}`)", "target_value": TARGET, "default": DEFAULT,
+            "model_score": MODEL_SCORE, "met": bool(a["mean_auroc"][DEFAULT] >= TARGET)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=1.0, help="training budget per class")
     ap.add_argument("--latent", type=int, default=8)
+    ap.add_argument("--reanalyse", action="store_true", help="decide the target again from results/anomaly.json")
     args = ap.parse_args()
+    if args.reanalyse:  # the measured AUROCs as they are: only the verdict and the row names change
+        a = json.loads((RESULTS / "anomaly.json").read_text())
+        for d in (a["per_class_auroc"], a["mean_auroc"]):
+            if OLD_MODEL_SCORE in d:
+                d[MODEL_SCORE] = d.pop(OLD_MODEL_SCORE)
+        a.update(verdict(a))
+        (RESULTS / "anomaly.json").write_text(json.dumps(a, indent=2) + "\n")
+        return
     a = anomaly(args.minutes, args.latent)
-    save("anomaly", {**a, "anchors": {"conv AE + OC-SVM": 0.917, "GEOM": 0.935}, "target": "mean AUROC >= 0.94",
-                     # met by a score `anomalies --score` offers (`model` is `both` without the
-                     # complexity); the other ablations are for comparison
-                     "met": bool(max(a["mean_auroc"][k] for k in OFFERED) >= 0.94)})
+    save("anomaly", {**a, **verdict(a)})
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
     python -m benchmarks.reliability [--cases 1000]
 
+Then the fault families of ``benchmarks/faults.py``: kills, two writers, hostile journals and
+manifests, and the gallery's server under load.
+
 Each case runs a real command line through ``latentfolio.cli.main`` in this process, with a
 time limit: an exception other than the CLI's own exit is a traceback, running past the limit
 a hang, and any change to the source folders a file lost. Writes results/reliability.json;
@@ -30,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from .common import save
+from .faults import fault_families
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "v1"
 LIMIT_S = 120
@@ -251,7 +255,9 @@ def main() -> None:
             rows[name] = count
             print(name, count, file=sys.stderr, flush=True)
         lost = int(tree_hash(src) != before)
-    save("reliability", {"groups": rows, "files_lost": lost, "seconds": round(time.perf_counter() - t0, 1),
+        faults = fault_families(tmp)
+    save("reliability", {"groups": rows, "faults": faults, "files_lost": lost,
+                         "seconds": round(time.perf_counter() - t0, 1),
                          "hang_limit_s": LIMIT_S,
                          "note": "crashes (signals) would end the probe itself; it ran to the end"})
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +22,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -31,6 +33,54 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+TEMP_NAME_BYTES = 120  # of the target's name in a temp file's: a 255-byte name still has room
+
+
+def _temp_prefix(name: str, pid: int | None = None) -> str:
+    short = os.fsdecode(os.fsencode(name)[:TEMP_NAME_BYTES])
+    return f".{short}.{os.getpid() if pid is None else pid}."
+
+
+def temp_owner(entry: str, name: str) -> int | None:
+    """The process id that wrote ``entry`` as a temp file of the file ``name`` (see
+    :func:`atomic_write`), or None when ``entry`` is not one."""
+    base = _temp_prefix(name, 0)[:-2]  # ".name."
+    if not (entry.startswith(base) and entry.endswith(".tmp")):
+        return None
+    pid, _, rand = entry[len(base):-4].partition(".")
+    return int(pid) if pid.isdigit() and len(rand) == 8 else None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> int:
+    """Remove the temp files a killed writer of ``path`` left beside it (their process is gone)
+    -> how many. A live writer's temp file is left alone."""
+    path = Path(path)
+    gone = 0
+    try:
+        entries = os.listdir(path.parent)
+    except OSError:
+        return 0
+    for e in entries:
+        pid = temp_owner(e, path.name)
+        if pid is not None and not alive(pid):
+            try:
+                os.unlink(path.parent / e)
+                gone += 1
+            except OSError:
+                pass
+    return gone
 
 
 def _umask() -> int:
@@ -106,3 +156,35 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
+    """``path`` lies at or below ``root`` once every link on the way is followed."""
+    p, r = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    return p == r or r in p.parents
+
+
+def read_inside(path: str | os.PathLike, root: str | os.PathLike) -> bytes:
+    """The bytes of ``path``, a regular file below ``root`` reached through no link (O_NOFOLLOW on
+    the file, its folder resolved): a link planted in a catalog cannot make us read elsewhere.
+    FileNotFoundError when it is missing; PermissionError when it is anything else."""
+    path = Path(path)
+    if "\0" in str(path) or not inside(path.parent, root):
+        raise PermissionError(f"{path}: not inside {root}")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            raise FileNotFoundError(str(path)) from None
+        raise PermissionError(f"{path}: {e.strerror}") from None  # ELOOP: a link
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PermissionError(f"{path}: not a regular file")
+        return f.read()
+
+
+def kill_point(name: str) -> None:
+    """Fault injection for the crash tests: ``LATENTFOLIO_KILL_AT=name`` ends the process here, as
+    kill -9 would (no cleanup, no flush). The points are named where they are called."""
+    if os.environ.get("LATENTFOLIO_KILL_AT") == name:
+        os._exit(137)

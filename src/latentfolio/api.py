@@ -21,7 +21,7 @@ _WHERE = {
     "compare_clusters": ("commands.cluster", "compare"),
     "compare_latent": ("reports.compare", "compare_latent"),
     "compress": ("commands.compress", "compress"),
-    "decompress": ("commands.compress", "decompress"),
+    "decompress": ("commands.decompress", "decompress"),
     "demo": ("reports.demo", "demo"),
     "denoise": ("commands.clean", "denoise"),
     "duplicates": ("commands.organize", "duplicates"),

@@ -10,6 +10,7 @@ Resume checkpoints are a different thing and live in ``MODEL_DIR/run/``.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -51,7 +52,10 @@ def save_model(model: Autoencoder, out_dir: str | os.PathLike, meta: dict | None
     out.mkdir(parents=True, exist_ok=True)
     cfg = {"format_version": FORMAT_VERSION, "type": model.type_name, **model.config.to_dict()}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _io.atomic_write(out / WEIGHTS, lambda p: save_file(state, str(p), metadata={"type": model.type_name}))
+    # the config rides in the weights' header too, so the weights' hash (the fingerprint every
+    # .lfz, archive and catalog names) covers it: an edited config.json is caught on load
+    saved = {"type": model.type_name, "config": json.dumps(cfg, sort_keys=True)}
+    _io.atomic_write(out / WEIGHTS, lambda p: save_file(state, str(p), metadata=saved))
     _io.write_json(out / CONFIG, cfg)
     fp = _io.sha256_file(out / WEIGHTS)
     _io.write_json(out / META, {"model_fingerprint": fp, "versions": versions(), **(meta or {})})
@@ -104,6 +108,10 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise LatentfolioError(f"{d / WEIGHTS}: weights do not match {CONFIG} ({first})") from None
+    try:
+        _check_saved_config(d, cls, config)
+    except (SafetensorError, OSError) as e:
+        raise LatentfolioError(f"{d / WEIGHTS}: corrupt weights file ({e})") from None
     meta = _io.read_json(d / META, "model meta") if (d / META).exists() else {}
     if not isinstance(meta, dict):
         raise LatentfolioError(f"{d / META}: not a model meta file (expected a JSON object)")
@@ -111,6 +119,29 @@ def load_model(model_dir: str | os.PathLike, device: str | torch.device = "cpu")
     model.fingerprint = _io.sha256_file(d / WEIGHTS)
     model.model_dir = d
     return model.to(device).eval()
+
+
+def _check_saved_config(d: Path, cls, config) -> None:
+    """The config saved inside the weights (models saved since it was kept there) must be the one
+    config.json gives: an edited config would build another network around the same weights and
+    decode files wrongly under a fingerprint that still matches."""
+    from safetensors import safe_open
+
+    with safe_open(str(d / WEIGHTS), framework="pt") as f:
+        saved = (f.metadata() or {}).get("config")
+    if saved is None:
+        return  # saved before the config was kept in the weights: its hash covers the weights alone
+    try:
+        fields = {k: v for k, v in json.loads(saved).items() if k not in ("format_version", "type")}
+        theirs = cls.Config.from_saved(fields).to_dict()
+    except (ValueError, TypeError, AttributeError):
+        raise LatentfolioError(f"{d / WEIGHTS}: the config saved with the weights is damaged") from None
+    ours = config.to_dict()
+    diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if diff:
+        k = diff[0]
+        raise LatentfolioError(f"{d / CONFIG}: does not match the weights ({k} is {ours.get(k)!r} here, "
+                               f"{theirs.get(k)!r} in the model that was saved); restore config.json")
 
 
 # --- what a saved model says about the data it takes -------------------------------------------

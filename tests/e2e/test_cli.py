@@ -190,7 +190,7 @@ def test_demo_offline_falls_back_to_digits_and_ends_in_the_gallery(tmp_path):
     assert (tmp_path / "d" / "map.html").exists() and (tmp_path / "d" / "catalog" / "catalog.json").exists()
 
 
-def test_python_api_mirrors_every_command():
+def test_every_command_has_a_python_function_of_its_name():
     import importlib
     import pkgutil
 

@@ -295,11 +295,16 @@ def test_index_onto_a_full_disk_is_one_line_and_leaves_a_consistent_catalog(tmp_
     def full(fd, offset, length):
         raise OSError(28, "No space left on device")
 
+    real = os.posix_fallocate
     monkeypatch.setattr(os, "posix_fallocate", full)
     code, _, err = cli(capsys, monkeypatch, "index", MODEL, src, "--catalog", tmp_path / "c")
     one_line_error(code, err, "cannot make room for 3 codes", "No space left on device")
-    monkeypatch.undo()
-    assert len(lf.duplicates(tmp_path / "c")["groups"]) >= 0  # opens: codes and rows still agree
+    monkeypatch.setattr(os, "posix_fallocate", real)  # only this: the test's isolation stays in place
+    from latentfolio.catalog import Catalog
+
+    cat = Catalog(tmp_path / "c")  # opens (its check passes): codes and rows still agree
+    assert len(cat) == 6 and cat.latents().shape[0] == 6
+    cat.close()
     assert lf.index(MODEL, src, tmp_path / "c", workers=0, progress=False)["images"] == 9
 
 

@@ -1,4 +1,4 @@
-"""The README is part of the product: its commands exist, CI runs its test command, its numbers are current."""
+"""The README is part of the product: its commands exist, CI runs its test command, its numbers are the results'."""
 
 from __future__ import annotations
 
@@ -60,7 +60,38 @@ def test_documented_flags_exist():
 
 def test_benchmark_tables_are_current():
     r = subprocess.run([sys.executable, "-m", "benchmarks.tables", "--check"], cwd=ROOT)
-    assert r.returncode == 0, "docs/benchmarks.md differs from benchmarks/results: run python -m benchmarks.tables --write"
+    assert r.returncode == 0, ("docs/benchmarks.md, docs/reliability.md or the README's figures differ from "
+                               "benchmarks/results: run python -m benchmarks.tables --write")
+
+
+def readme_figures(text: str) -> str:
+    """The README's rendered block of figures."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks import readme
+    finally:
+        sys.path.remove(str(ROOT))
+    return readme.render(text)
+
+
+# a measured quantity: a number with a unit of time, speed, quality or size, or a ratio
+MEASURED = re.compile(r"\d[\d,.]*\s?(?:dB|MP/s|images/s|ms|s/MP|MB|GB|×|%|min\b)")
+
+
+def test_readme_figures_are_the_results_and_only_there():
+    """Every measured figure of the README is rendered from benchmarks/results: the block between
+    its markers is what the results give, and no measured figure stands outside it."""
+    assert readme_figures(README) == README, "run python -m benchmarks.tables --write"
+    outside = re.sub(r"<!-- figures:.*?<!-- /figures -->", "", README, flags=re.S)
+    outside = re.sub(r"```.*?```", "", outside, flags=re.S)  # commands, not claims
+    assert not MEASURED.findall(outside), MEASURED.findall(outside)
+
+
+def test_a_planted_wrong_figure_is_caught():
+    planted = README.replace("dB test PSNR", "0 dB test PSNR", 1)
+    assert planted != README and readme_figures(planted) != planted
+    assert MEASURED.findall(README.replace("## Limits", "## Limits\n\n- 9.9 dB better than everything.\n", 1)
+                            .split("<!-- /figures -->")[1])
 
 
 def test_readme_is_short_and_links_the_docs():

@@ -26,7 +26,7 @@ from latentfolio.latent.density import LatentDensity
 V1 = Path(__file__).resolve().parents[1] / "fixtures" / "v1"
 
 
-def test_model_folder_v1_loads_and_reconstructs():
+def test_model_folder_v1_loads_its_own_weights_and_runs():
     model = lf.load(V1 / "model")
     assert model.type_name == "conv" and model.config.latent_dim == 4 and model.config.image_size == 16
     assert model.fingerprint == model.meta["model_fingerprint"]  # the weights are the ones it saved

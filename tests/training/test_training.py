@@ -110,7 +110,8 @@ def test_existing_output_needs_force(tmp_path):
 
 def test_max_time_budget_stops_training(tmp_path):
     res = train("digits", tmp_path / "m", "conv", latent_dim=8, max_time=0.05, progress=False)
-    assert res.stopped == "max_time" and res.seconds < 30
+    assert res.stopped == "max_time"  # what stopped it is the budget, not the epochs running out
+    assert res.epochs < 20  # the default schedule is at least 20 epochs (training/config.py)
 
 
 def test_bad_training_values_are_clear(tmp_path):

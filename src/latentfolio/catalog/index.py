@@ -18,27 +18,45 @@ from .features import update_features
 from .encode import code_dim, encode_items, encode_trainer, launched_rank, launched_world
 from .search import build_ann
 from .sources import Item, resolve_source
-from .store import FAISS, FORMAT_VERSION, LATENTS, META, Catalog, check_model, file_rows, nonfinite_rows
+from .lock import LOCK, writer_lock
+from .db import LATENTS, NEXT, generation, next_generation, settle
+from .store import FAISS, FORMAT_VERSION, META, Catalog, check_model, file_rows, nonfinite_rows
 
 
 def _compact(cat_path: Path, db: sqlite3.Connection, dim: int, chunk: int = 65536) -> None:
-    """Rewrite latents so rows are 0..N-1 in id order (drops rows of deleted or changed images)."""
+    """Rewrite latents so rows are 0..N-1 in id order (drops rows of deleted or changed images).
+
+    Atomic under a kill at any point: the new codes go to a file of the next generation beside
+    the old one; one transaction renumbers the rows and sets that generation (the commit); then
+    the file is renamed over the old. Whoever opens the catalog next finishes the rename, or
+    removes a file whose commit never happened (``store.settle``)."""
     live = db.execute("SELECT id, row FROM images ORDER BY id").fetchall()
     src = cat_path / LATENTS
     old = np.memmap(src, np.float32, "r").reshape(-1, dim) if src.stat().st_size else np.zeros((0, dim), np.float32)
     rows = np.array([r["row"] for r in live], np.int64)
-    tmp = cat_path / (LATENTS + ".tmp")
-    new = np.memmap(tmp, np.float32, "w+", shape=(max(1, len(rows)), dim))
-    for s in range(0, len(rows), chunk):
-        new[s:s + chunk] = old[rows[s:s + chunk]]
-    new.flush()
-    del new, old
-    os.replace(tmp, src)
-    if len(rows) == 0:
-        os.truncate(src, 0)
+    nxt = cat_path / f"{LATENTS}{NEXT}{generation(db) + 1}"
+    with open(nxt, "wb") as f:
+        f.truncate(len(rows) * dim * 4)
+    if len(rows):
+        new = np.memmap(nxt, np.float32, "r+", shape=(len(rows), dim))
+        for s in range(0, len(rows), chunk):
+            new[s:s + chunk] = old[rows[s:s + chunk]]
+        new.flush()
+        del new
+    del old
+    with open(nxt, "rb") as f:
+        os.fsync(f.fileno())  # on disk before the commit that makes it the catalog's
+    _io.kill_point("compact-written")
     with db:
         db.execute("UPDATE images SET row = -id")  # two passes keep UNIQUE(row) happy
         db.executemany("UPDATE images SET row = ? WHERE id = ?", [(i, r["id"]) for i, r in enumerate(live)])
+        g = next_generation(db)
+    assert nxt.name.endswith(f"{NEXT}{g}")
+    _io.kill_point("compact-committed")
+    try:
+        os.replace(nxt, src)
+    except FileNotFoundError:  # a reader opened the catalog in between and finished the rename
+        pass
 
 
 def open_catalog(model, model_dir, out: Path, data, source: dict, fit: str, data_root) -> Catalog:
@@ -54,7 +72,7 @@ def open_catalog(model, model_dir, out: Path, data, source: dict, fit: str, data
             cat.close()
             raise
         return cat
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != LOCK for p in out.iterdir()):
         raise LatentfolioError(f"{out}: exists and is not a catalog")
     out.mkdir(parents=True, exist_ok=True)
     (out / LATENTS).touch()
@@ -164,10 +182,12 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
         rows.append((it.key, h, it.bytes, it.mtime_ns, it.label, it.split, float(e[0]), float(e[1]),
                      float(e[2]), int(slot)))
         changed, added = (changed + 1, added) if it.key in ch.known else (changed, added + 1)
+    _io.kill_point("chunk-encoded")
     with db:
         db.executemany("DELETE FROM images WHERE path = ?", [(it.key,) for it in todo if it.key in ch.known])
         db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, "
                        "ssim_error, complexity, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        next_generation(db)
     return added, changed, bad
 
 
@@ -181,17 +201,33 @@ def update_catalog(model, model_dir, data, out: Path, data_root=None, fit: str =
     if launched_rank() > 0:  # another rank of a torchrun / SLURM launch: encode what rank 0 sends
         serve_encoding(model, out, fit, ds.images if ds else None, **encode_options)
         return {}
+    if not (out / META).exists():
+        out.mkdir(parents=True, exist_ok=True)
+    with writer_lock(out, "index"):  # one writer at a time; readers see the last commit
+        return _update(model, model_dir, data, out, items, ds, source, fit, data_root, embedders,
+                       on_advance, encode_options)
+
+
+def _update(model, model_dir, data, out: Path, items, ds, source, fit, data_root, embedders, on_advance,
+            encode_options) -> dict:
     cat = open_catalog(model, model_dir, out, data, source, fit, data_root)
     try:
         db, dim = cat.db, cat.dim
+        settle(out, cat.generation, roll_back=True)  # a killed compaction's file: finished or removed
+        (out / (LATENTS + ".tmp")).unlink(missing_ok=True)  # the same, from before generations
         with db:  # rows whose codes the file lacks (a damaged file, a killed run) are encoded again
-            db.execute("DELETE FROM images WHERE row >= ?", (file_rows(out, dim),))
-            db.executemany("DELETE FROM images WHERE row = ?", [(int(r),) for r in nonfinite_rows(out, dim)])
+            gone = db.execute("DELETE FROM images WHERE row >= ?", (file_rows(out, dim),)).rowcount
+            gone += db.executemany("DELETE FROM images WHERE row = ?",
+                                   [(int(r),) for r in nonfinite_rows(out, dim)]).rowcount
+            if gone > 0:
+                next_generation(db)
         ch = changes(db, items)
         with db:
             db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in ch.deleted])
             db.execute("DELETE FROM bad")
             db.executemany("INSERT INTO bad VALUES (?, ?, ?)", [(it.key, it.bytes, it.mtime_ns) for it in ch.still_bad])
+            if ch.deleted:
+                next_generation(db)
         added = changed = bad = 0
         if ch.todo or launched_world() > 1:
             added, changed, bad = _encode_todo(cat, model, ch, fit, ds.images if ds else None,

@@ -24,19 +24,13 @@ from ..data import load_data
 from ..data.decode import BadImage, decode_image
 from ..errors import LatentfolioError
 from ..saved import load_model
+from .db import DB, LATENTS, connect, connect_probe, generation, latents_file, settle
+from .lock import writer_active
 
 FORMAT_VERSION = 1
-META, DB, LATENTS, FAISS = "catalog.json", "catalog.sqlite", "latents.f32", "index.faiss"
+META, FAISS = "catalog.json", "index.faiss"
 IVF_FROM = 100_000  # exact search below this many images, IVF above
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (
-  id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, hash TEXT NOT NULL, bytes INTEGER,
-  mtime_ns INTEGER, label TEXT, split TEXT, recon_error REAL, ssim_error REAL, cluster INTEGER,
-  x REAL, y REAL, complexity REAL,
-  row INTEGER UNIQUE);
-CREATE INDEX IF NOT EXISTS images_hash ON images(hash);
-CREATE TABLE IF NOT EXISTS bad (path TEXT PRIMARY KEY, bytes INTEGER, mtime_ns INTEGER);
-"""
+
 
 
 class Catalog:
@@ -47,7 +41,7 @@ class Catalog:
     connection may be used from several threads, one at a time (the gallery holds a lock).
     """
 
-    def __init__(self, path: str | os.PathLike, check: bool = True, shared: bool = False):
+    def __init__(self, path: str | os.PathLike, check: bool = True, shared: bool = False, pin: bool = False):
         self.path = Path(path)
         if not (self.path / META).exists():
             raise LatentfolioError(f"{self.path}: not a latentfolio catalog (no {META}); make one with "
@@ -55,14 +49,24 @@ class Catalog:
         self.meta = read_header(self.path / META)
         self.dim = self.meta["dim"]
         self.db = connect(self.path / DB, shared)
+        self.pinned = None  # with pin: the row count of the snapshot this connection reads
+        try:
+            if pin:  # one read transaction from here on: the check and every later read see one state
+                self.db.execute("BEGIN")
+            self.generation = generation(self.db)
+            settle(self.path, self.generation)
+            self.latents_path = latents_file(self.path, self.generation)
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise LatentfolioError(f"{self.path / DB}: not a readable catalog database ({e})") from None
         if check:
             try:
                 rows, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(row), -1) FROM images").fetchone()
             except sqlite3.DatabaseError as e:
                 self.close()
                 raise LatentfolioError(f"{self.path / DB}: not a readable catalog database ({e})") from None
-            have = file_rows(self.path, self.dim)
-            if have == rows and top < have and len(nonfinite_rows(self.path, self.dim)):
+            have = file_rows(self.path, self.dim, self.latents_path)
+            if have == rows and top < have and len(nonfinite_rows(self.path, self.dim, self.latents_path)):
                 self.close()
                 raise LatentfolioError(f"{self.path / LATENTS}: holds codes that are not numbers (damaged); "
                                        "run `latentfolio index` again to repair it")
@@ -70,6 +74,10 @@ class Catalog:
                 # closed now, not whenever the error's traceback is collected: a connection left
                 # open keeps SQLite's per-process view of the file (and its WAL) alive
                 self.close()
+                who = writer_active(self.path)
+                if who is not None:
+                    raise LatentfolioError(f"{self.path}: being updated by another latentfolio process{who}; "
+                                           "run this again when it finishes")
                 raise LatentfolioError(f"{self.path / LATENTS}: holds {have} codes for {rows} images (damaged, or "
                                        "an interrupted index); run `latentfolio index` again to repair it")
         self._index = None
@@ -77,8 +85,35 @@ class Catalog:
         self._lat = None
         self.space = self.space_features = self.space_map = None  # see set_space
         self._faiss_file = self.path / FAISS
+        if pin:
+            self._pin()
+
+    def _pin(self) -> None:
+        """Map the codes now, for the rows of this snapshot. A compaction that committed and
+        switched the file since the snapshot began is caught: the mapped file must be the one of
+        this generation, or the catalog is refused (open it again)."""
+        self.pinned = self.db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        self.latents()
+        probe = connect_probe(self.path / DB)
+        try:
+            now = generation(probe) if probe is not None else self.generation
+        finally:
+            if probe is not None:
+                probe.close()
+        if now != self.generation:
+            self.close()
+            raise LatentfolioError(f"{self.path}: changed while it was opened; open it again")
+
+    def repin(self) -> bool:
+        """Hold the snapshot again after a write of this connection ended it -> False when the
+        rows were renumbered meanwhile (then open the catalog anew)."""
+        if self.pinned is None or self.db.in_transaction:
+            return True
+        self.db.execute("BEGIN")
+        return generation(self.db) == self.generation
 
     def close(self) -> None:
+        self._lat = self._index = None
         self.db.close()
 
     @property
@@ -114,11 +149,15 @@ class Catalog:
         """(N, dim) float32, memory-mapped, in row order."""
         if self.space is not None:
             return self._lat
-        n = file_rows(self.path, self.dim)  # rows are compacted: file = table
+        n = file_rows(self.path, self.dim, self.latents_path)  # rows are compacted: file = table
+        if self.pinned is not None:  # a snapshot: the rows it holds, though a writer appends more
+            if self._lat is not None:
+                return self._lat
+            n = min(n, self.pinned)
         if n == 0:
             return np.zeros((0, self.dim), np.float32)
         if self._lat is None or len(self._lat) != n:
-            self._lat = np.memmap(self.path / LATENTS, np.float32, "r", shape=(n, self.dim))
+            self._lat = np.memmap(self.latents_path, np.float32, "r", shape=(n, self.dim))
         return self._lat
 
     def labels(self) -> tuple[np.ndarray, list[str]]:
@@ -138,9 +177,16 @@ class Catalog:
         return cur
 
     def set_column(self, column: str, rows: np.ndarray, values) -> None:
-        """Write ``values`` to ``column`` for vector rows ``rows`` (one transaction)."""
+        """Write ``values`` to ``column`` for vector rows ``rows`` (one transaction), refused when
+        the rows were renumbered since this catalog was opened (they would land on other images)."""
         assert column in ("cluster", "x", "y")
+        if self.db.in_transaction:  # a pinned snapshot ends here: a write needs the newest state
+            self.db.commit()
         with self.db:
+            self.db.execute("BEGIN IMMEDIATE")  # the check and the update under one write lock
+            if generation(self.db) != self.generation:
+                raise LatentfolioError(f"{self.path}: changed by another process (an index run) while this "
+                                       "was computed; run it again")
             self.db.executemany(f"UPDATE images SET {column} = ? WHERE row = ?",
                                 [(None if v is None else (int(v) if column == "cluster" else float(v)), int(r))
                                  for r, v in zip(rows, values)])
@@ -234,38 +280,20 @@ def check_model(model, meta: dict, where) -> None:
             "use that model, or a new --catalog")
 
 
-def file_rows(folder: Path, dim: int) -> int:
-    f = folder / LATENTS
+def file_rows(folder: Path, dim: int, f: Path | None = None) -> int:
+    f = f or folder / LATENTS
     return f.stat().st_size // (4 * dim) if f.exists() else 0
 
 
-def nonfinite_rows(folder: Path, dim: int, chunk: int = 1 << 16) -> np.ndarray:
+def nonfinite_rows(folder: Path, dim: int, f: Path | None = None, chunk: int = 1 << 16) -> np.ndarray:
     """Rows of the code file holding NaN or infinity (a damaged file), read in chunks."""
-    n = file_rows(folder, dim)
+    f = f or folder / LATENTS
+    n = file_rows(folder, dim, f)
     if n == 0:
         return np.zeros(0, np.int64)
-    lat = np.memmap(folder / LATENTS, np.float32, "r", shape=(n, dim))
+    lat = np.memmap(f, np.float32, "r", shape=(n, dim))
     bad = [s + np.flatnonzero(~np.isfinite(lat[s:s + chunk]).all(1)) for s in range(0, n, chunk)]
     return np.concatenate(bad)
-
-
-def connect(path: Path, shared: bool = False) -> sqlite3.Connection:
-    db = None
-    try:
-        db = sqlite3.connect(str(path), check_same_thread=not shared)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(SCHEMA)
-        cols = {r[1] for r in db.execute("PRAGMA table_info(images)")}
-        if "ssim_error" not in cols:  # catalogs from before the structural error: NULL until re-indexed
-            db.execute("ALTER TABLE images ADD COLUMN ssim_error REAL")
-        if "complexity" not in cols:  # before complexity: NULL, and re-encoded by the next index
-            db.execute("ALTER TABLE images ADD COLUMN complexity REAL")
-    except sqlite3.DatabaseError as e:
-        if db is not None:
-            db.close()
-        raise LatentfolioError(f"{path}: not a readable catalog database ({e})") from None
-    return db
 
 
 def with_catalog(fn):

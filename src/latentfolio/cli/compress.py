@@ -67,7 +67,7 @@ def decompress(
 ):
     """Decode .lfz files or .lfa archives (one image at a time) to PNG; a JPEG that `compress`
     transcoded comes back as the original file, bit for bit."""
-    from ..commands.compress import decompress as run
+    from ..commands.decompress import decompress as run
 
     r = run(files, out, model_dir=model, only=only or None, force=force)
     _emit(r, as_json, lambda r: typer.echo(f"wrote {len(r['written'])} image(s) to {r['out']}"))

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, app, model_arg, out_option
+from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, app, model_arg, one_line, out_option
 
 CATALOG = typer.Argument(..., help="A catalog folder made by `latentfolio index`.")
 FEATURES = typer.Option(None, "--features", help="Work on pretrained features the catalog holds (`index --features`): "
@@ -16,13 +16,34 @@ FEATURES = typer.Option(None, "--features", help="Work on pretrained features th
 
 def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title, header_style="bold")
+    console = _console()
+    cells = [[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else one_line(r.get(c, "")) for c in columns]
+             for r in rows]
+    if "path" in columns:  # the paths get what the other columns leave of the terminal's width
+        k = columns.index("path")
+        others = sum(max([len(c)] + [len(row[i]) for row in cells]) + 3 for i, c in enumerate(columns) if i != k)
+        for row in cells:
+            row[k] = fit_path(row[k], console.width - others - 4)
+    t = Table(title=Text(one_line(title)), header_style="bold")
     for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns])
-    _console().print(t)
+        t.add_column(c, overflow="fold")  # never cut with an ellipsis: fit_path shortened it already
+    for row in cells:  # a file name is text, never markup, and its control characters show as escapes
+        t.add_row(*map(Text, row))
+    console.print(t)
+
+
+def fit_path(path: str, width: int) -> str:
+    """``path`` in at most ``width`` characters, shortened in the middle of its folders (``…``),
+    never in its file name."""
+    if len(path) <= width:
+        return path
+    head, sep, name = path.rpartition("/")
+    room = width - len(name) - 2  # "…" and the "/" before the name
+    if not sep or room < 2:
+        return "…/" + name if sep else path
+    return head[:room // 2] + "…" + head[len(head) - (room - room // 2):] + "/" + name
 
 
 @app.command()
@@ -105,11 +126,11 @@ def duplicates(
         for n, g in enumerate(r["groups"], 1):
             typer.echo(f"group {n} ({g['size']} images, {g['tier']}; keep: {g['rule']}):")
             for im in g["images"]:
-                typer.echo(f"  {'keep ' if im['id'] == g['keep'] else 'aside'} {im['path']}")
+                typer.echo(f"  {'keep ' if im['id'] == g['keep'] else 'aside'} {one_line(im['path'])}")
         if r.get("applied"):
             a = r["applied"]
-            typer.echo(f"{a.get('moved', a.get('linked'))} file(s) set aside; journal {a['journal']} "
-                       f"(undo: latentfolio undo {a['journal']})")
+            typer.echo(one_line(f"{a.get('moved', a.get('linked'))} file(s) set aside; journal {a['journal']} "
+                                f"(undo: latentfolio undo {a['journal']})"))
         elif r["groups"]:
             typer.echo("nothing was touched: add --apply to set the copies aside (undo with `latentfolio undo`)")
 
@@ -124,9 +145,12 @@ def undo(
     """Put back every file a journal moved or linked (also after a run that was killed)."""
     from ..commands.journal import undo as run
 
-    _emit(run(journal), as_json, lambda r: typer.echo(f"{r['restored']} file(s) put back ({r['left']} left: "
-                                                      "their original names are taken)" if r["left"] else
-                                                      f"{r['restored']} file(s) put back"))
+    def human(r):
+        notes = ([f"{r['left']} left: their original names are taken"] if r["left"] else []) + \
+            ([f"{r['changed']} left: not the file the journal set aside"] if r["changed"] else [])
+        typer.echo(f"{r['restored']} file(s) put back" + (f" ({'; '.join(notes)})" if notes else ""))
+
+    _emit(run(journal), as_json, human)
 
 
 @app.command()

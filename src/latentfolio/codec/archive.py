@@ -90,7 +90,18 @@ def _entries(raw: bytes, end: int, path: Path) -> dict[str, dict]:
         ok = (isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"]
               and all(type(e.get(k)) is int and e[k] >= 0 for k in ("offset", "length"))
               and e["offset"] + e["length"] <= end and isinstance(e.get("codec", "lfz"), str))
-        if not ok:
+        if not ok or not safe_name(e["name"]):
             raise bad
+        if e["name"] in out:  # two entries of one name: one would be dropped without a word
+            raise LatentfolioError(f"{path}: corrupt archive index (the name {e['name']!r} is there twice)")
         out[e["name"]] = e
     return out
+
+
+def safe_name(name: str) -> bool:
+    """An entry name that can be written below an output folder: a relative path of plain
+    components (no ``.``, ``..``, empty or NUL), each at most 255 bytes."""
+    if len(name) > 4096 or name.startswith("/") or "\0" in name:
+        return False
+    parts = name.split("/")
+    return all(p not in ("", ".", "..") and len(p.encode("utf-8", "surrogatepass")) <= 255 for p in parts)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .. import _io
 from ..data import collect_images, metadata
@@ -116,7 +116,7 @@ def noise(inputs: list, out, *, spec: str, seed: int = 0, force: bool = False, n
     jobs = [(f, dst, i) for i, (f, dst) in enumerate(jobs)]
     written = []
     for (f, dst, i), im in each_image(jobs, "adding noise"):
-        im = normalise_mode(ImageOps.exif_transpose(im))
+        im = normalise_mode(metadata.upright(im))
         a = np.asarray(im, dtype=np.float32) / 255.0
         a = a[:, :, None] if a.ndim == 2 else a
         g = torch.Generator().manual_seed(seed * 1_000_003 + i)

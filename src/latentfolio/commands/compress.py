@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import io
+import errno
 import time
 import warnings
 from collections import Counter
 from pathlib import Path
 
-from PIL import ImageOps
 
 from .. import _io
-from ..codec.archive import ARCHIVE_MAGIC, Archive, write_archive
-from ..codec.classical import CODECS, JPEG_JXL, LOSSLESS, SUFFIX, coded_mode, decode, kind_of, restore_jpeg
+from ..codec.archive import write_archive
+from ..codec.classical import CODECS, JPEG_JXL, SUFFIX, coded_mode
 from ..codec.format import FP_LEN, parse
-from ..codec.image import DECODABLE, compress_image, decompress_bytes, fingerprint, require_codec
+from ..codec.image import DECODABLE, compress_image, fingerprint, require_codec
 from ..codec.refine import trained_lambda
-from ..codec.store import model_for, register
+from ..codec.store import register
 from ..codec.target import Target, choose, classical_ladders, learned_ladder
 from ..data import collect_images, metadata
 from ..data.decode import each_image
@@ -90,7 +89,7 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
         pairs = _io.plan_outputs([(f, dst) for f, dst in todo if dst not in kept], force)
     rows, entries, failed = [], [], []
     for (f, dst), img in each_image(pairs, "compressing", progress):
-        img = ImageOps.exif_transpose(img)  # coded as it is shown: a rotated photo stays upright
+        img = metadata.upright(img)  # coded as it is shown: a rotated photo stays upright
         if img.mode not in DECODABLE:  # e.g. a floating-point TIFF (mode F)
             warnings.warn(f"skipped {f}: mode {img.mode} images are not supported; save it as 8- or 16-bit",
                           stacklevel=2)
@@ -107,7 +106,8 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
         if archive:
             entries.append((dst, blob))
         else:
-            _io.write_bytes(dst, blob)
+            if not _write_coded(dst, blob, len(rows) + len(kept), len(pairs) + len(kept)):
+                continue
             row["output"] = str(dst)
         rows.append(row)
     if not rows and not kept:
@@ -115,12 +115,44 @@ def compress(model_dir, inputs: list, out, *, force: bool = False, refine: int =
     for e in failed:  # named once each, after the work, as the bad files of a folder are
         warnings.warn(f"skipped {e}", stacklevel=2)
     if archive:
-        write_archive(out, entries, fingerprint(model))
+        _write_archive(out, entries, fingerprint(model))
     register(model)
     total = sum(r["bytes"] for r in rows)
     return {"out": str(out), "archive": archive, "refine": refine, "images": len(rows),
             "kept": len(kept), "bytes": total,
             "original_bytes": sum(r["original_bytes"] for r in rows), "files": rows}
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _write_coded(dst: Path, blob: bytes, done: int, total: int) -> bool:
+    """One coded file, whole or not at all -> False when its name is too long (said, and passed
+    over). A full disk stops the run, saying how to finish it."""
+    try:
+        _io.write_bytes(dst, blob)
+    except OSError as e:
+        if e.errno in FULL:
+            raise LatentfolioError(f"{dst}: the disk is full ({done} of {total} files written, each whole); "
+                                   "free some space and run the same command with --resume to finish") from None
+        if e.errno == errno.ENAMETOOLONG:
+            warnings.warn(f"skipped {dst}: the name is too long for this file system with the codec's suffix; "
+                          "rename the original, or compress into an .lfa archive", stacklevel=3)
+            return False
+        raise
+    return True
+
+
+def _write_archive(out: Path, entries: list, fp: bytes) -> None:
+    """The archive, written aside and renamed when whole; a killed earlier run's leftover is removed."""
+    _io.remove_stale_temps(out)
+    try:
+        write_archive(out, entries, fp)
+    except OSError as e:
+        if e.errno in FULL:
+            raise LatentfolioError(f"{out}: the disk is full; no archive was written (nothing half-done is "
+                                   "left); free some space and run again") from None
+        raise
 
 
 def _relative(inputs: list) -> list[tuple[Path, str]]:
@@ -180,7 +212,7 @@ def compress_to_target(model_dir, inputs: list, out, *, target_psnr: float | Non
     rows, entries, starts = [], [], {}
     for (f, rel), img in each_image(pairs, "compressing to target", progress):
         jpeg = f.read_bytes() if use_jpeg and img.format == "JPEG" else None
-        coded = coded_mode(ImageOps.exif_transpose(img))
+        coded = coded_mode(metadata.upright(img))
         if coded is None:
             warnings.warn(f"skipped {f}: mode {img.mode} (16-bit or float) would lose bits in these codecs",
                           stacklevel=2)
@@ -196,7 +228,8 @@ def compress_to_target(model_dir, inputs: list, out, *, target_psnr: float | Non
         if archive:
             entries.append((name, choice.blob, choice.codec))
         else:
-            _io.write_bytes(out / name, choice.blob)
+            if not _write_coded(out / name, choice.blob, len(rows) + len(kept), len(pairs) + len(kept)):
+                continue
             if old.get(rel, out / name) != out / name:  # x.png.webp replaced by x.png.avif: one file per image
                 old[rel].unlink()
             row["output"] = str(out / name)
@@ -205,135 +238,10 @@ def compress_to_target(model_dir, inputs: list, out, *, target_psnr: float | Non
         raise LatentfolioError("no readable image to compress")
     used = models if any(r["codec"] == "lfz" for r in rows) else []
     if archive:
-        write_archive(out, entries, fingerprint(used[0]) if used else bytes(FP_LEN))
+        _write_archive(out, entries, fingerprint(used[0]) if used else bytes(FP_LEN))
     for m in used:
         register(m)
     return {"out": str(out), "archive": archive, "target": {target.metric: target.value}, "images": len(rows),
             "kept": len(kept), "bytes": sum(r["bytes"] for r in rows),
             "original_bytes": sum(r["original_bytes"] for r in rows),
             "won": dict(Counter(r["codec"] for r in rows).most_common()), "files": rows}
-
-
-PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"}  # the rest of DECODABLE: TIFF
-
-
-CODED = (".lfz", ".avif", ".webp", ".jxl")  # what compress writes, beside .lfa archives
-
-
-def _stem(name: str) -> str:
-    """An output's name without the codec's suffix: x.jpg.avif -> x.jpg."""
-    return name[:-len(Path(name).suffix)] if Path(name).suffix in CODED and Path(name).stem else name
-
-
-def _inside(out: Path, dst: Path, name: str, src: str) -> Path:
-    if not dst.resolve().is_relative_to(out.resolve()):
-        raise LatentfolioError(f"{src}: entry {name!r} would be written outside {out}")
-    return dst
-
-
-def _plan(out: Path, name: str, blob: bytes, codec: str | None, src: str, clashing: frozenset):
-    """(the .lfz header or None, the codec, the output path) of one job; damage is one line."""
-    kind = kind_of(blob)
-    if kind in (None, "lfz") or codec == "lfz":
-        hd = parse(blob, src)
-        return hd, "lfz", _output_name(out, name, hd.mode, src, clashing)
-    if codec is not None and ("jxl" if codec == LOSSLESS else codec) != kind:
-        raise LatentfolioError(f"{src}: the archive says {codec}, but the entry holds {kind} data")
-    if kind == JPEG_JXL:  # the original JPEG file, under its own name
-        stem = _stem(name)
-        return None, kind, _inside(out, out / (stem if Path(stem).suffix else stem + ".jpg"), name, src)
-    return None, kind, _output_name(out, name, "RGB", src, clashing)
-
-
-def _output_name(out: Path, name: str, mode: str, src: str, clashing: frozenset = frozenset()) -> Path:
-    """Where an entry decodes to: its name under ``out``, .png, or .tiff for modes PNG cannot hold.
-    Entries in ``clashing`` (names that would meet, as x.jpg and x.png do) keep their own suffix."""
-    if mode not in DECODABLE:
-        raise LatentfolioError(f"{src}: holds an image of mode {mode!r}, which latentfolio cannot rebuild")
-    stem = _stem(name)
-    ext = ".png" if mode in PNG_MODES else ".tiff"
-    base = str(Path(stem).with_suffix(""))
-    if base in clashing and Path(stem).suffix.lower() != ext:  # x.avif and x.jxl: x.avif.png, x.jxl.png
-        base = stem
-    return _inside(out, out / (base + ext), name, src)
-
-
-def _decode_jobs(files: list, only: list[str] | None) -> list[tuple[str, str, object, str | None]]:
-    """(name under out, what it is read from, a callable giving its bytes, the codec an archive
-    records), for coded files, .lfa archives' entries and folders of both."""
-    found: list[tuple[Path, str]] = []
-    for f in map(Path, files):
-        if f.is_dir():  # a folder `compress` wrote: its coded files and archives, structure kept
-            inside = sorted(g for g in f.rglob("*") if g.suffix in (*CODED, ".lfa") and g.is_file())
-            if not inside:
-                raise LatentfolioError(f"{f}: no .lfz, .avif, .webp, .jxl or .lfa files in this folder")
-            found += [(g, g.relative_to(f).as_posix()) for g in inside]
-        elif f.is_file():
-            found.append((f, f.name))
-        else:
-            raise LatentfolioError(f"{f}: no such file")
-    jobs = []
-    for f, name in found:
-        with f.open("rb") as fh:
-            head = fh.read(4)
-        if head == ARCHIVE_MAGIC:
-            arc = Archive(f)
-            for entry in only or arc.names():
-                jobs.append((entry, f"{f}:{entry}", lambda a=arc, e=entry: a.blob(e),
-                             arc.codec(entry) if entry in arc.entries else None))
-        else:
-            jobs.append((name, str(f), f.read_bytes, None))
-    return jobs
-
-
-def decompress(files: list, out, *, model_dir=None, only: list[str] | None = None, force: bool = False) -> dict:
-    """Decode .lfz, AVIF, WebP and JPEG XL files and .lfa archives into ``out`` (PNG; TIFF for
-    CMYK and other modes PNG cannot hold; a transcoded JPEG as its original file, bit for bit).
-    Every output is planned before any is written; a damaged file is named and passed over, and
-    the rest are decoded."""
-    given = load_model(model_dir) if model_dir else None
-    cache: dict = {}
-    out = Path(out)
-    planned, failed, made = [], [], {}  # made: output -> what it is decoded from
-    jobs = _decode_jobs(files, only)
-    bases = Counter(str(Path(_stem(n)).with_suffix("")) for n, *_ in jobs)
-    clashing = frozenset(b for b, c in bases.items() if c > 1)
-    for name, src, read, codec in jobs:
-        try:
-            blob = read()
-            hd, kind, dst = _plan(out, name, blob, codec, src, clashing)
-        except LatentfolioError as e:
-            failed.append((src, e))
-            continue
-        label = src if name == Path(src).name else f"{src} ({name})"  # a file, or an archive's entry
-        if str(dst) in made:  # x.jpg.lfz and x.png.lfz both decode to x.png
-            raise LatentfolioError(f"{made[str(dst)]} and {label} would both be written to {dst}; "
-                                   "decompress them into separate folders")
-        _io.check_writable(dst, force)
-        made[str(dst)] = label
-        planned.append((src, blob, hd, kind, dst))
-    written = []
-    for src, blob, hd, kind, dst in planned:
-        try:
-            if kind == JPEG_JXL:
-                data, img = restore_jpeg(blob, src), None
-            else:
-                img = decompress_bytes(model_for(hd.fingerprint, given, cache, src), blob, src) \
-                    if kind == "lfz" else decode(blob, src)
-                buf = io.BytesIO()
-                fmt = "PNG" if dst.suffix == ".png" else "TIFF"
-                img.save(buf, format=fmt, **metadata.keep(img, fmt))  # the profile and EXIF an AVIF or .lfz carries
-                data = buf.getvalue()
-        except LatentfolioError as e:
-            failed.append((src, e))
-            continue
-        _io.write_bytes(dst, data)
-        written.append({"input": src, "output": str(dst), "codec": kind, "bytes_in": len(blob),
-                        **({"size": list(img.size), "mode": img.mode} if img else {"restored": "bit for bit"})})
-    if failed and not written:
-        if len(failed) == 1:
-            raise failed[0][1]
-        raise LatentfolioError(f"nothing decoded: {len(failed)} damaged files; the first: {failed[0][1]}")
-    for src, e in failed:
-        warnings.warn(f"skipped {src}: {str(e).removeprefix(src + ': ')}", stacklevel=2)
-    return {"out": str(out), "written": written, "failed": [src for src, _ in failed]}

@@ -25,10 +25,10 @@ from ..data.decode import BadImage, decode_image
 from ..data.formats import open_any
 from ..errors import ArgumentError, LatentfolioError
 from . import journal
+from .journal import ASIDE
 
 TIERS = ("identical", "same", "near")
 KEEP_RULES = ("largest", "sharpest", "oldest")
-ASIDE = "_duplicates"
 
 
 def _pixels(path: str) -> int:

@@ -10,6 +10,7 @@ on: a row that points elsewhere (a crafted catalog) is passed over with a warnin
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import warnings
@@ -58,20 +59,42 @@ def _read_manifest(out: Path) -> dict | None:
     if not path.exists():
         return None
     m = _io.read_json(path, "organize manifest")
-    if not isinstance(m, dict) or not all(isinstance(m.get(k, []), list) for k in ("files", "folders", "sheets")):
+    if not isinstance(m, dict) or not all(isinstance(m.get(k, []), list) and all(isinstance(v, str) for v in m.get(k, []))
+                                          for k in ("files", "folders", "sheets")):
         raise LatentfolioError(f"{path}: not an organize manifest; remove the folder's contents by hand")
     return m
+
+
+def _listed(out: Path, rel) -> Path | None:
+    """``out / rel`` when ``rel`` names an entry below ``out`` that no link leads out of: a
+    relative path without ``..``, whose folders resolve to the same folders below ``out``."""
+    if not isinstance(rel, str) or not rel or "\0" in rel or rel.startswith("/") or ".." in rel.split("/"):
+        return None
+    p = out / rel
+    base = Path(os.path.realpath(out))
+    return p if Path(os.path.realpath(p.parent)) == (base / rel).parent else None
+
+
+def _temp_of_ours(rel: str, ours: set) -> bool:
+    """A temp file that a killed run of ours left beside one of its listed files."""
+    folder, _, name = rel.rpartition("/")
+    return any(_io.temp_owner(name, o.rpartition("/")[2]) is not None
+               for o in ours if o.rpartition("/")[0] == folder)
 
 
 def _foreign(out: Path, manifest: dict) -> list[str]:
     """Entries of ``out`` that the manifest does not list: what latentfolio did not write."""
     folders = set(manifest.get("folders", []))
     ours = {ORGANIZE_MANIFEST, *folders, *manifest.get("sheets", []), *manifest.get("files", [])}
+    unsafe = sorted(str(rel) for rel in ours if _listed(out, rel) is None)
+    if unsafe:  # a crafted manifest: a path out of the folder, or through a link
+        return unsafe
     found = []
     for p in out.rglob("*"):
         rel = p.relative_to(out).as_posix()
         # a listed folder replaced by a link is not ours: removing "its" files would reach elsewhere
-        if rel not in ours or (rel in folders and (p.is_symlink() or not p.is_dir())):
+        if (rel not in ours and not _temp_of_ours(rel, ours)) or \
+                (rel in folders and (p.is_symlink() or not p.is_dir())):
             found.append(rel)
     return sorted(found)
 
@@ -90,14 +113,18 @@ def clear_previous(out: Path) -> None:
         return
     manifest = _read_manifest(out)
     _refuse_foreign(out, manifest)  # checked again here: nothing is removed unless all there is ours
-    base = out.resolve()
-    for rel in manifest.get("files", []) + manifest.get("sheets", []):
-        p = out / rel
-        if _inside(Path(os.path.abspath(p)), base) and (p.is_symlink() or p.is_file()):
+    listed = manifest.get("files", []) + manifest.get("sheets", [])
+    for rel in listed:
+        p = _listed(out, rel)  # checked again, each path resolved: nothing outside is reached
+        if p is not None and (p.is_symlink() or p.is_file()):
             p.unlink()  # a link or a copy this tool wrote: never what a link points to
+    for p in list(out.rglob("*.tmp")):
+        rel = p.relative_to(out).as_posix()
+        if _temp_of_ours(rel, set(listed)) and _listed(out, rel) is not None and not p.is_symlink():
+            p.unlink()  # a killed run's half-written copy
     for rel in sorted(manifest.get("folders", []), key=len, reverse=True):
-        d = out / rel
-        if d.is_dir() and not d.is_symlink() and not any(d.iterdir()):
+        d = _listed(out, rel)
+        if d is not None and d.is_dir() and not d.is_symlink() and not any(d.iterdir()):
             d.rmdir()
     (out / ORGANIZE_MANIFEST).unlink()
 
@@ -121,6 +148,11 @@ def _plan(cat: Catalog, labels: np.ndarray, given: dict[int, str] | None = None,
             if folder_kind and not _inside(Path(os.path.realpath(r["path"])), root):
                 outside += 1
                 warnings.warn(f"skipped {r['path']}: not under the catalogued folder {root}", BadFileWarning)
+                continue
+            if folder_kind and not os.path.isfile(r["path"]):  # set aside or deleted since indexing
+                outside += 1
+                warnings.warn(f"skipped {r['path']}: no longer there (moved or deleted since `index`)",
+                              BadFileWarning)
                 continue
             base = Path(r["path"]).name if folder_kind else r["path"].replace(":", "_") + ".png"
             base = base if base not in used else f"{r['id']}-{base}"
@@ -152,8 +184,13 @@ def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str
     Originals are only read. Images from a dataset (no file) are written as PNGs.
     """
     plan, outside = _plan(cat, labels, names, skip)
-    if len({name for name, _, _ in plan}) < len(plan):
+    folders = [name for name, _, _ in plan]
+    if len(set(folders)) < len(plan):
         raise LatentfolioError("two clusters have the same name; rename one")
+    clash = sorted(set(folders) & {f"{name}.png" for name in folders})
+    if clash:  # cluster "x" has its contact sheet x.png, where cluster "x.png" has its folder
+        raise LatentfolioError(f"cluster name {clash[0]!r} is taken by the contact sheet of cluster "
+                               f"{clash[0][:-4]!r}; rename one")
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"format_version": MANIFEST_VERSION, "catalog": str(cat.path.resolve()), "mode": mode,
                 "folders": [name for name, _, _ in plan],
@@ -172,7 +209,13 @@ def write_cluster_folders(cat: Catalog, labels: np.ndarray, out: Path, mode: str
             elif mode == "symlink":
                 os.symlink(os.path.realpath(r["path"]), dest)
             else:
-                _io.atomic_write(dest, lambda p, s=r["path"]: shutil.copy2(s, p))
+                try:
+                    _io.atomic_write(dest, lambda p, s=r["path"]: (shutil.copy2(s, p), _io.kill_point("organize-copy")))
+                except OSError as e:  # the output's fault (a full disk), not the original's
+                    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                        raise LatentfolioError(f"{dest}: cannot write the copy ({e.strerror}); the original "
+                                               f"{r['path']} is untouched") from None
+                    raise
         if members:
             contact_sheet(cat, members[:sheet_max], out / f"{name}.png")
         written[name] = len(members)

@@ -70,7 +70,7 @@ def upright_pixels(img: Image.Image, mode: str, max_side: int | None = None) -> 
     they are, would be duller colours than the ones the models learned). ``max_side``: shrunk to
     it first (Lanczos), so fewer pixels are converted."""
     icc = metadata.profile(img, "RGB")  # normalise_mode's RGBA -> RGB drops the image's info
-    out = normalise_mode(ImageOps.exif_transpose(img)).convert(mode)
+    out = normalise_mode(metadata.upright(img)).convert(mode)
     if max_side is not None:
         out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     if icc is None or mode != "RGB":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+import zlib
 
 from PIL import Image
 
@@ -71,7 +72,7 @@ def _layered_zip(fp):
         z = zipfile.ZipFile(fp)
         info = z.getinfo("mimetype")
         mime = z.read(info).strip() if info.file_size < 256 else b""
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
+    except (KeyError, zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError):
         return None
     kind = ZIP_MIMETYPES.get(mime)
     return (z, kind) if kind else None
@@ -90,9 +91,43 @@ def _check_member(info: zipfile.ZipInfo, kind: str, max_pixels: int | None) -> N
 def _member_image(z: zipfile.ZipFile, name: str, kind: str, max_pixels: int | None) -> Image.Image:
     info = z.getinfo(name)
     _check_member(info, kind, max_pixels)
-    img = Image.open(io.BytesIO(z.read(info)))
-    img.load()
+    try:
+        img = Image.open(io.BytesIO(z.read(info)))
+        img.load()
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # a member failing its CRC, cut short
+        raise FormatError(f"{kind} file's {name} is damaged ({e})") from None
     return img
+
+
+def _member_size(z: zipfile.ZipFile, name: str, kind: str) -> tuple[int, int]:
+    """A layer's size from its image header alone (nothing decoded)."""
+    try:
+        with z.open(name) as f, Image.open(f) as img:
+            return img.size
+    except KeyError:
+        raise FormatError(f"{kind} file's layer {name} is missing") from None
+    except Exception as e:  # noqa: BLE001  any failure to read a header: a damaged layer
+        raise FormatError(f"{kind} file's layer {name} is damaged ({str(e) or type(e).__name__})") from None
+
+
+LAYER_BUDGET = 16  # an ORA's layers may hold this many canvases' worth of pixels in all
+
+
+def _check_layers(z: zipfile.ZipFile, layers: list, w: int, h: int, kind: str, limit: int) -> None:
+    """Refuse, from the layers' headers alone, a stack whose decoding would cost far more than its
+    canvas: a layer larger than the pixel limit or than 4 canvases, or layers that hold more than
+    LAYER_BUDGET canvases (or 4 pixel limits) in all."""
+    total, budget = 0, min(LAYER_BUDGET * w * h, 4 * limit) if limit else LAYER_BUDGET * w * h
+    for src, *_ in layers:
+        lw, lh = _member_size(z, src, kind)
+        n = lw * lh
+        if (limit and n > limit) or n > 4 * w * h:
+            raise Image.DecompressionBombError(f"Image size ({n} pixels) exceeds limit "
+                                               f"(layer {src} of a {w}x{h} {kind} file)")
+        total += n
+        if total > budget:
+            raise FormatError(f"{kind} file's {len(layers)} layers hold over {budget:,} pixels in all "
+                              f"(for a {w}x{h} canvas); save it with a merged image")
 
 
 def _stack_layers(node, x0: int = 0, y0: int = 0):
@@ -124,8 +159,10 @@ def _render_stack(z: zipfile.ZipFile, kind: str, max_pixels: int | None) -> Imag
     limit = _limit(max_pixels)
     if w <= 0 or h <= 0 or (limit and w * h > limit):
         raise Image.DecompressionBombError(f"Image size ({w * h} pixels) exceeds limit")
+    layers = list(_stack_layers(root.find("stack") if root.find("stack") is not None else root))
+    _check_layers(z, layers, w, h, kind, limit)
     canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-    for src, x, y, opacity in _stack_layers(root.find("stack") if root.find("stack") is not None else root):
+    for src, x, y, opacity in layers:
         try:
             layer = _member_image(z, src, kind, max_pixels).convert("RGBA")
         except KeyError:
@@ -216,6 +253,62 @@ def _raw(fp, max_pixels: int | None, small: int | None) -> Image.Image:
     return img
 
 
+JXL_CODESTREAM, JXL_CONTAINER = b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+_JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+
+
+def _jxl_codestream(fp) -> bytes | None:
+    """The first bytes of a JPEG XL codestream, bare or in its ISOBMFF container (``jxlc`` or the
+    first ``jxlp`` box), read without decoding anything."""
+    head = _read_head(fp, 4096)
+    if head.startswith(JXL_CODESTREAM):
+        return head
+    pos = 0
+    while pos + 8 <= len(head):
+        size, kind = int.from_bytes(head[pos:pos + 4], "big"), head[pos + 4:pos + 8]
+        body = pos + 8
+        if size == 1:  # a 64-bit size follows
+            size, body = int.from_bytes(head[pos + 8:pos + 16], "big"), pos + 16
+        if kind == b"jxlc":
+            return head[body:]
+        if kind == b"jxlp":
+            return head[body + 4:]  # after the part's index
+        if size < 8:
+            return None
+        pos += size
+    return None
+
+
+def jxl_size(fp) -> tuple[int, int] | None:
+    """(width, height) declared by a JPEG XL file's SizeHeader (ISO/IEC 18181-1, A.3), or None.
+    pillow-jxl decodes the whole image inside ``Image.open``, so the pixel limit is checked here,
+    before it is called."""
+    cs = _jxl_codestream(fp)
+    if not cs or not cs.startswith(JXL_CODESTREAM) or len(cs) < 12:
+        return None
+    bits = int.from_bytes(cs[2:12], "little")  # the header's bits, least significant first
+    pos = 0
+
+    def u(n: int) -> int:
+        nonlocal pos
+        v = (bits >> pos) & ((1 << n) - 1)
+        pos += n
+        return v
+
+    def u32() -> int:
+        return u((9, 13, 18, 30)[u(2)]) + 1
+
+    small = u(1)
+    height = 8 * (u(5) + 1) if small else u32()
+    ratio = u(3)
+    if ratio:
+        num, den = _JXL_RATIOS[ratio]
+        width = height * num // den
+    else:
+        width = 8 * (u(5) + 1) if small else u32()
+    return width, height
+
+
 def open_any(fp, name=None, max_pixels: int | None = None, small: int | None = None) -> Image.Image:
     """Open ``fp`` (a path or a binary file object; ``name`` is its file name when ``fp`` is an
     object) as a Pillow image, lazily where Pillow reads the format itself (so ``draft`` still
@@ -234,6 +327,10 @@ def open_any(fp, name=None, max_pixels: int | None = None, small: int | None = N
     for magic, why in KNOWN_UNREAD.items():
         if head.startswith(magic):
             raise FormatError(why)
+    if head.startswith((JXL_CODESTREAM, JXL_CONTAINER)):
+        size, limit = jxl_size(fp), _limit(max_pixels)
+        if size and limit and size[0] * size[1] > limit:
+            raise Image.DecompressionBombError(f"Image size ({size[0] * size[1]} pixels) exceeds limit")
     return Image.open(fp)
 
 

@@ -15,7 +15,7 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
 ICC_SPACE = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "RGBX": b"RGB ", "CMYK": b"CMYK"}
 
@@ -119,3 +119,20 @@ def exif_summary(exif: bytes) -> dict:
     if taken:
         out["date"] = str(taken).strip("\0 ")
     return {k: v for k, v in out.items() if v}
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """The image as it is shown (``ImageOps.exif_transpose``). An EXIF block that does not parse
+    (garbage, a cut file) means no rotation, and is not copied into what is written."""
+    bad = (SyntaxError, ValueError, OSError, TypeError, KeyError, IndexError)
+    try:
+        out = ImageOps.exif_transpose(img)
+    except bad:
+        img.info.pop("exif", None)
+        return img
+    if out.info.get("exif"):
+        try:  # the encoders parse it again when they write it
+            Image.Exif().load(out.info["exif"])
+        except bad:
+            out.info.pop("exif", None)
+    return out

@@ -111,10 +111,19 @@ def compute_clusters(g: Gallery, k: int | None = None, method: str = "kmeans") -
 
 
 def rename_cluster(g: Gallery, cluster_id: int, name: str) -> dict:
+    with g.lock:  # read, change, write: two renames at once must not lose one
+        return _rename(g, cluster_id, name)
+
+
+def _rename(g: Gallery, cluster_id: int, name: str) -> dict:
     names = cluster_names(g)
     names[str(int(cluster_id))] = folder_name(name)
     if len(set(names.values())) < len(names):
         raise LatentfolioError(f"another cluster is already named {name!r}")
+    taken = {f"{v}.png" for v in names.values()} & set(names.values())
+    if taken:  # cluster "x" writes its contact sheet as x.png, where "x.png" would be a folder
+        raise LatentfolioError(f"cluster name {min(taken)!r} is taken by the contact sheet of cluster "
+                               f"{min(taken)[:-4]!r}; choose another name")
     _io.write_json(g.path / CLUSTER_NAMES, names)
     return {"cluster": int(cluster_id), "name": names[str(int(cluster_id))]}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import json
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -48,6 +49,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+HOST = re.compile(r"(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::[0-9]{1,5})?")
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header (``name``, ``name:port``, ``[v6]:port``), or "" when the header
+    is anything else (``127.0.0.1:80@evil.example`` is not loopback)."""
+    m = HOST.fullmatch(header.strip())
+    return (m[1] or m[2]) if m else ""
+
+
 def _error(e: Exception, status: int = 400) -> JSONResponse:
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
     return JSONResponse({"error": msg}, status_code=status)
@@ -61,6 +72,38 @@ def _int(v, name: str, lo: int = 1, hi: int = 1000) -> int:
     if not lo <= x <= hi:
         raise LatentfolioError(f"{name}={x}: must be from {lo} to {hi}")
     return x
+
+
+def _text(v, name: str, limit: int = 4096) -> str:
+    """A string field of a request: text, without NUL or other control characters, and short
+    enough for a path (every component at most 255 bytes)."""
+    if v is None:
+        v = ""
+    if not isinstance(v, str):
+        raise LatentfolioError(f"{name}: expected text")
+    if len(v) > limit or any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in v.split("/")):
+        raise LatentfolioError(f"{name}: too long")
+    if any(ord(c) < 32 or ord(c) == 127 for c in v):
+        raise LatentfolioError(f"{name}: holds a control character")
+    return v
+
+
+def _int_list(v, name: str, limit: int = 1_000_000) -> list[int] | None:
+    """A list of whole numbers (or None where the field may be left out)."""
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) > limit or not all(type(x) is int for x in v):
+        raise LatentfolioError(f"{name}: expected a list of whole numbers")
+    return v
+
+
+def _keepers(v) -> dict:
+    """{group index (as text): image id} of the duplicates view."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or not all(isinstance(k, str) and k.isdigit() and type(x) is int for k, x in v.items()):
+        raise LatentfolioError("keepers: expected {group: image id} with whole numbers")
+    return v
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes:
@@ -77,8 +120,14 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def endpoint(fn, body: str | None = None):
-    """An async route that reads the body (``json`` or ``bytes``) and runs ``fn`` in a thread."""
+def _synced(g: Gallery, fn, request, args):
+    g.sync()  # another process's committed changes, once whole
+    return fn(request, args)
+
+
+def endpoint(g: Gallery, fn, body: str | None = None):
+    """An async route that reads the body (``json`` or ``bytes``) and runs ``fn`` in a thread,
+    on the catalog's latest whole state."""
     async def route(request: Request):
         try:
             if body == "json":
@@ -93,9 +142,11 @@ def endpoint(fn, body: str | None = None):
                 args = await _bounded_body(request, views.MAX_UPLOAD)
             else:
                 args = None
-            out = await run_in_threadpool(fn, request, args)
+            out = await run_in_threadpool(_synced, g, fn, request, args)
         except (LatentfolioError, BadImage) as e:
             return _error(e)
+        except OSError as e:  # the disk's word on a path the user gave (too long, no permission, full)
+            return _error(LatentfolioError(f"{e.filename or 'the file'}: {e.strerror or e}"))
         except Exception as e:  # a bug: said (in the page and on the server's stderr), and the server goes on
             print(f"serve: internal error on {request.url.path}: {type(e).__name__}: {e}", file=sys.stderr)
             return _error(RuntimeError(f"internal error: {type(e).__name__}: {e}"), 500)
@@ -135,45 +186,52 @@ def _pictures(g: Gallery) -> list[Route]:
 
     return [Route("/", page),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
-            Route("/api/thumb/{id:int}", endpoint(thumb)), Route("/api/image/{id:int}", endpoint(preview)),
-            Route("/api/recon/{id:int}", endpoint(recon)), Route("/api/made/{key}/{file}", endpoint(made))]
+            Route("/api/thumb/{id:int}", endpoint(g, thumb)), Route("/api/image/{id:int}", endpoint(g, preview)),
+            Route("/api/recon/{id:int}", endpoint(g, recon)), Route("/api/made/{key}/{file}", endpoint(g, made))]
 
 
 def build_app(g: Gallery) -> Starlette:
     q = lambda request, name, default=None: request.query_params.get(name, default)  # noqa: E731
     routes = _pictures(g) + [
-        Route("/api/summary", endpoint(lambda r, _: views.summary(g))),
-        Route("/api/points", endpoint(lambda r, _: Response(views.points_json(g), media_type="application/json"))),
-        Route("/api/info/{id:int}", endpoint(lambda r, _: views.image_page(g, r.path_params["id"], _int(q(r, "k", 12), "k")))),
-        Route("/api/search", endpoint(lambda r, data: views.search_upload(
-            g, data, r.headers.get("x-filename", "upload"), _int(q(r, "k", 12), "k")), "bytes"), methods=["POST"]),
-        Route("/api/search-path", endpoint(lambda r, a: views.search_file(g, Path(str(a.get("path", ""))).expanduser(),
-                                                                          _int(a.get("k", 12), "k")), "json"), methods=["POST"]),
-        Route("/api/outliers", endpoint(lambda r, _: views.outliers(g, _int(q(r, "top", 100), "top", 1, 100000)))),
-        Route("/api/duplicates", endpoint(lambda r, _: actions.duplicates(
-            g, None if q(r, "threshold") in (None, "") else _float(q(r, "threshold")), q(r, "keep", "largest"),
+        Route("/api/summary", endpoint(g, lambda r, _: views.summary(g))),
+        Route("/api/points", endpoint(g, lambda r, _: Response(views.points_json(g), media_type="application/json"))),
+        Route("/api/info/{id:int}", endpoint(g, lambda r, _: views.image_page(g, r.path_params["id"], _int(q(r, "k", 12), "k")))),
+        Route("/api/search", endpoint(g, lambda r, data: views.search_upload(
+            g, data, _text(r.headers.get("x-filename", "upload"), "file name"), _int(q(r, "k", 12), "k")), "bytes"),
+            methods=["POST"]),
+        Route("/api/search-path", endpoint(g, lambda r, a: views.search_file(
+            g, Path(_text(a.get("path"), "path")).expanduser(), _int(a.get("k", 12), "k")), "json"), methods=["POST"]),
+        Route("/api/outliers", endpoint(g, lambda r, _: views.outliers(g, _int(q(r, "top", 100), "top", 1, 100000)))),
+        Route("/api/duplicates", endpoint(g, lambda r, _: actions.duplicates(
+            g, None if q(r, "threshold") in (None, "") else _float(q(r, "threshold")), _text(q(r, "keep", "largest"), "keep"),
             _float(q(r, "same_psnr", 32))))),
-        Route("/api/duplicates/plan", endpoint(lambda r, a: actions.plan(g, str(a.get("plan")), a.get("groups"), a.get("keepers")),
-                                               "json"), methods=["POST"]),
-        Route("/api/duplicates/apply", endpoint(lambda r, a: actions.apply(g, str(a.get("plan")), a.get("groups"),
-                                                                           a.get("keepers"), str(a.get("mode", "move"))),
-                                                "json"), methods=["POST"]),
-        Route("/api/journals", endpoint(lambda r, _: actions.journals(g))),
-        Route("/api/undo", endpoint(lambda r, a: actions.undo(g, str(a.get("journal", ""))), "json"), methods=["POST"]),
-        Route("/api/clusters", endpoint(lambda r, _: views.clusters(g))),
-        Route("/api/clusters/compute", endpoint(lambda r, a: actions.compute_clusters(
+        Route("/api/duplicates/plan", endpoint(g, lambda r, a: actions.plan(
+            g, _text(a.get("plan"), "plan"), _int_list(a.get("groups"), "groups"), _keepers(a.get("keepers"))), "json"),
+            methods=["POST"]),
+        Route("/api/duplicates/apply", endpoint(g, lambda r, a: actions.apply(
+            g, _text(a.get("plan"), "plan"), _int_list(a.get("groups"), "groups"), _keepers(a.get("keepers")),
+            _text(a.get("mode", "move"), "mode")), "json"), methods=["POST"]),
+        Route("/api/journals", endpoint(g, lambda r, _: actions.journals(g))),
+        Route("/api/undo", endpoint(g, lambda r, a: actions.undo(g, _text(a.get("journal"), "journal", 255)), "json"),
+              methods=["POST"]),
+        Route("/api/clusters", endpoint(g, lambda r, _: views.clusters(g))),
+        Route("/api/clusters/compute", endpoint(g, lambda r, a: actions.compute_clusters(
             g, None if a.get("k") in (None, "") else _int(a["k"], "k", 2, 1000)), "json"), methods=["POST"]),
-        Route("/api/clusters/rename", endpoint(lambda r, a: actions.rename_cluster(
-            g, _int(a.get("cluster"), "cluster", -1, 100000), str(a.get("name", ""))), "json"), methods=["POST"]),
-        Route("/api/clusters/write", endpoint(lambda r, a: actions.write_folders(
-            g, str(a.get("out", "")), str(a.get("mode", "symlink")), bool(a.get("force"))), "json"), methods=["POST"]),
-        Route("/api/create", endpoint(lambda r, a: create.create(g, list(a.get("ids") or [])), "json"), methods=["POST"]),
-        Route("/api/export", endpoint(lambda r, a: export_list(g, list(a.get("ids") or []), str(a.get("format", "csv"))),
-                                      "json"), methods=["POST"]),
-        Route("/api/export-folder", endpoint(lambda r, a: export_folder(g, list(a.get("ids") or []), str(a.get("out", ""))),
-                                             "json"), methods=["POST"]),
-        Route("/api/rescan", endpoint(lambda r, _: actions.rescan(g).as_dict()), methods=["POST"]),
-        Route("/api/tasks", endpoint(lambda r, _: {k: t.as_dict() for k, t in g.tasks.items()})),
+        Route("/api/clusters/rename", endpoint(g, lambda r, a: actions.rename_cluster(
+            g, _int(a.get("cluster"), "cluster", -1, 100000), _text(a.get("name"), "name", 255)), "json"), methods=["POST"]),
+        Route("/api/clusters/write", endpoint(g, lambda r, a: actions.write_folders(
+            g, _text(a.get("out"), "out"), _text(a.get("mode", "symlink"), "mode"), a.get("force") is True), "json"),
+            methods=["POST"]),
+        Route("/api/create", endpoint(g, lambda r, a: create.create(g, _int_list(a.get("ids"), "ids") or []), "json"),
+              methods=["POST"]),
+        Route("/api/export", endpoint(g, lambda r, a: export_list(g, _int_list(a.get("ids"), "ids") or [],
+                                                                 _text(a.get("format", "csv"), "format")), "json"),
+              methods=["POST"]),
+        Route("/api/export-folder", endpoint(g, lambda r, a: export_folder(g, _int_list(a.get("ids"), "ids") or [],
+                                                                          _text(a.get("out"), "out")), "json"),
+              methods=["POST"]),
+        Route("/api/rescan", endpoint(g, lambda r, _: actions.rescan(g).as_dict()), methods=["POST"]),
+        Route("/api/tasks", endpoint(g, lambda r, _: {k: t.as_dict() for k, t in g.tasks.items()})),
     ]
     app = Starlette(routes=routes)
     return Guard(app, g)
@@ -199,7 +257,7 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        host = headers.get("host", "").rsplit(":", 1)[0] if not headers.get("host", "").endswith("]") else headers["host"]
+        host = host_name(headers.get("host", ""))
         query = dict(p.split("=", 1) for p in scope.get("query_string", b"").decode("latin-1").split("&") if "=" in p)
         cookies = dict(c.strip().split("=", 1) for c in headers.get("cookie", "").split(";") if "=" in c)
         token = self.g.token

@@ -18,6 +18,7 @@ from ..commands.index import index
 from ..errors import ArgumentError, LatentfolioError
 from .actions import build_thumbnails
 from .app import build_app, is_loopback
+from .protocol import LimitedH11, raise_file_limit
 from .state import Gallery
 from .views import points_json
 
@@ -78,8 +79,9 @@ def serve(source, *, model_dir=None, catalog=None, host: str = "127.0.0.1", port
         points_json(g)  # the map's first load need not wait for it
         shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
         url = f"http://{shown}:{port}/" + (f"?token={g.token}" if remote else "")
+        raise_file_limit()
         config = uvicorn.Config(build_app(g), host=host.strip("[]"), port=port, log_level="warning",
-                                access_log=False, lifespan="off")
+                                access_log=False, lifespan="off", http=LimitedH11, timeout_keep_alive=5)
         server = uvicorn.Server(config)
         done = threading.Event()
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog
+from ..catalog.db import latest_generation
+from ..errors import LatentfolioError
 from ..latent.project import project_2d
 from .thumbs import Thumbs
 
@@ -50,11 +52,24 @@ class Cache(OrderedDict):
         return value
 
 
+def _open(path: Path, tries: int = 5) -> Catalog:
+    """The catalog as one pinned snapshot (see :meth:`Gallery.sync`), tried again when a writer
+    switched it while it was being opened."""
+    for n in range(tries):
+        try:
+            return Catalog(path, shared=True, pin=True)
+        except LatentfolioError:
+            if n == tries - 1:
+                raise
+            time.sleep(0.2 * (n + 1))
+    raise AssertionError("unreachable")
+
+
 class Gallery:
     def __init__(self, catalog_path, model_dir=None, token: str | None = None, remote: bool = False):
         self.path = Path(catalog_path)
         self.lock = threading.RLock()
-        self.cat = Catalog(self.path, shared=True)
+        self.cat = _open(self.path)
         self.model_dir = model_dir
         self._model = None
         self.thumbs = Thumbs(self.path)
@@ -70,6 +85,9 @@ class Gallery:
     def refresh_rows(self) -> None:
         """Snapshot id -> row (the thumbnail route reads it without the lock)."""
         with self.lock:
+            if not self.cat.repin():  # the gallery's own write ended its snapshot, and an index ran
+                self.cat.close()
+                self.cat = _open(self.path)
             rows = self.cat.rows("id, path, label, split, recon_error, ssim_error, cluster, x, y, row, bytes")
             self.by_id = {r["id"]: dict(r) for r in rows}
             self.by_row = {r["row"]: r["id"] for r in rows}
@@ -80,8 +98,26 @@ class Gallery:
         """After a rescan rewrote the catalog: a fresh connection, index and snapshot."""
         with self.lock:
             self.cat.close()
-            self.cat = Catalog(self.path, shared=True)
+            self.cat = _open(self.path)
             self.refresh_rows()
+
+    def sync(self) -> None:
+        """Serve what another process (an ``index`` run) committed, once it is whole: each
+        request starts here. The gallery reads one snapshot (a read transaction, codes mapped
+        with it) until then, so a catalog that changes under it never mixes two states."""
+        with self.lock:
+            now = latest_generation(self.path)
+            if now is None or now == self.cat.generation:
+                return
+            try:
+                new = Catalog(self.path, shared=True, pin=True)
+            except LatentfolioError:  # mid-write (spare rows, a switch under way): the old snapshot
+                return
+            old, self.cat = self.cat, new
+            old.close()
+            self.refresh_rows()
+            self.pictures.clear()
+            self.dup_plans.clear()
 
     def row(self, id_: int) -> dict | None:
         return self.by_id.get(int(id_))

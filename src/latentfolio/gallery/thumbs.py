@@ -34,8 +34,11 @@ def webp(img: Image.Image) -> bytes:
 
 
 def picture(cat, row, side: int) -> Image.Image:
-    """A catalog image as a picture, longer side at most ``side``; raises BadImage."""
+    """A catalog image as a picture, longer side at most ``side``; raises BadImage. Only a file
+    below the catalogued folder is read, whatever path a (crafted) catalog row holds."""
     if cat.meta["source"].get("kind") == "folder":
+        if not _io.inside(row["path"], cat.meta["source"]["root"]):
+            raise BadImage(f"{row['path']}: not under the catalogued folder")
         return decode_preview(row["path"], side)
     small = to_pil(cat.thumbnails([row])[0]).convert("RGB")  # a dataset's pixels: scaled up, sharp
     k = max(1, side // max(small.size))
@@ -44,7 +47,8 @@ def picture(cat, row, side: int) -> Image.Image:
 
 class Thumbs:
     def __init__(self, catalog_path: Path):
-        self.root = Path(catalog_path) / "thumbs"
+        self.catalog = Path(catalog_path)
+        self.root = self.catalog / "thumbs"
 
     def path(self, id_: int) -> Path:
         return self.root / f"{int(id_) // 1000:05d}" / f"{int(id_)}.webp"
@@ -53,15 +57,18 @@ class Thumbs:
         """The thumbnail's bytes, made now if missing; None for a file that cannot be read."""
         p = self.path(row["id"])
         try:
-            return p.read_bytes()
+            return _io.read_inside(p, self.catalog)  # a regular file in the catalog, never a link
         except FileNotFoundError:
             pass
+        except PermissionError:  # something planted in its place: not served, not written through
+            return None
         try:
             data = webp(picture(cat, row, THUMB))
         except BadImage:
             return None
         p.parent.mkdir(parents=True, exist_ok=True)
-        _io.write_bytes(p, data)
+        if _io.inside(p.parent, self.catalog):
+            _io.write_bytes(p, data)
         return data
 
     def missing(self, ids) -> list[int]:
@@ -87,6 +94,8 @@ class Thumbs:
         live = {int(i) for i in live_ids}
         gone = 0
         for f in self.root.glob("*/*.webp"):
+            if f.parent.is_symlink() or not _io.inside(f.parent, self.catalog):
+                continue  # a planted link: nothing is removed through it
             if f.stem.isdigit() and int(f.stem) not in live:
                 f.unlink()
                 gone += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from urllib.parse import unquote
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .state import Gallery
 
 MAX_UPLOAD = 256 << 20  # bytes: a 50 MP PSD fits; a bigger body is refused before it is read whole
 CLUSTER_NAMES = "cluster_names.json"
+_DECODING = threading.Lock()  # the pixel budget of queries: one decode (at most the pixel limit) at a time
 
 
 def _image(g: Gallery, r: dict, distance: float | None = None) -> dict:
@@ -113,7 +115,8 @@ def image_page(g: Gallery, id_: int, k: int = 12) -> dict:
 
 def search_upload(g: Gallery, data: bytes, filename: str, k: int = 12) -> dict:
     """Encode an uploaded image now and find its neighbours; a bad upload is one line."""
-    name = os.path.basename(unquote(filename or "upload")) or "upload"
+    name = os.path.basename(unquote(filename or "upload"))
+    name = "".join(c for c in name if c.isprintable())[:200] or "upload"  # shown, never opened
     if not data:
         raise LatentfolioError(f"{name}: empty file (0 bytes)")
     with tempfile.TemporaryDirectory(prefix="latentfolio-query-") as tmp:
@@ -129,7 +132,8 @@ def search_file(g: Gallery, path: Path, k: int = 12, shown: str | None = None) -
     model = g.model()
     c = model.config
     try:
-        x = np.array(decode_image(str(path), c.image_size, c.channels, g.cat.fit)[None])
+        with _DECODING:  # one query image at a time: three huge uploads never decode together
+            x = np.array(decode_image(str(path), c.image_size, c.channels, g.cat.fit)[None])
     except BadImage as e:
         raise LatentfolioError(f"{shown}: {e}") from None
     z = encode_pixels(model, x)[0]
@@ -156,7 +160,9 @@ def outliers(g: Gallery, top: int = 100) -> dict:
     order = np.argsort(-sc["total"], kind="stable")[:top]
     out = []
     for n, i in enumerate(order):
-        r = g.by_id[g.by_row[int(i)]]
+        r = g.by_id.get(g.by_row.get(int(i)))
+        if r is None:
+            continue
         out.append(_image(g, r) | {"rank": n + 1, "score": round(float(sc["total"][i]), 3), "reason": sc["reason"][i],
                                    "parts": {REASONS[k]: round(float(v[i]), 2) for k, v in sc["parts"].items()}})
     return {"top": out}

@@ -17,6 +17,10 @@ import torch
 from torch import Tensor, nn
 
 
+MAX_STAGES = 16  # values in a per-stage tuple (widths, hidden, blocks)
+MAX_DEPTH = 64  # a DEPTH field's largest value
+
+
 @dataclass
 class ModelConfig:
     """Fields every model has. Subclasses add their own, each with a why-comment."""
@@ -27,6 +31,9 @@ class ModelConfig:
     norm: str = "01"  # pixel range: "01" -> [0, 1] with sigmoid out, "pm1" -> [-1, 1] with tanh out
     # Whole-number fields where 0 means nothing sensible (others use 0 for "none", e.g. mlp_width).
     POSITIVE: ClassVar[tuple[str, ...]] = ("image_size", "channels", "latent_dim")
+    # Fields that repeat layers: bounded before a model is built, since building even on the meta
+    # device (to count parameters) takes time per layer: a crafted 10^6 would hang.
+    DEPTH: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -40,6 +47,10 @@ class ModelConfig:
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         for k, v in kw.items():  # a flag like --set batchnorm=maybe is an error, not "truthy"
             default = names[k].default
+            if isinstance(v, tuple) and len(v) > MAX_STAGES:
+                raise ValueError(f"{k}: at most {MAX_STAGES} values, not {len(v)}")
+            if k in cls.DEPTH and any(type(x) is int and x > MAX_DEPTH for x in (v if isinstance(v, tuple) else (v,))):
+                raise ValueError(f"{k}: at most {MAX_DEPTH}, not {v!r}")
             if isinstance(default, bool):
                 if not isinstance(v, bool):
                     raise ValueError(f"{k}: expected true or false, not {v!r}")

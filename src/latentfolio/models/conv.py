@@ -33,6 +33,7 @@ class ConvConfig(ModelConfig):
     # (FashionMNIST, latent 32): the convs stay cheap and the MLP does the (de)coding.
     mlp_width: int = 512
     POSITIVE = (*ModelConfig.POSITIVE, "widths", "kernel", "convs_per_stage")
+    DEPTH = ("convs_per_stage",)
 
     def check(self) -> None:
         super().check()

@@ -26,6 +26,7 @@ class DenoiserConfig(ModelConfig):
     latent_dim: int = 64  # channels of the latent map at 1 / 2**levels resolution
     width: int = 32  # feature channels at the working resolution, doubled at each level down
     POSITIVE = (*ModelConfig.POSITIVE, "width")
+    DEPTH = ("blocks", "levels", "unshuffle")
     blocks: int = 2  # residual blocks at each resolution, in encoder and decoder
     levels: int = 0  # stride-2 steps down to the latent map, after the unshuffle
     skips: bool = True  # U-Net skips (Ronneberger et al. 2015): encoder features added on the way up

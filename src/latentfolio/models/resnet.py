@@ -24,6 +24,7 @@ class ResNetConfig(ModelConfig):
     latent_dim: int = 256
     widths: tuple[int, ...] = (32, 64, 128, 128)  # one stride-2 step each: 64 px -> 4x4, 128 px -> 8x8
     POSITIVE = (*ModelConfig.POSITIVE, "widths")
+    DEPTH = ("blocks",)
     # Residual blocks per stage (an int applies to every stage). None in the first, half-resolution
     # stage: there a block costs as much as all the others together, for little gain in a fixed time.
     blocks: tuple[int, ...] | int = (0, 1, 1, 1)

@@ -1,0 +1,98 @@
+"""The README's figures, rendered from ``benchmarks/results/*.json``: its headline numbers and the
+measured shortfalls under Limits. ``python -m benchmarks.tables --write`` puts them between the
+README's markers; ``tests/e2e/test_readme.py`` fails when the README and the results disagree.
+A figure that no results file holds is not in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+HERE = Path(__file__).parent
+README = HERE.parent / "README.md"
+BEGIN = "<!-- figures: rendered from benchmarks/results by `python -m benchmarks.tables --write`; do not edit -->"
+END = "<!-- /figures -->"
+
+
+def _r(name: str) -> dict:
+    return json.loads((HERE / "results" / f"{name}.json").read_text())
+
+
+def _span(values, fmt: str = "{}") -> str:
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}–{fmt.format(hi)}"
+
+
+def headline() -> str:
+    ts, q, t, dn, cs, g = _r("train_speed"), _r("quality"), _r("target"), _r("denoise_native"), \
+        _r("catalog_speed"), _r("gallery")
+    ip, pp, sc, k, cl, an, dt = _r("index_photos"), _r("planted_photos"), _r("scale"), _r("kodak"), \
+        _r("cluster"), _r("anomaly"), _r("denoise")
+    photos = next(s for s in t["sets"] if s["set"].startswith("photos"))
+    won = ", ".join(f"{c.upper() if c != 'jxl' else 'JPEG XL'} {n}" for c, n in photos["won"].items())
+    fm_gain = [n["gain_over_best_classical_db"] for n in dt["sets"]["fashion-mnist"]["noises"].values()]
+    clean = dn["clean_input_psnr_db"]
+    speed = dn["speed"]
+    both = pp["rank"]["both"]
+    planted = [r for kind, ranks in both.items() if kind != "kodak" for r in ranks]
+    before = [r for kind, ranks in pp["rank"]["both without complexity"].items() if kind != "kodak" for r in ranks]
+    big = next(s for s in sc["sizes"] if s["images"] == 1_000_000)
+    growth = next(x for x in sc["growth_exponent"] if x["to"] == 1_000_000)
+    g100k = g["sizes"]["100000"]
+    fm = cl["results"]["fashion-mnist"]["umap-gmm on latents (N2D recipe)"]["nmi"]
+    default_score = an["mean_auroc"][an["default"]]
+    lines = [
+        f"- **Training speed**: `latentfolio train` runs at {ts['ratios']['a_over_c']:.2f}× a pure compute loop, "
+        f"{ts['ratios']['a_over_b']:.2f}× the tutorial loop (FashionMNIST).",
+        f"- **Quality at equal time** (FashionMNIST, latent {q['latent_dim']}): the default `conv` reaches "
+        f"{q['models']['default']['psnr_db']:.2f} dB test PSNR, "
+        f"{q['models']['default']['psnr_db'] - q['baseline']['psnr_db']:+.2f} dB over the tutorial autoencoder in the "
+        f"same {q['baseline']['seconds']:.0f} s.",
+        f"- **Compression**: `--target-psnr {photos['target_psnr']}` on {photos['images']} full-size photos: "
+        f"{photos['original_bytes'] / 1e6:.1f} MB of JPEGs → {photos['chosen_bytes'] / 1e6:.2f} MB (all-AVIF "
+        f"{photos['all']['avif']['bytes'] / 1e6:.2f}, all-WebP {photos['all']['webp']['bytes'] / 1e6:.2f}, all-JPEG-XL "
+        f"{photos['all']['jxl']['bytes'] / 1e6:.2f}); wins: {won}; {photos['command']['s_per_mp']:.1f} s/MP.",
+        f"- **Denoising**: whole Kodak with scan damage {dn['noisy_psnr_db']:.2f} → {dn['latentfolio_psnr_db']:.2f} dB "
+        f"(best tuned classical, {dn['best_classical'].upper()}: {dn['classical'][dn['best_classical']]['psnr_db']:.2f}); "
+        f"clean photos, a text page and a drawing come back at {clean['kodak (clean)']:.1f}, "
+        f"{clean['text page 1275x1650']:.1f} and {clean['line drawing 1600x1200']:.1f} dB; a 12 MP image at "
+        f"{speed['mp_per_s']:.2f} and {speed['mp_per_s_fp32']:.2f} MP/s in two runs. FashionMNIST thumbnails: "
+        f"{_span(fm_gain, '{:+.1f}').replace('–', ' to ')} dB over the best tuned classical.",
+        f"- **Search**: `similar` over a million codes in {cs['similar_latency']['p50_ms']:.2f} ms (p50, with its "
+        f"rows); the search index alone over 10 million in {sc['search']['default']['p50_ms']:.1f} ms "
+        f"(recall@10 {sc['search']['default']['recall_at_10']:.1f}). The gallery draws a 100k-image map in "
+        f"{g100k['first_paint_s']:.1f} s and answers a search by image in {g100k['similar']['p50_ms']:.0f} ms (p50).",
+        f"- **Full-size photos**: `index` at {ip['index_megapixels_per_s']:.0f} MP/s ({ip['photos']} JPEGs, median "
+        f"{ip['megapixels_median']:.0f} MP), {ip['ratio_vs_bare_loop']:.2f}× a bare decode-and-encode loop. Planted "
+        f"noise, blank, painting and graphic pages rank {_span(planted)} of {pp['images']} in `anomalies` among the "
+        f"photos ({_span(before)} without the complexity test), on {pp['seeds']} seeds.",
+        f"- **Scale**: a million image files indexed in {big['index']['seconds'] / 60:.0f} min "
+        f"({big['index']['images_per_s']:,.0f} images/s) at {big['index']['peak_mb'] / 1000:.1f} GB peak; `duplicates` "
+        f"over them in {big['duplicates']['seconds'] / 60:.1f} min, `cluster` in {big['cluster']['seconds']:.0f} s; growth "
+        f"{growth['index']:.2f} (`index`) and {growth['duplicates']:.2f} (`duplicates`) per 10×.",
+    ]
+    short = [
+        f"- On Kodak our best learned codec (`meanscale`) is {-k['bd_psnr']['meanscale']['WEBP']:.1f} dB below WebP and "
+        f"{-k['bd_psnr_vs_compressai']['meanscale']:.1f} dB below CompressAI's (BD-PSNR): the classical encoders make "
+        "the bitstream.",
+        f"- FashionMNIST clustering (`umap-gmm` on the codes) reaches NMI {fm:.3f}, short of N2D's "
+        f"{cl['anchors']['N2D fashion-mnist']['nmi']:.3f}. One-class "
+        f"AUROC with the default `--score {an['default']}` is {default_score:.3f} (target {an['target_value']}: "
+        f"{'met' if an['met'] else 'not met'}); `--score model` gives {an['mean_auroc'][an['model_score']]:.3f}.",
+        f"- The native `denoiser` is {dn['gain_over_best_classical_db']:.2f} dB over "
+        f"{dn['best_classical'].upper()} on Kodak with scan damage.",
+    ]
+    return "\n".join(["## Headline numbers", "",
+                      "Measured on a 2-core CPU with no GPU; the full tables, with dates and baselines, are in "
+                      "[docs/benchmarks.md](docs/benchmarks.md).", "", *lines, "",
+                      "Measured shortfalls:", "", *short])
+
+
+def render(text: str) -> str:
+    """``text`` (the README) with the block between its markers rendered anew."""
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README.md has no {BEGIN!r} ... {END!r} block")
+    return pattern.sub(lambda _: f"{BEGIN}\n{headline()}\n{END}", text)
