@@ -59,8 +59,9 @@ def test_a_row_pointing_outside_the_collection_is_not_read(own, tmp_path):
         db.execute("UPDATE images SET path = ? WHERE id = 3", (str(private),))
     db.close()
     with serving(own[2]) as url:
-        status, body, _ = request(url + "api/image/3")
-        assert status == 400 and "not under the catalogued folder" in body["error"]
+        for route in ("api/image/3", "api/recon/3"):
+            status, body, _ = request(url + route)
+            assert status == 400 and "not under the catalogued folder" in body["error"], route
 
 
 BAD_BODIES = [

@@ -79,8 +79,12 @@ def reconstruction(g: Gallery, id_: int) -> tuple[bytes, float]:
     if hit is not None:
         return hit
     r, model = g.row(id_), g.model()
+    if r is None:
+        raise LatentfolioError(f"image {id_}: not in the catalog")
     c = model.config
     if g.cat.meta["source"].get("kind") == "folder":
+        if not _io.inside(r["path"], g.cat.meta["source"]["root"]):  # a crafted row: nothing outside is read
+            raise BadImage(f"{r['path']}: not under the catalogued folder")
         x = np.array(decode_image(r["path"], c.image_size, c.channels, g.cat.fit)[None])
     else:
         with g.lock:
