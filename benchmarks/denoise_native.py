@@ -35,7 +35,8 @@ from .denoise import CLASSICAL
 import latentfolio as lf
 from latentfolio.data.noise import Noise
 from latentfolio.data.folder import cache_root
-from latentfolio.latent.tiles import (ANY_SIZE_OVERLAP, ANY_SIZE_TILE, _model_fn, bf16_here, cpu_tile, denoise_image,
+from latentfolio.hardware import native_bf16
+from latentfolio.latent.tiles import (ANY_SIZE_OVERLAP, ANY_SIZE_TILE, _model_fn, cpu_tile, denoise_image,
                                       tiled)
 from latentfolio.saved import load_model
 
@@ -144,7 +145,7 @@ def speed(model) -> dict:
     base = best(lambda: tiled(_model_fn(model, "fp32"), p, ANY_SIZE_TILE, ANY_SIZE_OVERLAP, batch=4))
     return {"image": "4000 x 3000 RGB", "mp_per_s": out["auto"], "mp_per_s_fp32": out["fp32"],
             "baseline_512x4_mp_per_s_fp32": base, "tile": cpu_tile(model),
-            "precision": "bf16" if bf16_here(torch.device("cpu")) else "fp32", "torch_threads": torch.get_num_threads()}
+            "precision": "bf16" if native_bf16("cpu") else "fp32", "torch_threads": torch.get_num_threads()}
 
 
 def _trained(meta: dict, earlier: list[float] | None, earlier_runs: int = 1) -> dict:

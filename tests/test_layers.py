@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "latentfolio"
 # Bottom to top. A module may import from its own layer (no cycles) and from any layer below.
 LAYERS = [
     ("errors", "version"),
-    ("_io", "progress"),
+    ("_io", "progress", "hardware"),
     ("metrics", "imaging"),
     ("data",),
     ("models",),

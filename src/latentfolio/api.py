@@ -11,10 +11,10 @@ keyword arguments, plus ``load`` and ``load_data``.
 from __future__ import annotations
 
 # Each name is imported from its command's module on first use, so `lf.similar` loads the catalog
-# code and torch, not Lightning or the gallery's server (a `similar` query: 7 s -> 2 s).
+# code and torch, not Lightning or the gallery's server (benchmarks/startup.py measures it).
 _WHERE = {
     "anomalies": ("commands.organize", "anomalies"),
-    "apply_duplicates": ("commands.dedupe", "apply_duplicates"),
+    "apply_duplicates": ("commands.duplicates", "apply_duplicates"),
     "blend": ("commands.create", "blend"),
     "cluster": ("commands.cluster", "cluster"),
     "codec_eval": ("commands.codec_eval", "codec_eval"),
@@ -24,7 +24,7 @@ _WHERE = {
     "decompress": ("commands.decompress", "decompress"),
     "demo": ("reports.demo", "demo"),
     "denoise": ("commands.clean", "denoise"),
-    "duplicates": ("commands.organize", "duplicates"),
+    "duplicates": ("commands.duplicates", "duplicates"),
     "evaluate": ("commands.model", "evaluate"),
     "fit_density": ("commands.create", "fit_density"),
     "index": ("commands.index", "index"),
@@ -39,7 +39,7 @@ _WHERE = {
     "report": ("reports.report", "report"),
     "sample": ("commands.create", "sample"),
     "serve": ("gallery.server", "serve"),
-    "similar": ("commands.organize", "similar"),
+    "similar": ("commands.similar", "similar"),
     "sweep": ("reports.sweep", "sweep"),
     "train": ("commands.train", "train"),
     "traverse": ("commands.create", "traverse"),

@@ -144,6 +144,18 @@ def _check_saved_config(d: Path, cls, config) -> None:
                                f"{theirs.get(k)!r} in the model that was saved); restore config.json")
 
 
+def model_store() -> Path:
+    """The one model store, where released models are kept by latentfolio itself (codecs under
+    their fingerprint, pretrained encoders under their name): ``$LATENTFOLIO_MODELS``, else
+    ``models/`` in the user's data folder (not a cache: a coded file needs its model)."""
+    env = os.environ.get("LATENTFOLIO_MODELS")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("latentfolio")) / "models"
+
+
 # --- what a saved model says about the data it takes -------------------------------------------
 def as_model(model_or_dir) -> Autoencoder:
     """A loaded model as it is, or the model in a folder."""

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import latentfolio as lf
+from latentfolio.metrics import image_psnr
 from latentfolio.codec import target as tg
 from latentfolio.codec.archive import Archive
 from latentfolio.codec.classical import kind_of
@@ -28,8 +29,7 @@ def _photo(w: int, h: int, seed: int = 0) -> np.ndarray:
 
 
 def _psnr(a, b) -> float:
-    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    return 10 * np.log10(255**2 / max(np.mean(d * d), 1e-12))
+    return image_psnr(np.asarray(a), np.asarray(b))
 
 
 @pytest.fixture

@@ -450,8 +450,7 @@ def test_the_trained_scan_denoiser_keeps_a_clean_page_of_text_and_cleans_a_damag
     Image.fromarray(noisy).save(src / "page-scanned.png")
     denoise(FIXTURE_DENOISER, [src], tmp_path / "out")
 
-    def psnr(a, b):
-        return 10 * np.log10(255**2 / ((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).mean())
+    from latentfolio.metrics import image_psnr as psnr
 
     out = np.asarray(Image.open(tmp_path / "out" / "page.png"))
     assert out.shape == clean.shape and psnr(out, clean) >= 35

@@ -50,7 +50,7 @@ def _index(model, data, cat):
 
 
 def _groups(cat, **kw):
-    from latentfolio.commands.organize import duplicates
+    from latentfolio.commands.duplicates import duplicates
 
     return {frozenset(os.path.basename(i["path"]) for i in g["images"]): g for g in duplicates(cat, **kw)["groups"]}
 
@@ -97,8 +97,8 @@ def test_apply_sets_copies_aside_and_undo_puts_them_back(tmp_path, model, collec
 def test_a_killed_apply_loses_nothing(tmp_path, model, collection, monkeypatch):
     from latentfolio.catalog import Catalog
     from latentfolio.commands import journal
-    from latentfolio.commands.dedupe import journal_for
-    from latentfolio.commands.organize import duplicates
+    from latentfolio.commands.duplicates import journal_for
+    from latentfolio.commands.duplicates import duplicates
 
     _index(model, collection, tmp_path / "c")
     before = _state(collection)

@@ -106,7 +106,7 @@ def test_catalog_refuses_a_foreign_model(tmp_path, model, collection):
 
 
 def test_similar_leaves_a_catalogued_query_out_but_not_its_copies(tmp_path, model, collection):
-    from latentfolio.commands.organize import similar
+    from latentfolio.commands.similar import similar
 
     q = collection / "a" / "004.png"
     shutil.copy(q, collection / "b" / "copy-of-a4.png")
@@ -126,7 +126,7 @@ def test_similar_leaves_a_catalogued_query_out_but_not_its_copies(tmp_path, mode
 
 
 def test_duplicates_groups_copies(tmp_path, model, collection):
-    from latentfolio.commands.organize import duplicates
+    from latentfolio.commands.duplicates import duplicates
 
     shutil.copy(collection / "b" / "007.png", collection / "a" / "copy-of-b7.png")
     _index(model, collection, tmp_path / "c")
@@ -139,7 +139,8 @@ def test_duplicates_groups_copies(tmp_path, model, collection):
 def test_catalogs_are_closed_by_whoever_opened_them(tmp_path, model, collection, monkeypatch):
     # A connection left to the garbage collector keeps SQLite's WAL view of the file alive.
     from latentfolio.catalog import Catalog
-    from latentfolio.commands.organize import anomalies, duplicates
+    from latentfolio.commands.duplicates import duplicates
+    from latentfolio.commands.organize import anomalies
 
     opened, closed = [], []
     real_init, real_close = Catalog.__init__, Catalog.close

@@ -101,8 +101,8 @@ def test_undo_moves_back_only_the_file_the_journal_set_aside(world, capsys, monk
 @pytest.mark.parametrize("where", ["apply", "undo"])
 def test_a_move_killed_between_link_and_unlink_is_finished(world, where):
     """Both names are one inode after the kill: undo keeps the original, re-apply completes it."""
-    from latentfolio.commands.dedupe import journal_for
-    from latentfolio.commands.organize import duplicates
+    from latentfolio.commands.duplicates import journal_for
+    from latentfolio.commands.duplicates import duplicates
 
     tmp, src, victim, cat = world
     before = tree(src)

@@ -44,8 +44,9 @@ def write_zip(path: Path, mime: str, members: dict[str, bytes], mimetype_first: 
 
 
 def psnr(a, b) -> float:
-    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    return float(10 * np.log10(255**2 / max(np.mean(d**2), 1e-10)))
+    from latentfolio.metrics import image_psnr
+
+    return image_psnr(np.asarray(a), np.asarray(b))
 
 
 @pytest.mark.parametrize("mime, kind, first", [("image/openraster", "ORA", True),

@@ -279,3 +279,20 @@ def test_a_hostile_file_name_is_one_printable_line(tmp_path, capsys, monkeypatch
     (folder / "junk\x1b]0;x\x07.png").write_bytes(b"not an image")
     code, out, err = cli(capsys, monkeypatch, "noise", folder, "--spec", "gaussian:0.1", "--out", tmp_path / "n")
     assert code == 0 and "\x1b" not in err and "\x07" not in err and "junk\\x1b]0;x\\x07.png" in err
+
+
+@pytest.mark.parametrize("model", ["codec", "hyperprior", "denoiser", "conv"])
+def test_train_help_states_each_models_real_defaults(model):
+    """The defaults in `train --model X --help` are read from the model's config and class, and the
+    training config's dataclass, so the help cannot disagree with what a run does."""
+    from latentfolio.models.registry import get_model_class
+    from latentfolio.training.config import TrainConfig
+
+    r = run_cli("train", "--model", model, "--help", env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    cls = get_model_class(model)
+    assert f"Bottleneck size. (default for {model}: {cls.Config().latent_dim})" in text
+    assert f"(default for {model}: {cls.default_lr:g}" in text
+    assert f"(default for {model}: {cls.default_optimizer})" in text
+    assert f"(default: {TrainConfig.muon_lr})" in text and f"(default: {TrainConfig.lmbda})" in text

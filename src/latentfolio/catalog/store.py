@@ -247,6 +247,14 @@ class Catalog:
         return m
 
 
+def row_summary(r, distance: float | None = None) -> dict:
+    """What a tool reports of a catalog row: its id, path and label (and a distance)."""
+    d = {"id": r["id"], "path": r["path"], "label": r["label"]}
+    if distance is not None:
+        d["distance"] = round(float(distance), 5)
+    return d
+
+
 HEADER_TYPES = {"dim": int, "image_size": int, "channels": int, "model_fingerprint": str, "source": dict}
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from ..errors import LatentfolioError
 from .app import (
@@ -13,12 +15,30 @@ from .app import (
     one_line, out_option, seed_option)
 
 
-@app.command()
+class TrainHelp(TyperCommand):
+    """``train --help`` states each flag's default as the config dataclasses hold it, for the model
+    that ``--model`` names (or for each model): read only when help is asked for, so the CLI
+    starts without torch, and never typed twice."""
+
+    def format_help(self, ctx, formatter):
+        from ..training.config import help_defaults
+
+        argv = sys.argv
+        model = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--model"), None)
+        notes = help_defaults(model)
+        for p in self.params:
+            if p.name in notes:
+                bare = p.__dict__.setdefault("_bare_help", p.help)  # as written, before any note
+                p.help = f"{bare} ({notes[p.name]})"
+        return super().format_help(ctx, formatter)
+
+
+@app.command(cls=TrainHelp)
 def train(
     data: str = typer.Argument(..., help="Image folder, IDX or CIFAR folder, or mnist | fashion-mnist | cifar10 | digits."),
     out: Path = out_option("Model folder to write."),
-    model: Optional[str] = typer.Option(None, "--model", help="fc | conv | vae | resnet | denoiser | codec | hyperprior | meanscale (default conv; see `latentfolio models`)."),
-    latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Bottleneck size (model default: 32; resnet 256)."),
+    model: Optional[str] = typer.Option(None, "--model", help="fc | conv | vae | resnet | denoiser | codec | hyperprior | meanscale (see `latentfolio models`)."),
+    latent_dim: Optional[int] = typer.Option(None, "--latent-dim", help="Bottleneck size."),
     image_size: Optional[int] = typer.Option(None, "--image-size", help="Square side in px (default: the data's; for folders 64, or the images' own side when smaller)."),
     patch: Optional[int] = typer.Option(None, "--patch", help="Train on random native-resolution crops of this side in px (codec, hyperprior, meanscale, denoiser; their default on folders: 256, or the images' median side when smaller). --image-size trains on thumbnails instead."),
     channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3 (default: detected from the data)."),
@@ -26,22 +46,22 @@ def train(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20, more for small sets)."),
     max_time: Optional[float] = typer.Option(None, "--max-time", help="Wall-clock budget in minutes."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Default: train images/32, between 8 and 128."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default: the model's: 3e-3, conv 6e-3, denoiser 1e-3)."),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest). Default: the model's (conv muon, others adamw)."),
-    muon_lr: float = typer.Option(0.02, "--muon-lr", help="With muon: peak LR of the Muon-driven conv filters."),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="onecycle | linear | cosine | constant. Default: the model's (conv linear, others onecycle)."),
-    loss: str = typer.Option("mse", "--loss", help="mse | bce | l1 | ssim."),
-    ssim_weight: float = typer.Option(0.84, "--ssim-weight", help="With --loss ssim: weight of 1-SSIM against MSE."),
-    beta: float = typer.Option(1.0, "--beta", help="VAE: weight of the KL term."),
-    kl_warmup: float = typer.Option(0.0, "--kl-warmup", help="VAE: epochs to ramp beta up from 0."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest)."),
+    muon_lr: Optional[float] = typer.Option(None, "--muon-lr", help="With muon: peak LR of the Muon-driven conv filters."),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="onecycle | linear | cosine | constant."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="mse | bce | l1 | ssim."),
+    ssim_weight: Optional[float] = typer.Option(None, "--ssim-weight", help="With --loss ssim: weight of 1-SSIM against MSE."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="VAE: weight of the KL term."),
+    kl_warmup: Optional[float] = typer.Option(None, "--kl-warmup", help="VAE: epochs to ramp beta up from 0."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Early stopping after N epochs without val improvement."),
     seed: int = SEED,
-    precision: str = typer.Option("auto", "--precision", help="auto | 32-true | bf16-mixed | 16-mixed."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto | 32-true | bf16-mixed | 16-mixed."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto | cpu | gpu."),
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or ids like 0,1."),
     strategy: str = typer.Option("auto", "--strategy", help="auto | ddp | ddp_spawn | fsdp ..."),
     num_nodes: int = typer.Option(1, "--num-nodes"),
-    lmbda: float = typer.Option(0.01, "--lambda", help="Codec: rate-distortion trade-off (loss = lambda*255^2*MSE + bpp)."),
+    lmbda: Optional[float] = typer.Option(None, "--lambda", help="Codec: rate-distortion trade-off (loss = lambda*255^2*MSE + bpp)."),
     lambdas: Optional[str] = typer.Option(None, "--lambdas", help="Codec: several qualities in one go, e.g. 0.002,0.006,0.02; OUT gets one model folder per lambda."),
     denoise: Optional[str] = typer.Option(None, "--denoise", help="Train a denoiser: corrupt inputs with this noise spec (e.g. scan; see `latentfolio noise --help`)."),
     pages: Optional[float] = typer.Option(None, "--pages", help="Denoiser: share of each batch that is a rendered page of text or a drawing, so it learns to keep ink (default 0.4 with --denoise scan on patches, else 0)."),

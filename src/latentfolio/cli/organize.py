@@ -89,7 +89,7 @@ def similar(
     as_json: bool = JSON,
 ):
     """The images most like QUERY, nearest first."""
-    from ..commands.organize import similar as run
+    from ..commands.similar import similar as run
 
     r = run(catalog, query, out, k=k, model_dir=model, force=force, features=features)
     _emit(r, as_json, lambda r: _hits_table(f"nearest to {r['query']['path']}", r["results"],
@@ -110,8 +110,7 @@ def duplicates(
 ):
     """Groups of duplicate images in tiers (identical bytes, re-encoded or resized, near), each
     with a suggested keeper. Without --apply nothing is touched: the plan is printed."""
-    from ..commands.dedupe import apply_duplicates
-    from ..commands.organize import duplicates as run
+    from ..commands.duplicates import apply_duplicates, duplicates as run
 
     if tier is not None and tier not in ("identical", "same", "near"):
         raise typer.BadParameter(f"{tier!r}: use identical, same or near", param_hint="--tier")

@@ -47,9 +47,8 @@ class Classical:
 
 
 # speed 6 (AVIF) and effort 7 (JPEG XL) are the libraries' defaults; WebP's method 4 is Pillow's.
-# A 17 MP photo encodes in 2.7 s (AVIF), 1.1 s (WebP) and 4.1 s (JPEG XL) on 2 cores. AVIF keeps
-# full-resolution colour (4:4:4): at equal RGB PSNR it took 1-8% fewer bytes than 4:2:0 on Kodak
-# from 36 dB up (38% at 44 dB on kodim03), where 4:2:0 could not reach 44 dB on kodim13 at all.
+# AVIF keeps full-resolution colour (4:4:4): at equal RGB PSNR it took fewer bytes than 4:2:0 on
+# Kodak at the qualities people keep, and 4:2:0 cannot reach the highest (docs/experiments.md).
 CODECS = {
     "avif": Classical("avif", "AVIF", ".avif", {"speed": 6, "subsampling": "4:4:4"}),
     "webp": Classical("webp", "WEBP", ".webp", {"method": 4}),

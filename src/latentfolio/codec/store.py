@@ -3,23 +3,13 @@ the model a file needs without being told."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from .. import _io
 from ..errors import LatentfolioError
-from ..saved import CONFIG, META, WEIGHTS, load_model
+from ..saved import CONFIG, META, WEIGHTS, load_model, model_store
 from .image import fingerprint
-
-
-def model_store() -> Path:
-    env = os.environ.get("LATENTFOLIO_MODELS")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("latentfolio")) / "models"
 
 
 def register(model) -> Path:

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from ..errors import ArgumentError, LatentfolioError
-from ..metrics import ssim
+from ..metrics import image_psnr, ssim
 from .classical import CODECS, JPEG_JXL, LOSSLESS, decode, lossless, transcode_jpeg
 from .format import parse
 from .image import compress_image, decompress_bytes
@@ -47,19 +47,13 @@ class Target:
     def score(self, ref: np.ndarray, img: Image.Image) -> float:
         test = np.asarray(img if img.mode == _mode(ref) else img.convert(_mode(ref)))
         test = test.reshape(ref.shape)
-        return _psnr(ref, test) if self.metric == "psnr" else _ssim(ref, test)
+        return image_psnr(ref, test) if self.metric == "psnr" else _ssim(ref, test)
 
 
 def _mode(a: np.ndarray) -> str:
     return {1: "L", 3: "RGB", 4: "RGBA"}[a.shape[2] if a.ndim == 3 else 1]
 
 
-def _psnr(ref: np.ndarray, test: np.ndarray) -> float:
-    sq = 0
-    for i in range(0, ref.shape[0], STRIP):
-        d = (ref[i:i + STRIP].astype(np.float64) - test[i:i + STRIP]).ravel()
-        sq += float(np.dot(d, d))  # exact: at most 255² × 2³⁰ values, under 2⁵³
-    return 100.0 if sq == 0 else min(100.0, 10 * math.log10(255.0**2 * ref.size / sq))
 
 
 def _ssim(ref: np.ndarray, test: np.ndarray) -> float:

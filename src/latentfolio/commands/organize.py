@@ -1,6 +1,5 @@
-"""The organize commands on a catalog: ``similar``, ``duplicates``, ``map`` and ``anomalies``
-(``index`` and ``cluster`` have modules of their own: the encoding pass needs Lightning, and
-the cluster folders need their guards)."""
+"""Two organize commands on a catalog: ``map`` and ``anomalies`` (``index``, ``similar``,
+``duplicates`` and ``cluster`` have modules of their own)."""
 
 from __future__ import annotations
 
@@ -11,104 +10,14 @@ import numpy as np
 
 from .. import _io
 from ..catalog import Catalog
-from ..catalog.features import query_vector, use_space
-from ..catalog.store import with_catalog
-from ..data import decode_inputs
+from ..catalog.features import use_space
+from ..catalog.store import row_summary, with_catalog
 from ..errors import ArgumentError, LatentfolioError
 from ..imaging import PICTURE_FORMATS, auto_scale, make_grid, save_picture
 from ..latent.anomaly import score_table
-from ..latent.duplicates import duplicate_components, group_members, neighbour_graph
-from ..latent.encode import encode_pixels
 from ..latent.project import PROJECTIONS, project_2d
-from .dedupe import TIERS, annotate
 from ..render.figures import scatter_png, thumbnail_map
 from ..render.interactive import map_html
-
-
-def _row_dict(r, distance: float | None = None) -> dict:
-    d = {"id": r["id"], "path": r["path"], "label": r["label"]}
-    if distance is not None:
-        d["distance"] = round(float(distance), 5)
-    return d
-
-
-# --- similar ---------------------------------------------------------------------------------
-@with_catalog
-def similar(catalog, query: str, out=None, *, k: int = 12, model_dir=None, force: bool = False,
-            features: str | None = None) -> dict:
-    """The ``k`` nearest images to QUERY: a catalog path or id, or any image file (encoded now)."""
-    if k < 1:
-        raise ArgumentError("k", k, "must be at least 1")
-    if out:
-        _io.check_writable(out, force)
-    cat: Catalog = use_space(catalog, features)
-    row = cat.find(str(query))
-    if row is not None:
-        z = np.array(cat.latents()[row["row"]])
-        qdesc = {"id": row["id"], "path": row["path"], "in_catalog": True}
-        qpix = None
-    else:
-        if not Path(query).is_file():
-            raise LatentfolioError(f"{query}: not in the catalog, and no such image file")
-        qpix, _ = decode_inputs([query], int(cat.meta["image_size"]), int(cat.meta["channels"]),
-                                cat.fit, strict=True)
-        z = query_vector(cat, lambda emb: emb.decode(query)[None],
-                         lambda: encode_pixels(cat.model(model_dir), qpix))[0]
-        qdesc = {"path": str(query), "in_catalog": False}
-    # A catalogued query is not its own neighbour: one more is asked for and itself left out
-    # (a duplicate of it, another file, still comes first).
-    own = -1 if row is None else int(row["row"])
-    dist, rows = cat.search(z[None], k + (own >= 0))
-    found = [(float(d), int(i)) for d, i in zip(dist[0], rows[0]) if i >= 0 and i != own][:k]
-    by_row = {r["row"]: r for r in cat.db.execute(
-        f"SELECT * FROM images WHERE row IN ({','.join(str(i) for _, i in found) or '-1'})")}
-    hits = [_row_dict(by_row[i], d) | {"rank": n + 1} for n, (d, i) in enumerate(found)]
-    if out:
-        thumbs = cat.thumbnails([by_row[i] for _, i in found])
-        q = qpix if qpix is not None else cat.thumbnails([row])
-        caps = ["query"] + [f"{h['distance']:.2f}" for h in hits]
-        save_picture(make_grid(np.concatenate([q, thumbs]), min(7, k + 1),
-                                scale=auto_scale(thumbs.shape[1], 72), captions=caps), out)
-    return {"query": qdesc, "k": k, "results": hits, "out": str(out) if out else None}
-
-
-# --- duplicates ------------------------------------------------------------------------------
-@with_catalog
-def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16, keep: str = "largest",
-               same_psnr: float = 32.0, features: str | None = None) -> dict:
-    """Groups of near-duplicates: codes closer than ``threshold`` (L2), joined transitively, and
-    identical files whatever the threshold. Default threshold: :func:`default_threshold`. Each
-    group has a tier and a suggested keeper (:mod:`.dedupe`: ``keep`` is the rule, ``same_psnr``
-    the test of "the same picture")."""
-    annotate(catalog, [], {}, keep, same_psnr)  # the flags, checked before any work
-    cat: Catalog = use_space(catalog, features)
-    n = len(cat)
-    if n < 2:
-        if threshold is not None and not threshold >= 0:
-            raise ArgumentError("threshold", threshold, "must be >= 0")
-        return {"threshold": threshold, "groups": [], "images_in_groups": 0}
-    lat = cat.latents()
-    dist, rows = neighbour_graph(lat, neighbours)
-    same: dict[str, list[int]] = {}  # identical files, in one query
-    for h, r in cat.db.execute("SELECT hash, row FROM images WHERE hash IN (SELECT hash FROM images "
-                               "GROUP BY hash HAVING COUNT(*) > 1) ORDER BY hash, row"):
-        same.setdefault(h, []).append(r)
-    comp, t = duplicate_components(dist, rows, list(same.values()), threshold)
-    del dist, rows
-    members_of = group_members(comp)  # one sort, not a scan of every code per group
-    wanted = np.concatenate(members_of) if members_of else np.zeros(0, np.int64)
-    by_row = cat.rows_at(wanted, "id, path, label, hash, bytes, mtime_ns, row")
-    groups = []
-    for members in members_of:
-        v = np.asarray(lat[np.sort(members)])
-        spread = float(np.linalg.norm(v - v.mean(0), axis=1).max())
-        groups.append({"size": int(len(members)), "spread": round(spread, 5),
-                       "exact": len({by_row[int(m)]["hash"] for m in members}) == 1,
-                       "images": [_row_dict(by_row[int(m)]) for m in members]})
-    annotate(cat, groups, {r["id"]: r for r in by_row.values()}, keep, same_psnr)
-    groups.sort(key=lambda g: (TIERS.index(g["tier"]), -g["size"], g["spread"]))
-    return {"threshold": round(t, 6), "keep": keep, "same_psnr": same_psnr, "groups": groups,
-            "images_in_groups": int(sum(g["size"] for g in groups))}
 
 
 # --- map ---------------------------------------------------------------------------------------
@@ -201,7 +110,7 @@ def anomalies(catalog, out=None, *, top: int = 20, score: str = "both", seed: in
 
     def rounded(v, i):
         return None if v is None or np.isnan(v[i]) else round(float(v[i]), 6)
-    res = [_row_dict(rows[i]) | {"rank": n + 1, "score": round(float(s[i]), 6), "reason": table["reason"][i],
+    res = [row_summary(rows[i]) | {"rank": n + 1, "score": round(float(s[i]), 6), "reason": table["reason"][i],
                                    "recon_error": rounded(err, i), "ssim_error": rounded(ss, i),
                                    "complexity": rounded(cx, i)}
            for n, i in enumerate(order)]

@@ -227,7 +227,7 @@ SCAN = [("illumination", 0.5, (0.05, 0.3)), ("grain", 0.5, (0.02, 0.08)), ("smud
         ("dust", 0.5, (0.002, 0.02)), ("hair", 0.3, (1, 3)), ("gaussian", 0.6, (0.02, 0.3)),
         ("salt_pepper", 0.2, (0.002, 0.03)), ("jpeg", 0.3, (20, 70))]
 SCAN_CLEAN = 0.4  # share of training images a `scan` denoiser sees clean, to learn to leave them alone
-# (0.2 until 2026-12-06: clean photos came back at 29.3 dB; 0.4 with pages: 31.8 dB, see experiments.md)
+# (0.2 left clean photos markedly worse: docs/experiments.md)
 
 # What a `scan` denoiser is not trained to undo. Uneven light spans the page: a model that sees
 # 26 px around each pixel cannot tell a dim page from a grey one, so trained on it, it learned to

@@ -11,17 +11,11 @@ import urllib.request
 from pathlib import Path
 
 from .. import _io
-from ..data.folder import cache_root
 from ..errors import LatentfolioError
+from ..saved import model_store
 from .registry import Entry
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def store_root() -> Path:
-    """``$LATENTFOLIO_MODELS``, else ``models/`` in latentfolio's cache folder."""
-    env = os.environ.get("LATENTFOLIO_MODELS")
-    return Path(env).expanduser() if env else cache_root() / "models"
 
 
 def published_digest(headers) -> str | None:
@@ -67,7 +61,7 @@ def fetch(entry: Entry, download: bool = True, timeout: float = 60.0) -> Path:
     beside the file, and a file that no longer matches is refused."""
     if entry.path is not None:
         return entry.path
-    target = store_root() / entry.name / entry.file
+    target = model_store() / entry.name / entry.file
     record = target.with_name(target.name + ".sha256")
     if not target.exists():
         if not download or not entry.url:

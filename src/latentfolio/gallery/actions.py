@@ -16,10 +16,9 @@ import numpy as np
 from .. import _io
 from ..commands import journal
 from ..commands.cluster import cluster
-from ..commands.dedupe import journal_for, plan_moves
+from ..commands.duplicates import duplicates as find_duplicates, journal_for, plan_moves
 from ..commands.folders import check_out, clear_previous, folder_name, write_cluster_folders
 from ..commands.index import index
-from ..commands.organize import duplicates as find_duplicates
 from ..errors import LatentfolioError
 from .selection import absolute_folder
 from .state import Gallery

@@ -16,6 +16,7 @@ from .. import _io
 from ..data.decode import BadImage, decode_image
 from ..errors import LatentfolioError
 from ..imaging import png_bytes, to_pil
+from ..metrics import image_psnr
 from ..commands.organize import anomaly_table, outlier_inputs
 from ..latent.anomaly import REASONS
 from ..latent.encode import encode_pixels, reconstruct_pixels
@@ -90,9 +91,8 @@ def reconstruction(g: Gallery, id_: int) -> tuple[bytes, float]:
         with g.lock:
             x = g.cat.thumbnails([r])
     y = reconstruct_pixels(model, x)
-    mse = float(np.mean((x.astype(np.float64) - y) ** 2)) / 255.0**2
     pair = np.concatenate([x[0], y[0]], axis=1)
-    return g.pictures.put(("recon", id_), (png_bytes(to_pil(pair)), round(10 * np.log10(1 / max(mse, 1e-10)), 2)))
+    return g.pictures.put(("recon", id_), (png_bytes(to_pil(pair)), round(image_psnr(x, y), 2)))
 
 
 def image_page(g: Gallery, id_: int, k: int = 12) -> dict:

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from ..errors import ArgumentError
+from ..hardware import native_bf16
 from ..imaging import image_to_pixels, pixels_to_image, to_float, to_pixels
 from ..models import Autoencoder, to_unit
 from ..models.denoiser import noise_levels
@@ -91,18 +92,11 @@ def tiled(fn, x: np.ndarray, tile: int, overlap: int, batch: int = 16, read=_as_
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
-def bf16_here(device: torch.device) -> bool:
-    """Whether this hardware runs bf16 convolutions natively (AVX-512 BF16 or AMX; a recent GPU)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
 def use_bf16(precision: str, device: torch.device) -> bool:
     """``precision`` (auto, bf16, fp32) -> whether to run in bf16 on ``device``."""
     if precision not in PRECISIONS:
         raise ArgumentError("precision", precision, "choose from " + ", ".join(PRECISIONS))
-    return precision == "bf16" or (precision == "auto" and bf16_here(device))
+    return precision == "bf16" or (precision == "auto" and native_bf16(device.type))
 
 
 HINT_SAMPLES = 1 << 18  # pixels per channel the whole image's noise level is measured on (12 MP: 0.04 s)
@@ -161,8 +155,8 @@ def _tile_hint(hint: np.ndarray, b: int, k: int, c: int, norm: str, dev) -> torc
 
 ANY_SIZE_TILE, ANY_SIZE_OVERLAP = 512, 32  # fully convolutional models, on a GPU: tiles of 512 in batches of 4
 # On a CPU a tile is as big as keeps one layer's feature map in a few MB, where the cache holds it,
-# and tiles go one at a time: the native denoiser (width 32 at half resolution, 2 cores, fp32) ran
-# 2.34 MP/s on 4 x 512 px tiles, 2.32 on one of 1024, 3.64 on one of 384 and 3.72 on one of 448.
+# and tiles go one at a time: faster than bigger tiles or batches of them (the tile sizes tried are
+# in docs/experiments.md; the speed in docs/benchmarks.md).
 CPU_MAP_BYTES = 6.5e6
 
 

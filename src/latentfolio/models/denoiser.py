@@ -33,15 +33,12 @@ class DenoiserConfig(ModelConfig):
     unshuffle: int = 2  # reversible downsampling at the input (FFDNet, Zhang et al. 2018): the network
     # sees the image as unshuffle² sub-images at 1/unshuffle resolution, so it does unshuffle² times
     # less work per pixel, and the output is shuffled back to full resolution; 1: off.
-    # The defaults (2, width 32, no level, two blocks) clean a 12 MP scan at 2.2-2.5 MP/s on 2 cores
-    # in fp32 (benchmarks/denoise_native.py), in tiles sized for the cache (latent/tiles.py); two
-    # blocks rather than one since 2026-12-06: the benchmarked model, and fast enough once the
-    # tiles fit. With levels 1 the net ran at a third of the speed, and levels 2 of the old default
-    # (width 16, 2 blocks, full resolution) at 0.14 MP/s; unshuffle 4 trained worse in the same
-    # time (docs/experiments.md).
+    # The defaults (2, width 32, no level, two blocks) are the benchmarked model: fast enough on 2
+    # cores in tiles sized for the cache (latent/tiles.py; its speed: benchmarks/denoise_native.py).
+    # More levels ran far slower, and unshuffle 4 trained worse in the same time (docs/experiments.md).
     noise_hint: bool = True  # the image's noise level, measured on the whole image (two numbers, Immerkaer
     # 1996), added to the first layer: seeing 42 px, the net cannot tell fine texture from noise.
-    # Since 2026-12-06: clean photos came back at 36.3 dB rather than 35.6 after the same fine-tuning
+    # With it, clean photos come back closer to themselves after the same fine-tuning
     # (docs/experiments.md); a denoiser without it fine-tunes into one with it (``init_optional``).
 
     def check(self) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..data.noise import parse_spec
 from ..data.pages import PAGE_SHARE
 from ..errors import ArgumentError
+from ..models.registry import MODELS, get_model_class
 from .losses import LOSSES
 
 
@@ -17,11 +18,11 @@ class TrainConfig:
     epochs: int | None = None  # None: 20, or more for small sets so every run gets >= 2000 steps
     max_time: float | None = None  # minutes; the LR schedule then runs on wall-clock progress
     batch_size: int | None = None  # None: n_train/32 clamped to 8..128, so small sets still get 32 steps an epoch
-    lr: float | None = None  # peak LR of the schedule; None: the model's default (3e-3; conv 6e-3; denoiser 1e-3)
-    optimizer: str | None = None  # adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest); None: the model's (conv muon, others adamw)
+    lr: float | None = None  # peak LR of the schedule; None: the model's (default_lr, or patch_lr on patches)
+    optimizer: str | None = None  # adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest); None: the model's
     muon_lr: float = 0.02  # optimizer=muon: peak LR of the Muon-driven conv filters (the rest use lr)
     weight_decay: float = 1e-5  # tiny: autoencoders underfit long before they overfit
-    schedule: str | None = None  # onecycle | linear | cosine | constant; None: the model's (conv linear, others onecycle)
+    schedule: str | None = None  # onecycle | linear | cosine | constant; None: the model's
     loss: str = "mse"  # mse | bce | l1 | ssim
     ssim_weight: float = 0.84  # with loss=ssim: α·(1−SSIM) + (1−α)·MSE; 1.0 = pure SSIM
     beta: float = 1.0  # VAE only: weight of the KL term (β-VAE, Higgins et al. 2017)
@@ -103,3 +104,28 @@ class TrainConfig:
                 parse_spec(self.denoise)
             except ValueError as e:
                 raise ArgumentError("denoise", None, f"{e}") from None
+
+
+DEFAULT_MODEL = "conv"  # what `train` builds when no model is named
+
+
+def help_defaults(model: str | None = None) -> dict[str, str]:
+    """``train --help``'s default of each flag, read from where the default lives: this dataclass,
+    and each model's config and class (so the help cannot disagree with what a run does). With
+    ``model``: that model's defaults only; else every model's, where they differ."""
+    notes = {f.name: f"default: {f.default}" for f in dataclasses.fields(TrainConfig)
+             if f.default is not None and f.default is not dataclasses.MISSING}
+    names = [model] if model in MODELS else sorted(MODELS)
+
+    def per_model(value_of) -> str:
+        values = {n: value_of(get_model_class(n)) for n in names}
+        if len(set(values.values())) == 1:
+            return f"default{' for ' + model if model in MODELS else ''}: {next(iter(values.values()))}"
+        return "defaults: " + ", ".join(f"{n} {v}" for n, v in values.items())
+
+    notes["latent_dim"] = per_model(lambda c: c.Config().latent_dim)
+    notes["lr"] = per_model(lambda c: f"{c.default_lr:g}" + (f" ({c.patch_lr:g} on patches)" if c.patch_lr else ""))
+    notes["optimizer"] = per_model(lambda c: c.default_optimizer)
+    notes["schedule"] = per_model(lambda c: c.default_schedule)
+    notes["model"] = f"default: {DEFAULT_MODEL}"
+    return notes

@@ -11,11 +11,11 @@ as the step itself on a CPU, while the conv filters are at most a few hundred wi
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.optim.adamw as _adamw
 from torch import Tensor, nn
+
+from ..hardware import native_bf16
 
 # Quintic Newton-Schulz coefficients (Jordan et al. 2024; torch.optim.Muon's defaults).
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -42,21 +42,6 @@ def orthogonalize(g: Tensor, steps: int = NS_STEPS, dtype: torch.dtype | None = 
         x = torch.baddbmm(x, torch.baddbmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
     x = x if wide else x.mT
     return x[0] if single else x
-
-
-@functools.cache
-def native_bf16(device_type: str) -> bool:
-    """True where the hardware multiplies bf16 natively: CUDA GPUs that support it, and CPUs with
-    AVX512-BF16 or AMX (there bf16 autocast is ~2x faster than fp32). Decides ``--precision auto``
-    and the precision of Muon's Newton-Schulz iteration."""
-    if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device_type != "cpu":
-        return False
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # private helpers moved: stay on the safe side
-        return False
 
 
 def muon_params(model: nn.Module) -> list[nn.Parameter]:

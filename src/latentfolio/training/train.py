@@ -30,7 +30,7 @@ from ..models.info import model_info
 from ..saved import CONFIG, MAX_PARAMETERS, META, WEIGHTS, count_parameters, load_model, save_model
 from .batches import loader
 from .callbacks import BlowUpGuard, History, ReconGrid
-from .config import TrainConfig
+from .config import DEFAULT_MODEL, TrainConfig
 from .data import describe, patch_setting, training_data
 from .module import AutoencoderModule, NonFiniteLoss
 from .trainer import is_worker_process, make_trainer, rank_zero_done, resolve_precision
@@ -108,7 +108,7 @@ def _settings(data, model, *, latent_dim, image_size, channels, fit, data_root, 
         if out.exists() and any(out.iterdir()) and not force and not is_worker_process():
             raise LatentfolioError(f"{out}: already exists (use --force to overwrite, or --resume)")
         try:
-            cfg = TrainConfig(**train_options)
+            cfg = TrainConfig(**{k: v for k, v in train_options.items() if v is not None})  # None: the default
         except TypeError as e:
             raise LatentfolioError(str(e)) from None
         fields = dict(model_options or {})
@@ -123,7 +123,7 @@ def _settings(data, model, *, latent_dim, image_size, channels, fit, data_root, 
             channels = channels or init_model.config.channels
         if latent_dim is not None:
             fields["latent_dim"] = latent_dim
-        s = Settings(data, model or "conv", fields, cfg, image_size, channels, fit, data_root, init_model)
+        s = Settings(data, model or DEFAULT_MODEL, fields, cfg, image_size, channels, fit, data_root, init_model)
     try:
         s.cfg.check()
         model_cls = get_model_class(s.model)

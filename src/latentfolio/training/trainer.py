@@ -7,7 +7,7 @@ import os
 import warnings
 
 from ..errors import LatentfolioError
-from .optim import native_bf16
+from ..hardware import native_bf16
 
 
 def _quiet_lightning() -> None:

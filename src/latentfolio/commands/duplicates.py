@@ -1,5 +1,6 @@
-"""Sorting out duplicates: each group's tier and suggested keeper, and setting the other copies
-aside (``duplicates --apply``, the gallery's Apply) behind a journal that ``undo`` reverses.
+"""``duplicates``: groups of near-duplicates (found by ``latent.duplicates``), each group's tier
+and suggested keeper, and setting the other copies aside (``duplicates --apply``, the gallery's
+Apply) behind a journal that ``undo`` reverses (``commands.journal``).
 
 Tiers, each with its own test:
     identical   the same bytes (content hash)
@@ -20,10 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog
-from ..catalog.store import with_catalog
+from ..catalog.features import use_space
+from ..catalog.store import row_summary, with_catalog
 from ..data.decode import BadImage, decode_image
 from ..data.formats import open_any
 from ..errors import ArgumentError, LatentfolioError
+from ..latent.duplicates import duplicate_components, group_members, neighbour_graph
+from ..metrics import image_psnr
 from . import journal
 from .journal import ASIDE
 
@@ -54,8 +58,8 @@ def _sharpness(g: np.ndarray) -> float:
 def _psnr64(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR (dB) of two 256 px greyscale pictures, compared at 64 px (resizing and re-encoding
     leave that nearly untouched; another stage of a work does not)."""
-    a, b = (g.reshape(64, 4, 64, 4).mean((1, 3)) / 255.0 for g in (a, b))
-    return float(10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-10)))
+    a, b = (g.reshape(64, 4, 64, 4).mean((1, 3)) for g in (a, b))
+    return image_psnr(a, b, 255.0)
 
 
 def _describe(rule: str, m: dict) -> str:
@@ -147,3 +151,41 @@ def journal_for(cat: Catalog, groups: list[dict], keepers: dict[int, int] | None
 def apply_duplicates(catalog, groups: list[dict], keepers: dict[int, int] | None = None, mode: str = "move") -> dict:
     """``duplicates --apply``: journal the moves of ``groups`` (from ``duplicates``), then make them."""
     return journal.apply(journal_for(catalog, groups, keepers, mode))
+
+
+@with_catalog
+def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16, keep: str = "largest",
+               same_psnr: float = 32.0, features: str | None = None) -> dict:
+    """Groups of near-duplicates: codes closer than ``threshold`` (L2), joined transitively, and
+    identical files whatever the threshold. Default threshold: :func:`default_threshold`. Each
+    group has a tier and a suggested keeper (:func:`annotate`: ``keep`` is the rule, ``same_psnr``
+    the test of "the same picture")."""
+    annotate(catalog, [], {}, keep, same_psnr)  # the flags, checked before any work
+    cat: Catalog = use_space(catalog, features)
+    n = len(cat)
+    if n < 2:
+        if threshold is not None and not threshold >= 0:
+            raise ArgumentError("threshold", threshold, "must be >= 0")
+        return {"threshold": threshold, "groups": [], "images_in_groups": 0}
+    lat = cat.latents()
+    dist, rows = neighbour_graph(lat, neighbours)
+    same: dict[str, list[int]] = {}  # identical files, in one query
+    for h, r in cat.db.execute("SELECT hash, row FROM images WHERE hash IN (SELECT hash FROM images "
+                               "GROUP BY hash HAVING COUNT(*) > 1) ORDER BY hash, row"):
+        same.setdefault(h, []).append(r)
+    comp, t = duplicate_components(dist, rows, list(same.values()), threshold)
+    del dist, rows
+    members_of = group_members(comp)  # one sort, not a scan of every code per group
+    wanted = np.concatenate(members_of) if members_of else np.zeros(0, np.int64)
+    by_row = cat.rows_at(wanted, "id, path, label, hash, bytes, mtime_ns, row")
+    groups = []
+    for members in members_of:
+        v = np.asarray(lat[np.sort(members)])
+        spread = float(np.linalg.norm(v - v.mean(0), axis=1).max())
+        groups.append({"size": int(len(members)), "spread": round(spread, 5),
+                       "exact": len({by_row[int(m)]["hash"] for m in members}) == 1,
+                       "images": [row_summary(by_row[int(m)]) for m in members]})
+    annotate(cat, groups, {r["id"]: r for r in by_row.values()}, keep, same_psnr)
+    groups.sort(key=lambda g: (TIERS.index(g["tier"]), -g["size"], g["spread"]))
+    return {"threshold": round(t, 6), "keep": keep, "same_psnr": same_psnr, "groups": groups,
+            "images_in_groups": int(sum(g["size"] for g in groups))}
