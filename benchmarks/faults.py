@@ -78,17 +78,24 @@ def _tree(root: Path) -> dict:
     return out
 
 
+def _indexed(tmp: Path, name: str, n: int, seeds: tuple[int, int]) -> tuple[Path, Path, dict]:
+    """Two folders of ``n`` shapes, indexed -> (folder, catalog, its codes by path)."""
+    import latentfolio as lf
+
+    src = tmp / f"{name}-art"
+    _shapes(src / "a", n, seeds[0])
+    _shapes(src / "b", n, seeds[1])
+    cat = tmp / f"{name}-base.catalog"
+    lf.index(MODEL, src, cat, workers=0, progress=False)
+    return src, cat, _codes(cat)
+
+
 # --- kill points and random kills ------------------------------------------------------------------
 def kills(tmp: Path, random_kills: int = 8) -> dict:
     import latentfolio as lf
 
     c = _count()
-    src = tmp / "k-art"
-    _shapes(src / "a", 60, 0)
-    _shapes(src / "b", 60, 1)
-    base = tmp / "k-base.catalog"
-    lf.index(MODEL, src, base, workers=0, progress=False)
-    before = _codes(base)
+    src, base, before = _indexed(tmp, "k", 60, (0, 1))
     for i in range(0, 60, 3):
         (src / "a" / f"{i:03d}.png").unlink()
     _shapes(src / "b", 15, 7)
@@ -149,15 +156,8 @@ def kills(tmp: Path, random_kills: int = 8) -> dict:
 
 
 def two_writers(tmp: Path, trials: int = 3) -> dict:
-    import latentfolio as lf
-
     c = _count()
-    src = tmp / "w-art"
-    _shapes(src / "a", 250, 4)
-    _shapes(src / "b", 250, 5)
-    clean = tmp / "w-clean.catalog"
-    lf.index(MODEL, src, clean, workers=0, progress=False)
-    want = _codes(clean)
+    src, _, want = _indexed(tmp, "w", 250, (4, 5))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     for t in range(trials):
         cat = tmp / f"w-{t}.catalog"

@@ -45,6 +45,12 @@ def train_speed(r: dict) -> str:
             + "\n".join(lines) + "\n\n" + _machine(r))
 
 
+def _withdrawn(d: dict) -> str:
+    """The note that heads a table whose measurement is not to be relied on, with why."""
+    w = d.get("withdrawn")
+    return f"**Withdrawn ({w['date']}):** {w['why']} " if w else ""
+
+
 def quality(r: dict) -> str:
     b = r["baseline"]
     lines = ["| model | budget | epochs | test PSNR (dB) | SSIM | vs baseline |", "|---|---:|---:|---:|---:|---:|",
@@ -67,7 +73,7 @@ def quality(r: dict) -> str:
     if "colour_128" in r:
         c = r["colour_128"]
         when = f"measured {c['date']}, " if "date" in c else ""
-        out += ("\n\n**Colour 128 px** (" + when + c["data"] + f", {c['budget_minutes']} min each, all at 1024 latent "
+        out += ("\n\n" + _withdrawn(c) + "**Colour 128 px** (" + when + c["data"] + f", {c['budget_minutes']} min each, all at 1024 latent "
                 f"values = 48x compression). Target resnet ≥ tutorial + 3 dB: "
                 f"**{'met' if c['met_plus_3db'] else 'NOT met'}** ({c['gain_db']:+.2f} dB).\n\n"
                 "| model | epochs | test PSNR (dB) | SSIM | vs tutorial |\n|---|---:|---:|---:|---:|\n"
@@ -86,11 +92,12 @@ def quality(r: dict) -> str:
 def denoise(r: dict) -> str:
     out = []
     for name, st in r["sets"].items():
-        methods = ["noisy", "nl_means", "tv_chambolle", "wavelet", "bilateral", "latentfolio"]
+        bm3d = ["bm3d"] if any("bm3d" in row for row in st["noises"].values()) else []
+        methods = ["noisy", "nl_means", "tv_chambolle", "wavelet", "bilateral", *bm3d, "latentfolio"]
         lines = ["| noise | " + " | ".join(methods) + " | gain vs best classical | scan model |",
                  "|---|" + "---:|" * (len(methods) + 2)]
         for spec, row in st["noises"].items():
-            cells = [f"{row[m]['psnr_db']:.2f} / {row[m]['ssim']:.3f}" for m in methods]
+            cells = [f"{row[m]['psnr_db']:.2f} / {row[m]['ssim']:.3f}" if m in row else "—" for m in methods]
             other = row.get("latentfolio_scan_model")
             lines.append(f"| {spec} | " + " | ".join(cells) + f" | {row['gain_over_best_classical_db']:+.2f} dB | "
                          + (f"{other['psnr_db']:.2f} / {other['ssim']:.3f} |" if other else "(same) |"))
@@ -99,8 +106,13 @@ def denoise(r: dict) -> str:
                            for m in st["denoisers"].values())
         clean = ", ".join(f"{fam} model {c['psnr_db']:.2f} dB / {c['ssim']:.3f}" for fam, c in st["clean_input"].items())
         met = ", ".join(f"{k}: **{'met' if v else 'NOT met'}**" for k, v in st["targets"].items())
-        out.append(f"**Denoising, {name}** (PSNR dB / SSIM on {st['images_test']} test images; classical "
-                   f"parameters tuned on {st['images_val_for_tuning']} validation images). latentfolio: two blind "
+        again = (f" The classical columns, BM3D among them, were measured again on {st['classical_measured']} on the "
+                 "same test images and seeded damage; latentfolio's columns are from the set's date."
+                 + "".join(f" Not for {spec}: {why}." for spec, why in st.get("not_remeasured", {}).items())
+                 if st.get("classical_measured") else "")
+        out.append(_withdrawn(st) + f"**Denoising, {name}** ({st.get('date', r['date'])}; PSNR dB / SSIM on "
+                   f"{st['images_test']} test images; classical parameters tuned on {st['images_val_for_tuning']} "
+                   f"validation images).{again} latentfolio: two blind "
                    f"`denoiser`s, one per kind of damage ({models}); the `latentfolio` column is the model for the "
                    f"row's damage, the last column the scan model on every row. Target ≥ +3 dB over the best "
                    f"classical method: {met}. Clean input through each denoiser: {clean}.\n\n"
@@ -130,13 +142,15 @@ def codec(r: dict) -> str:
                             f"Beats AVIF below 100 bytes/image: {avif}.")
         budget = st.get("train_minutes_per_lambda")
         trained = f", {budget:g} min of training per λ" if budget else ""
-        out.append(f"**Codec, {name}** ({st['images']} test images, whole files{trained}; "
+        out.append(_withdrawn(st) + f"**Codec, {name}** ({st['images']} test images, whole files{trained}; "
                    f"{st.get('date', r['date'])}). AVIF's smallest file: {st['avif_smallest_file_bytes']:.0f} "
                    "bytes.\n\n" + "\n".join(verdicts) + "\n\n" + "\n".join(lines))
     refs = ("Reference codecs: Pillow's JPEG, WebP and AVIF at their default settings, quality swept"
             + ("; `WEBP-m6` is WebP's slowest and smallest method (`method=6`), the fair match for "
                "`--refine`, which also spends encoding time on bytes." if any(
-                   "WEBP-m6" in st["codecs"] for st in r["sets"].values()) else ".") + " Whole files throughout.")
+                   "WEBP-m6" in st["codecs"] for st in r["sets"].values()) else ".") + " Whole files throughout. "
+            "At 28 px a file's fixed bytes (container headers, Huffman and quantisation tables) are most of "
+            "it, so these rates compare containers as much as coding; at full size see the Kodak table.")
     return (refs + "\n\n" + "\n\n".join(out) + "\n\n![rate-distortion](../benchmarks/results/codec_rd.png)\n\n"
             + _machine(r))
 
@@ -288,8 +302,12 @@ def kodak(r: dict) -> str:
                   f"{p['encode_s_per_mp']:.2f} | {p['decode_s_per_mp']:.2f} |" for p in pts]
     classical = ["| codec | quality | bpp | PSNR dB | encode s/MP | decode s/MP |", "|---|---:|---:|---:|---:|---:|"]
     for name, pts in r["classical"].items():
-        classical += [f"| {name} | {p['quality']} | {p['bpp']:.3f} | {p['psnr_db']:.2f} | {p['encode_s_per_mp']:.3f} | "
+        classical += [f"| {name}{' ' + p['subsampling'] if p.get('subsampling') else ''} | {p['quality']} | "
+                      f"{p['bpp']:.3f} | {p['psnr_db']:.2f} | {p['encode_s_per_mp']:.3f} | "
                       f"{p['decode_s_per_mp']:.3f} |" for p in pts]
+    settings = r.get("settings") or {}
+    if settings:
+        classical = ["Classical settings: " + "; ".join(f"{n}: {s}" for n, s in settings.items()) + ".", ""] + classical
     names = list(r["classical"])
     bd = ["| model | " + " | ".join(f"vs {n}" for n in names) + " | BD-PSNR vs CompressAI, 0.25-1 bpp |",
           "|---|" + "---:|" * (len(names) + 1)]
@@ -355,7 +373,10 @@ def features(r: dict) -> str:
         rows.append(f"| {x['encoder']} | {x['stand_in']} | {x['dim']} | {x['file_mb']:.0f} | {x['ms_per_image']:.1f} | "
                     f"{x['images_per_s']:.1f} | {x['decode_ms_per_photo']:.0f} | {x['vs_autoencoder']:.0f} |")
     b = r["baseline"]
-    return (f"**Pretrained encoders** (`index --features`): {r['what']}. Decode: {r['photos']}. Baseline in the "
+    return (f"**Pretrained encoders, timed as stand-ins** (`index --features`): the real weights could not be "
+            "fetched here, so these are random-weight networks of the registered architectures, and only their "
+            "time means anything (CLIP's stand-in gives 768 values where the real image tower gives 512). "
+            f"{r['what']}. Decode: {r['photos']}. Baseline in the "
             f"same run: the {b['model']}, {b['ms_per_image']:.2f} ms per image.\n\n" + "\n".join(rows)
             + "\n\n" + _machine(r))
 

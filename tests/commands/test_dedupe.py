@@ -147,3 +147,22 @@ def test_bad_journals_and_flags_are_one_line(tmp_path, model, collection, capsys
                        (("duplicates", tmp_path / "c", "--tier", "vague"), "--tier")):
         code, out, err = cli(capsys, monkeypatch, *args)
         assert code == 2 and want in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_apply_leaves_near_groups_alone_unless_named(tmp_path, model, collection, capsys, monkeypatch):
+    """A near group may be two different works that look alike: --apply sets aside the identical
+    and same-picture tiers, and near groups only with --tier near."""
+    _index(model, collection, tmp_path / "c")
+    before = _state(collection)
+    # a strict "same picture" test makes the re-encoded JPEG's group a near one
+    code, out, err = cli(capsys, monkeypatch, "duplicates", tmp_path / "c", "--same-psnr", "90", "--apply", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    near = [g for g in r["groups"] if g["tier"] == "near"]
+    assert near and r["near_left"] == len(near)
+    moved = {k for k in _state(collection) if "_duplicates/" in k}
+    assert "a/_duplicates/002.png" not in moved and "a/_duplicates/002.jpg" not in moved  # the near pair stays
+    assert moved and sorted(_state(collection).values()) == sorted(before.values())
+    code, out, err = cli(capsys, monkeypatch, "duplicates", tmp_path / "c", "--same-psnr", "90", "--tier", "near",
+                         "--apply", "--json")
+    assert code == 0 and json.loads(out)["applied"]["moved"] >= 1

@@ -102,7 +102,7 @@ def duplicates(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Near tier: latent L2 distance (default: 1/4 of the median nearest-neighbour distance)."),
     same_psnr: float = typer.Option(32.0, "--same-psnr", help="Same-picture tier: 64 px greyscale versions at least this close to the keeper's (dB)."),
     keep: str = typer.Option("largest", "--keep", help="Suggested keeper: largest (pixels, then bytes) | sharpest | oldest."),
-    apply: bool = typer.Option(False, "--apply", help="Set every copy but the keeper aside in _duplicates/ beside it, behind a journal (undo with `latentfolio undo`)."),
+    apply: bool = typer.Option(False, "--apply", help="Set every copy but the keeper aside in _duplicates/ beside it, behind a journal (undo with `latentfolio undo`). Identical and same-picture groups only, unless --tier near names the near ones."),
     mode: str = typer.Option("move", "--mode", help="With --apply: move the copies, or symlink them into _duplicates/ (nothing moves)."),
     tier: Optional[str] = typer.Option(None, "--tier", help="Only groups of this tier: identical | same | near."),
     features: Optional[str] = FEATURES,
@@ -118,7 +118,10 @@ def duplicates(
     if tier is not None:
         r["groups"] = [g for g in r["groups"] if g["tier"] == tier]
     if apply:
-        r["applied"] = apply_duplicates(catalog, r["groups"], mode=mode)
+        # a "near" group may be two different works that look alike: set aside only when asked for by name
+        sure = [g for g in r["groups"] if tier == "near" or g["tier"] != "near"]
+        r["near_left"] = len(r["groups"]) - len(sure)
+        r["applied"] = apply_duplicates(catalog, sure, mode=mode) if sure else None
 
     def human(r):
         typer.echo(f"{len(r['groups'])} group(s), threshold {r['threshold']:.4g}, keeper: the {r['keep']}")
@@ -126,11 +129,14 @@ def duplicates(
             typer.echo(f"group {n} ({g['size']} images, {g['tier']}; keep: {g['rule']}):")
             for im in g["images"]:
                 typer.echo(f"  {'keep ' if im['id'] == g['keep'] else 'aside'} {one_line(im['path'])}")
+        if r.get("near_left"):
+            typer.echo(f"{r['near_left']} near group(s) left alone: they may be different works; "
+                       "`--tier near --apply` sets them aside")
         if r.get("applied"):
             a = r["applied"]
             typer.echo(one_line(f"{a.get('moved', a.get('linked'))} file(s) set aside; journal {a['journal']} "
                                 f"(undo: latentfolio undo {a['journal']})"))
-        elif r["groups"]:
+        elif r["groups"] and "applied" not in r:
             typer.echo("nothing was touched: add --apply to set the copies aside (undo with `latentfolio undo`)")
 
     _emit(r, as_json, human)

@@ -202,7 +202,7 @@ async function viewDuplicates() {
       text: `${data.groups.length} groups: ${t.identical} identical, ${t.same} re-encoded or resized, ${t.near} near (threshold ${data.threshold})` }),
       ...data.groups.map((g, i) => {
         const k = keepers[i] ?? g.keep;
-        const box = el("input", { type: "checkbox", class: "include", "data-group": i, checked: true });
+        const box = el("input", { type: "checkbox", class: "include", "data-group": i, checked: g.tier !== "near" });  // near: maybe two works
         return el("div", { class: "group", "data-group": i },
           el("div", { class: "head" }, box, el("span", { class: `badge ${g.tier}`, text: g.tier }),
             el("span", { class: "note", text: `suggested keeper: ${g.rule}` })),
