@@ -296,3 +296,10 @@ def test_train_help_states_each_models_real_defaults(model):
     assert f"(default for {model}: {cls.default_lr:g}" in text
     assert f"(default for {model}: {cls.default_optimizer})" in text
     assert f"(default: {TrainConfig.muon_lr})" in text and f"(default: {TrainConfig.lmbda})" in text
+
+
+def test_version_prints_the_package_version():
+    from latentfolio.version import __version__
+
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"latentfolio {__version__}"

@@ -9,11 +9,25 @@ import warnings
 import typer
 
 from ..errors import ArgumentError, LatentfolioError
+from ..version import __version__
 
 app = typer.Typer(
     name="latentfolio", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Learn a compact latent space for an image collection, then compress, organize, clean "
          "and create with it.")
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"latentfolio {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Learn a compact latent space for an image collection, then compress, organize, clean and
+    create with it."""
+
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 FORCE = typer.Option(False, "--force", help="Overwrite existing outputs.")
