@@ -202,23 +202,28 @@ def hostile_files(tmp: Path) -> dict:
     }
     before = _tree(victim)
     g = Gallery(cat)
+
+    def both_ways(cli_args: tuple, gallery_call) -> None:
+        """The same crafted file through the CLI and the gallery: each must refuse it, and leave
+        the victim folder as it was."""
+        for how in ("cli", "gallery"):
+            c["cases"] += 1
+            if how == "cli":
+                refused = _cli(*cli_args).returncode == 2
+            else:
+                try:
+                    gallery_call()
+                    refused = False
+                except LatentfolioError:
+                    refused = True
+            changed = _tree(victim) != before
+            c["outside"] += int(changed)
+            c["intended"] += int(refused and not changed)
     try:
         for n, (name, m) in enumerate(moves.items()):
             j = cat / "journals" / f"duplicates-2026010{n}-000000.json"
             j.write_text(json.dumps({"format_version": 2, "mode": "move", "state": "applied", "moves": m}))
-            for how in ("cli", "gallery"):
-                c["cases"] += 1
-                if how == "cli":
-                    refused = _cli("undo", j).returncode == 2
-                else:
-                    try:
-                        actions.undo(g, j.name)
-                        refused = False
-                    except LatentfolioError:
-                        refused = True
-                changed = _tree(victim) != before
-                c["outside"] += int(changed)
-                c["intended"] += int(refused and not changed)
+            both_ways(("undo", j), lambda: actions.undo(g, j.name))
             j.unlink()
         out = tmp / "h-org"
         lf.cluster(cat, out, k=2)
@@ -227,19 +232,8 @@ def hostile_files(tmp: Path) -> dict:
         for name, extra in {"a path through a link": ["sub", "sub/secret.txt"], "dot-dot": ["../h-victim/secret.txt"],
                             "absolute": [str(victim / "secret.txt")]}.items():
             (out / ".latentfolio-organize.json").write_text(json.dumps({**manifest, "files": manifest["files"] + extra}))
-            for how in ("cli", "gallery"):
-                c["cases"] += 1
-                if how == "cli":
-                    refused = _cli("cluster", cat, "--k", "2", "--organize", out, "--force").returncode == 2
-                else:
-                    try:
-                        actions.write_folders(g, str(out), force=True)
-                        refused = False
-                    except LatentfolioError:
-                        refused = True
-                changed = _tree(victim) != before
-                c["outside"] += int(changed)
-                c["intended"] += int(refused and not changed)
+            both_ways(("cluster", cat, "--k", "2", "--organize", out, "--force"),
+                      lambda: actions.write_folders(g, str(out), force=True))
         # a thumbnail replaced by a link out, and a row pointing at a file outside
         g.thumbs.get(g.cat, g.row(1))
         t = g.thumbs.path(1)

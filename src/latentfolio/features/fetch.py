@@ -65,7 +65,8 @@ def fetch(entry: Entry, download: bool = True, timeout: float = 60.0) -> Path:
     record = target.with_name(target.name + ".sha256")
     if not target.exists():
         if not download or not entry.url:
-            raise LatentfolioError(f"{entry.name}: not in the model store; put {entry.file} at {target}")
+            where = f" ({entry.source}; it is hashed when first used and held to that hash)" if entry.source else ""
+            raise LatentfolioError(f"{entry.name}: not in the model store; put {entry.file} at {target}{where}")
         try:
             digest = _download(entry, target, timeout)
         except OSError as e:

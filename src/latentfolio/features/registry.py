@@ -15,8 +15,9 @@ OPENAI_CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.2
 
 @dataclass(frozen=True)
 class Entry:
-    """One encoder. ``url``/``sha256``: where to fetch it and its pinned digest (None: the digest
-    the server publishes for the file is checked, then recorded; see :mod:`.fetch`). The image is
+    """One encoder. ``url``/``sha256``: where to fetch it, at a fixed revision, and its pinned digest
+    (see :mod:`.fetch`); without a pinned download, ``source`` tells the user where to get the file,
+    and it is hashed when first used and held to that hash. The image is
     resized so its short side is ``resize``, centre-cropped to ``size``, scaled to [0, 1] and
     normalised by ``mean``/``std``. ``output``: the output to read (None: the first); ``pool``:
     ``cls`` takes token 0 of a (B, tokens, D) output, ``mean`` averages the tokens."""
@@ -28,6 +29,7 @@ class Entry:
     std: tuple = IMAGENET[1]
     url: str | None = None
     sha256: str | None = None
+    source: str = ""
     file: str = "model.onnx"
     output: str | None = None
     pool: str = "cls"
@@ -38,12 +40,13 @@ class Entry:
 REGISTRY = {
     "dinov2-small": Entry(
         "dinov2-small", size=224, resize=256, mean=IMAGENET[0], std=IMAGENET[1], pool="cls",
-        url="https://huggingface.co/onnx-community/dinov2-small/resolve/main/onnx/model.onnx",
+        # not downloaded: no revision and sha256 of the file could be pinned from here (no network)
+        source="the ONNX export of facebook/dinov2-small (onnx-community/dinov2-small on the Hub, onnx/model.onnx)",
         output="last_hidden_state",
         about="DINOv2 ViT-S/14 (Oquab et al. 2023), self-supervised; 384-d CLS token; Apache-2.0"),
     "clip-vit-b32": Entry(
         "clip-vit-b32", size=224, resize=224, mean=OPENAI_CLIP[0], std=OPENAI_CLIP[1], pool="cls",
-        url="https://huggingface.co/Qdrant/clip-ViT-B-32-vision/resolve/main/model.onnx",
+        source="the ONNX export of CLIP ViT-B/32's image tower (Qdrant/clip-ViT-B-32-vision on the Hub, model.onnx)",
         about="OpenAI CLIP ViT-B/32 image tower (Radford et al. 2021); 512-d; MIT"),
 }
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
