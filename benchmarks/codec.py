@@ -28,12 +28,13 @@ from latentfolio.metrics import psnr, ssim
 from latentfolio.codec.image import compress_image, decompress_bytes
 
 COLOUR_MINUTES = 8.0  # colour photos: training budget per λ (the chain fine-tunes each from the last)
-QUALITIES = {"JPEG": [2, 5, 10, 20, 30, 50, 70, 85, 95], "WEBP": [0, 5, 10, 20, 35, 50, 70, 85, 100],
-             "WEBP-m6": [0, 5, 10, 20, 35, 50, 70, 85, 100], "AVIF": [0, 5, 10, 20, 35, 50, 65, 80, 95]}
-# Pillow's defaults, except WEBP-m6: libwebp's slowest, smallest method (Pillow's default is 4), the
-# fair reference for `compress --refine`, which also trades encoding time for bytes.
-SAVE_ARGS = {"WEBP-m6": ("WEBP", {"method": 6})}
-WEBPS = ("WEBP", "WEBP-m6")
+QUALITIES = {"JPEG": [2, 5, 10, 20, 30, 50, 70, 85, 95], "JPEGLI": [2, 5, 10, 20, 30, 50, 70, 85, 95],
+             "WEBP": [0, 5, 10, 20, 35, 50, 70, 85, 100], "AVIF": [0, 5, 10, 20, 35, 50, 65, 80, 95],
+             "JXL": [2, 10, 20, 35, 50, 65, 80, 95]}
+# Each reference at its best practical setting, the Kodak benchmark's (kodak.SETTINGS names them):
+# JPEG with optimized tables and progressive, jpegli, WebP method 6, AVIF at the archive's speed in
+# 4:4:4 and 4:2:0 (the smaller at each PSNR), JPEG XL at effort 7.
+WEBPS = ("WEBP",)
 
 
 def quality(orig: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
@@ -46,14 +47,19 @@ def to_img(a: np.ndarray) -> Image.Image:
     return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
 
 
-def pillow_point(images: np.ndarray, codec: str, q: int) -> dict:
-    fmt, kw = SAVE_ARGS.get(codec, (codec, {}))
+def pillow_point(images: np.ndarray, codec: str, q: int, options: dict | None = None) -> dict:
     sizes, dec, te, td = [], [], 0.0, 0.0
     for a in images:
         img = to_img(a)
         buf = io.BytesIO()
         t0 = time.perf_counter()
-        img.save(buf, format=fmt, quality=q, **kw)
+        if codec == "JPEGLI":
+            import pyjpegli
+
+            rgb = np.ascontiguousarray(np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a)
+            buf.write(pyjpegli.encode(rgb.tobytes(), a.shape[1], a.shape[0], q))
+        else:
+            img.save(buf, format=codec, quality=q, **(options or {}))
         te += time.perf_counter() - t0
         data = buf.getvalue()
         t0 = time.perf_counter()
@@ -146,7 +152,7 @@ def analyse(res: dict) -> dict:
                                                 fmt: bytes_at(res["codecs"][fmt], p["psnr_db"])} for p in pts]
                                          for fmt in QUALITIES if fmt in res["codecs"]}
         res["fewer_bytes_than_at_every_point"][name] = {fmt: all(wins(p, res["codecs"][fmt]) for p in pts)
-                                                        for fmt in ("JPEG", *WEBPS) if fmt in res["codecs"]}
+                                                        for fmt in ("JPEG", "JPEGLI", *WEBPS) if fmt in res["codecs"]}
         small = [p for p in pts if p["bytes"] < 100]  # None: the curve has no point that small
         res["beats_avif_below_100_bytes"][name] = all(wins(p, res["codecs"]["AVIF"]) for p in small) if small else None
     res["avif_smallest_file_bytes"] = min(p["bytes"] for p in res["codecs"]["AVIF"])
@@ -193,11 +199,32 @@ def run_set(name: str, lambdas, minutes, n_test, refine: int = 0, keep: Path | N
     res = {"images": len(images), "size": list(images.shape[1:]), "train_minutes_per_lambda": minutes,
            "codecs": {curve: sorted(pts, key=lambda p: p["lmbda"]) for curve, pts in curves.items()}}
     res["codecs"].update(reference_points(images))
+    res["reference_settings"] = reference_settings(res["codecs"])
     return analyse(res)
 
 
 def reference_points(images: np.ndarray) -> dict:
-    return {fmt: [pillow_point(images, fmt, q) for q in qs] for fmt, qs in QUALITIES.items()}
+    """Every reference codec's points at its setting in kodak.SETTINGS (jpegli where it installs)."""
+    import importlib.util
+
+    from .kodak import OPTIONS, envelope
+
+    out = {}
+    for fmt, qs in QUALITIES.items():
+        if fmt == "JPEGLI" and importlib.util.find_spec("pyjpegli") is None:
+            continue
+        if fmt == "AVIF":
+            out[fmt] = envelope([{**pillow_point(images, fmt, q, {"speed": 6, "subsampling": sub}), "subsampling": sub}
+                                 for sub in ("4:4:4", "4:2:0") for q in qs])
+        else:
+            out[fmt] = [pillow_point(images, fmt, q, OPTIONS.get(fmt)) for q in qs]
+    return out
+
+
+def reference_settings(codecs: dict) -> dict:
+    from .kodak import SETTINGS
+
+    return {fmt: SETTINGS[fmt] for fmt in codecs if fmt in SETTINGS}
 
 
 def plot(res: dict, path: Path) -> None:
@@ -251,6 +278,7 @@ def main() -> None:
             assert len(images) == st["images"], name
             st["codecs"] = {k: v for k, v in st["codecs"].items() if k.startswith("latentfolio")}
             st["codecs"].update(reference_points(images))
+            st["reference_settings"] = reference_settings(st["codecs"])
             st["references_date"] = time.strftime("%Y-%m-%d")
         args.reanalyse = True
     if args.reanalyse:

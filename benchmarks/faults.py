@@ -86,7 +86,7 @@ def _indexed(tmp: Path, name: str, n: int, seeds: tuple[int, int]) -> tuple[Path
     _shapes(src / "a", n, seeds[0])
     _shapes(src / "b", n, seeds[1])
     cat = tmp / f"{name}-base.catalog"
-    lf.index(MODEL, src, cat, workers=0, progress=False)
+    lf.index(MODEL, src, cat, workers=0, progress=False, features=["none"])
     return src, cat, _codes(cat)
 
 
@@ -100,7 +100,7 @@ def kills(tmp: Path, random_kills: int = 8) -> dict:
         (src / "a" / f"{i:03d}.png").unlink()
     _shapes(src / "b", 15, 7)
     clean = tmp / "k-clean.catalog"
-    lf.index(MODEL, src, clean, workers=0, progress=False)
+    lf.index(MODEL, src, clean, workers=0, progress=False, features=["none"])
     want = _codes(clean)
 
     def trial(n: int, env=None, kill_after: float | None = None) -> None:
@@ -139,7 +139,7 @@ def kills(tmp: Path, random_kills: int = 8) -> dict:
     dup = tmp / "k-dup"
     _shapes(dup, 8, 3)
     shutil.copy(dup / "001.png", dup / "copy.png")
-    lf.index(MODEL, dup, cat, workers=0, progress=False)
+    lf.index(MODEL, dup, cat, workers=0, progress=False, features=["none"])
     tree = _tree(dup)
     r = _cli("duplicates", cat, "--apply", env={"LATENTFOLIO_KILL_AT": "journal-linked"})
     journals = sorted((cat / "journals").glob("*.json"))
@@ -184,7 +184,7 @@ def hostile_files(tmp: Path) -> dict:
     c = _count()
     src, victim, cat = tmp / "h-art", tmp / "h-victim", tmp / "h.catalog"
     _shapes(src / "a", 10, 6)
-    lf.index(MODEL, src, cat, workers=0, progress=False)
+    lf.index(MODEL, src, cat, workers=0, progress=False, features=["none"])
     victim.mkdir()
     (victim / "secret.txt").write_text("private")
     (victim / "_duplicates").mkdir()
@@ -272,7 +272,7 @@ def server(tmp: Path, fuzz: int = 300) -> dict:
     c = _count()
     src, cat = tmp / "s-art", tmp / "s.catalog"
     _shapes(src / "a", 30, 8, 32)
-    lf.index(MODEL, src, cat, workers=0, progress=False)
+    lf.index(MODEL, src, cat, workers=0, progress=False, features=["none"])
     stop, ready = threading.Event(), []
     th = threading.Thread(target=serve, args=(cat,), kwargs={"port": 0, "ready": ready.append, "stop": stop}, daemon=True)
     th.start()

@@ -54,7 +54,7 @@ def planted(minutes: float, seeds: int) -> dict:
         for seed in range(seeds):
             m, c = Path(tmp) / f"m{seed}", Path(tmp) / f"c{seed}"
             lf.train("fashion-mnist", m, model="conv", latent_dim=32, max_time=minutes, seed=seed, progress=False)
-            lf.index(m, col, c, workers=0, progress=False)
+            lf.index(m, col, c, workers=0, progress=False, features=["none"])
             tops = {score: [h["path"].rsplit("/", 1)[1] for h in lf.anomalies(c, top=30, score=score)["top"]]
                     for score in ("recon", "density", "complexity", "both")}
             cat = Catalog(c)  # the same scores, each without one of its terms

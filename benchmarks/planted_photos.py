@@ -6,7 +6,8 @@ keep their files.
 The 79 photos of ../shared/data/photos (4-24 MP) with five files planted among them: a page of
 noise, a near-blank page, a digital painting (MyPaint's ORA), a flat graphic and a Kodak photo.
 A conv model is trained on the folder itself, as `latentfolio train` on a user's folder does, so
-it has seen the planted files too. The rank of each planted file under each score; the Kodak
+it has seen the planted files too; `index` adds its default content features (EfficientNet-Lite0),
+and `both` takes their nearest-neighbour distance as one of its terms. The rank of each planted file under each score; the Kodak
 photo is of the same kind as the collection and is not expected to be found.
 """
 
@@ -54,6 +55,7 @@ def _ranks(names: list[str], s: np.ndarray) -> dict[str, int]:
 def planted_photos(minutes: float, seeds: int) -> dict:
     import latentfolio as lf
     from latentfolio.catalog import Catalog
+    from latentfolio.catalog.features import use_space
     from latentfolio.commands.organize import outlier_inputs
     from latentfolio.latent.anomaly import score_table
 
@@ -68,18 +70,21 @@ def planted_photos(minutes: float, seeds: int) -> dict:
             m, c = Path(tmp) / f"m{seed}", Path(tmp) / f"c{seed}"
             lf.train(col, m, model="conv", image_size=64, max_time=minutes, seed=seed, progress=False)
             lf.index(m, col, c, workers=0, progress=False)
-            cat = Catalog(c)
+            cat = use_space(Catalog(c), None)  # as `anomalies` sees it: with the content features `index` added
             x = outlier_inputs(cat)
             names = [r["path"].rsplit("/", 1)[1] for r in x["rows"]]
             args = (x["recon_error"], x["z"])
             variants = {
-                "both": dict(ssim_error=x["ssim_error"], complexity=x["complexity"], groups=x["groups"]),
+                "both": dict(ssim_error=x["ssim_error"], complexity=x["complexity"], groups=x["groups"], knn=x["knn"]),
+                "both without content features (before 2026-12-07)": dict(
+                    ssim_error=x["ssim_error"], complexity=x["complexity"], groups=x["groups"]),
                 "both without complexity": dict(ssim_error=x["ssim_error"], groups=x["groups"]),
                 "both without complexity or split groups (before 2026-12-02)": dict(ssim_error=x["ssim_error"]),
             }
             tables = {k: score_table(*args, "both", **kw) for k, kw in variants.items()}
             for score in ("recon", "density", "complexity"):
                 tables[score] = score_table(*args, score, complexity=x["complexity"])
+            tables["content (kNN distance alone)"] = {"total": x["knn"]}
             cat.close()
             for score, t in tables.items():
                 per = ranks.setdefault(score, {k: [] for k in PLANTED})

@@ -112,7 +112,9 @@ def denoise(r: dict) -> str:
                  if st.get("classical_measured") else "")
         out.append(_withdrawn(st) + f"**Denoising, {name}** ({st.get('date', r['date'])}; PSNR dB / SSIM on "
                    f"{st['images_test']} test images; classical parameters tuned on {st['images_val_for_tuning']} "
-                   f"validation images).{again} latentfolio: two blind "
+                   f"validation images).{again}"
+                   + (f" Data: {r['colour_data']}." if name.startswith("colour") and r.get("colour_data") else "")
+                   + " latentfolio: two blind "
                    f"`denoiser`s, one per kind of damage ({models}); the `latentfolio` column is the model for the "
                    f"row's damage, the last column the scan model on every row. Target ≥ +3 dB over the best "
                    f"classical method: {met}. Clean input through each denoiser: {clean}.\n\n"
@@ -145,12 +147,13 @@ def codec(r: dict) -> str:
         out.append(_withdrawn(st) + f"**Codec, {name}** ({st['images']} test images, whole files{trained}; "
                    f"{st.get('date', r['date'])}). AVIF's smallest file: {st['avif_smallest_file_bytes']:.0f} "
                    "bytes.\n\n" + "\n".join(verdicts) + "\n\n" + "\n".join(lines))
-    refs = ("Reference codecs: Pillow's JPEG, WebP and AVIF at their default settings, quality swept"
-            + ("; `WEBP-m6` is WebP's slowest and smallest method (`method=6`), the fair match for "
-               "`--refine`, which also spends encoding time on bytes." if any(
-                   "WEBP-m6" in st["codecs"] for st in r["sets"].values()) else ".") + " Whole files throughout. "
-            "At 28 px a file's fixed bytes (container headers, Huffman and quantisation tables) are most of "
-            "it, so these rates compare containers as much as coding; at full size see the Kodak table.")
+    settings = next((st["reference_settings"] for st in r["sets"].values() if st.get("reference_settings")), None)
+    refs = (("Reference codecs, each at its best practical setting, quality swept: "
+             + "; ".join(f"{k}: {v}" for k, v in settings.items()) + "." if settings else
+             "Reference codecs: Pillow's JPEG, WebP and AVIF at their default settings, quality swept.")
+            + " Whole files throughout. At 28 px a file's fixed bytes (container headers, Huffman and quantisation "
+            "tables) are most of it, so these rates compare containers as much as coding; at full size see the "
+            "Kodak table.")
     return (refs + "\n\n" + "\n\n".join(out) + "\n\n![rate-distortion](../benchmarks/results/codec_rd.png)\n\n"
             + _machine(r))
 
@@ -237,15 +240,58 @@ def catalog_speed(r: dict) -> str:
 
 
 def index_photos(r: dict) -> str:
-    return (f"**`index` on full-size photos** ({r['photos']} JPEGs of photos/unsplash, median "
-            f"{r['megapixels_median']} MP, {r['megapixels_total']:.0f} MP in all; a {r['model_size_px']} px model).\n\n"
-            "| measure | `index` | bare loop (open, DCT draft, resize, encode, decode, error) | ratio |\n"
-            "|---|---:|---:|---:|\n"
-            f"| seconds | {r['index_seconds']:.2f} | {r['bare_loop_seconds']:.2f} | {r['ratio_vs_bare_loop']:.2f} "
-            f"(target {r['target']}) |\n| megapixels/s | {r['index_megapixels_per_s']:.0f} | | |\n\n"
-            f"{r['timing']}. `index` also hashes every file, stores codes and rows and builds the search "
-            "index, and since 2026-12-06 measures each file's complexity for `anomalies`, at a short side of 512–1023 px "
-            "(the JPEG decoded at 1/4 scale instead of 1/8): 15–20% of its time in two paired runs.\n\n" + _machine(r))
+    out = (f"**`index` on full-size photos** ({r['photos']} JPEGs of photos/unsplash, median "
+           f"{r['megapixels_median']} MP, {r['megapixels_total']:.0f} MP in all; a {r['model_size_px']} px model).\n\n"
+           "| measure | `index` | bare loop (open, DCT draft, resize, encode, decode, error) | ratio |\n"
+           "|---|---:|---:|---:|\n"
+           f"| seconds, codes alone (`--features none`) | {r['index_seconds']:.2f} | {r['bare_loop_seconds']:.2f} | "
+           f"{r['ratio_vs_bare_loop']:.2f} (target {r['target']}) |\n")
+    if "index_with_features_seconds" in r:
+        out += (f"| seconds, with content features ({r['features']}) | {r['index_with_features_seconds']:.2f} | "
+                f"{r['bare_loop_seconds']:.2f} | {r['ratio_with_features_vs_bare_loop']:.2f} "
+                f"(target {r['target_with_features']}) |\n"
+                f"| images/s, with content features | {r['index_with_features_images_per_s']:.1f} | "
+                f"{r['bare_loop_images_per_s']:.1f} | |\n")
+    return (out + f"| megapixels/s, codes alone | {r['index_megapixels_per_s']:.0f} | | |\n\n"
+            f"{r['timing']}. `index` also hashes every file, stores codes and rows, builds the search index and "
+            "measures each file's complexity for `anomalies` (at a short side of 512–1023 px); with features it "
+            "runs the content encoder on the same decoded pixels.\n\n" + _machine(r))
+
+
+def content(r: dict) -> str:
+    e = r["encoder"]
+    lines = ["| data | measure | content features | codes | raw pixels |", "|---|---|---:|---:|---:|"]
+    for name in ("fashion-mnist", "mnist"):
+        d = r[name]
+        cl = d["clustering"]
+        for m, label in (("kmeans", "NMI, k-means"), ("umap-gmm", "NMI, UMAP + GMM (N2D)")):
+            px = cl["pixels"].get(m)
+            lines.append(f"| {name} | {label} | {cl['features'][m]['nmi']:.3f} | {cl['codes'][m]['nmi']:.3f} | "
+                         f"{px['nmi']:.3f} |" if px else f"| {name} | {label} | {cl['features'][m]['nmi']:.3f} | "
+                         f"{cl['codes'][m]['nmi']:.3f} | |")
+        pa = d["precision_at_10"]
+        lines.append(f"| {name} | similar images, precision@10 | {pa['features']:.3f} | {pa['codes']:.3f} | "
+                     f"{pa['pixels']:.3f} |")
+        if "one_class" in d:
+            oc = d["one_class"]
+            an = _load("anomaly")  # the codes' one-class figure: a model per class, another run
+            codes = (f"({an['mean_auroc'][an['model_score']]:.3f}: `--score model`, one model per class, "
+                     f"{an['date']})" if an and an.get("model_score") in an.get("mean_auroc", {}) else "")
+            lines.append(f"| {name} | one-class AUROC, mean of 10 (kNN, k = {oc['k']}) | {oc['features']['mean']:.3f} | "
+                         f"{codes} | {oc['pixels']['mean']:.3f} |")
+    ph = r["photos"]["precision_at_10"]
+    lines.append(f"| photos ({r['photos']['images']}) | similar images, precision@10 (chance {ph['chance']:.3f}) | "
+                 f"{ph['features']:.3f} | {ph['codes']:.3f} | |")
+    t = ["| target | measured | met |", "|---|---:|---|"]
+    t += [f"| {k} | {v['measured']:.3f} | {'yes' if v['met'] else '**no**'} |" for k, v in r["targets"].items()]
+    fm = r["fashion-mnist"]
+    return (f"**Content features** ({e['name']}, {e['dim']}-d at {e['input_px']} px; {e['about']}). On the "
+            f"{fm['images']:,} test images of each set; the codes are a {fm['codes_model']} in the same run; raw "
+            "pixels in the same run. Labels only score the results. Photos: their subfolder as the label "
+            f"({r['photos']['labels']}). Published anchors, not measured here: "
+            + "; ".join(f"{k}: " + ", ".join(f"{n} {v}" for n, v in a.items())
+                        for k, a in r["anchors"].items() if k != "source")
+            + ".\n\n" + "\n".join(lines) + "\n\n" + "\n".join(t) + "\n\n" + _machine(r))
 
 
 def scale(r: dict) -> str:
@@ -452,7 +498,7 @@ RENDER = {"train_speed": train_speed, "quality": quality, "denoise": denoise, "c
           "planted_photos": planted_photos,
           "catalog_speed": catalog_speed, "index_photos": index_photos, "scale": scale,
           "kodak": kodak, "patch_loading": patch_loading, "gallery": gallery, "features": features,
-          "target": target, "denoise_native": denoise_native, "startup": startup}
+          "content": content, "target": target, "denoise_native": denoise_native, "startup": startup}
 
 
 def render() -> str:

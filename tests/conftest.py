@@ -16,10 +16,20 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATA_ENV = os.environ.get("LATENTFOLIO_DATA")  # read before the autouse fixture hides it
 
 
+@pytest.fixture(scope="session")
+def model_store_dir(tmp_path_factory) -> Path:
+    """One model store for the session (the built-in encoder is converted into it once)."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _isolate(tmp_path_factory, monkeypatch):
-    """Each test gets its own decode cache; no test sees the user's data root."""
+def _isolate(tmp_path_factory, monkeypatch, model_store_dir):
+    """Each test gets its own decode cache; no test sees the user's data root or model store.
+    `index` adds no content features unless a test asks (`LATENTFOLIO_FEATURES`): the built-in
+    encoder costs tens of ms an image, and the tests of it ask for it."""
     monkeypatch.setenv("LATENTFOLIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("LATENTFOLIO_MODELS", str(model_store_dir))
+    monkeypatch.setenv("LATENTFOLIO_FEATURES", "none")
     monkeypatch.delenv("LATENTFOLIO_DATA", raising=False)
 
 

@@ -180,7 +180,7 @@ def test_organize_leaves_originals_untouched(tmp_path, capsys, monkeypatch, mode
     before = _state(collection)
     for mode in ("symlink", "copy"):
         out = tmp_path / f"org-{mode}"
-        code, o, e = cli(capsys, monkeypatch, "cluster", tmp_path / "c", "--k", 3, "--organize", out,
+        code, o, e = cli(capsys, monkeypatch, "cluster", tmp_path / "c", "--k", 3, "--organize", out, "--folder-labels",
                          "--mode", mode, "--json")
         assert code == 0, e
         r = json.loads(o)

@@ -170,7 +170,10 @@ def test_folder_default_size_is_64_or_the_images_own_when_smaller(tmp_path, shap
 
 def test_bad_files_are_skipped_and_named(tmp_path, shapes_folder):
     root = shapes_folder
-    (root / "a" / "notes.txt").write_text("not an image")
+    (root / "a" / "notes.png").write_text("not an image")
+    (root / "a" / "SOURCE.md").write_text("# where these come from")  # documents: passed over, not bad
+    (root / "SHA256SUMS").write_text("0" * 64 + "  a/000.png\n")
+    (root / "b" / "000.png.xmp").write_text("<x:xmpmeta/>")
     good = (root / "a" / "000.png").read_bytes()
     (root / "a" / "truncated.png").write_bytes(good[: len(good) // 2])
     (root / "a" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00garbage" * 50)
@@ -182,7 +185,7 @@ def test_bad_files_are_skipped_and_named(tmp_path, shapes_folder):
     msgs = [str(x.message) for x in w if issubclass(x.category, BadFileWarning)]
     assert len(ds) == 60 and len(ds.skipped) == 5 and len(msgs) == 5
     reasons = {p.split("/")[-1]: r for p, r in ds.skipped}
-    assert "not an image" in reasons["notes.txt"]
+    assert "not an image" in reasons["notes.png"]
     assert "truncated" in reasons["truncated.png"]
     assert "decompression bomb" in reasons["bomb.png"]
     assert reasons["empty.png"] == "empty file (0 bytes)"

@@ -25,11 +25,11 @@ def test_patches_are_native_crops_with_their_files_split_and_label(tmp_path):
         (root / label).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(_coded(180 + 10 * i, 200)).save(root / label / f"{i}.png")
-    (root / "ink" / "notes.txt").write_text("not an image")
+    (root / "ink" / "notes.png").write_text("not an image")
     Image.fromarray(_coded(20, 30)).save(root / "oil" / "tiny.png")  # smaller than a patch
     ds = patches.load_patches(root, 48, per_image=5)
     assert ds.images.shape == (7 * 5, 48, 48, 3) and ds.patches_from == 7 and ds.padded == 1
-    assert [p for p, _ in ds.skipped] == [str(root / "ink" / "notes.txt")]
+    assert [p for p, _ in ds.skipped] == [str(root / "ink" / "notes.png")]
     for i in range(0, len(ds), 5):
         rows = slice(i, i + 5)
         assert len(set(ds.split[rows])) == 1 and len(set(ds.labels[rows])) == 1 and len(set(ds.paths[i:i + 5])) == 1

@@ -21,10 +21,10 @@ def test_real_fashion_mnist_loads_with_official_splits(real_data_root):
 def test_real_fashion_mnist_short_cli_run(tmp_path, real_data_root):
     out = tmp_path / "fm"
     r = run_cli("train", "fashion-mnist", "--data-root", str(real_data_root), "--latent-dim", "16",
-                "--max-time", "0.3", "--out", str(out), "--json")
+                "--max-time", "0.6", "--out", str(out), "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    assert res["metrics"]["n"] == 10000 and res["metrics"]["psnr_db"] > 15  # 18 s of training: about 19 dB
+    assert res["metrics"]["n"] == 10000 and res["metrics"]["psnr_db"] > 15  # 36 s in all, reading the data included: about 19 dB
     r = run_cli("evaluate", str(out), "fashion-mnist", "--data-root", str(real_data_root), "--json")
     assert r.returncode == 0 and abs(json.loads(r.stdout)["psnr_db"] - res["metrics"]["psnr_db"]) < 1e-4
     # organize and create on the same model: index all 70k, cluster, search, sample

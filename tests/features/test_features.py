@@ -82,7 +82,8 @@ def test_index_features_then_every_tool_uses_them(setup, tmp_path, capsys, monke
         assert code == 0, (cmd, e)
     assert (tmp_path / "m.png").stat().st_size > 0
 
-    code, o, e = cli(capsys, monkeypatch, "cluster", cat, "--compare", tmp_path / "cmp", "--k", 2, "--json")
+    code, o, e = cli(capsys, monkeypatch, "cluster", cat, "--compare", tmp_path / "cmp", "--k", 2, "--folder-labels",
+                     "--json")
     assert code == 0, e
     r = json.loads(o)
     assert [x["space"] for x in r["runs"]] == ["codes", "onnx-tiny", "fused:onnx-tiny"]
@@ -181,7 +182,7 @@ def test_the_model_store_downloads_once_and_checks_the_sha256(setup, tmp_path, m
 def test_bad_feature_names_and_files_are_one_line(setup, tmp_path, capsys, monkeypatch):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    for spec, msg in ((f"onnx:{bad}", "not a readable ONNX model"), ("nope", "use one of dinov2-small"),
+    for spec, msg in ((f"onnx:{bad}", "not a readable ONNX model"), ("nope", "use one of efficientnet-lite0, dinov2-small"),
                       (f"onnx:{tmp_path / 'missing.onnx'}", "is not a file")):
         code, o, e = cli(capsys, monkeypatch, "index", setup["model"], setup["data"], "--catalog", tmp_path / "c",
                          "--features", spec)

@@ -47,8 +47,9 @@ def make_catalog(tmp: Path) -> tuple[Path, Path, Path]:
 def built(tmp_path_factory):
     """(model, collection, catalog), made once per test module."""
     tmp = tmp_path_factory.mktemp("gallery")
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp:  # a module fixture runs before the autouse isolation
         mp.setenv("LATENTFOLIO_CACHE", str(tmp / "cache"))
+        mp.setenv("LATENTFOLIO_FEATURES", "none")  # the gallery with content features: test_efficientnet.py
         return make_catalog(tmp)
 
 

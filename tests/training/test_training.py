@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -112,6 +113,27 @@ def test_max_time_budget_stops_training(tmp_path):
     res = train("digits", tmp_path / "m", "conv", latent_dim=8, max_time=0.05, progress=False)
     assert res.stopped == "max_time"  # what stopped it is the budget, not the epochs running out
     assert res.epochs < 20  # the default schedule is at least 20 epochs (training/config.py)
+
+
+def test_max_time_is_shared_by_the_whole_command():
+    """--max-time bounds the command, not only its training loop: fit gets what reading the data
+    left, less a reserve for the final score; the final score and the validation run on bounded,
+    fixed samples."""
+    from latentfolio.latent.evaluate import SAMPLE_PIXELS, bounded_sample
+    from latentfolio.training.config import TrainConfig
+    from latentfolio.training.budget import FINISH_RESERVE_S, VAL_PIXELS, fit_budget as _fit_budget
+
+    cfg = TrainConfig(max_time=5)  # 300 s
+    assert _fit_budget(cfg, 40.0, resume=False) * 60 == pytest.approx(300 - 40 - FINISH_RESERVE_S)
+    assert _fit_budget(cfg, 400.0, resume=False) * 60 == pytest.approx(5.0)  # the data took it all: a token fit
+    assert _fit_budget(cfg, 40.0, resume=True) == 5  # a resume keeps Lightning's own clock
+    assert _fit_budget(TrainConfig(), 40.0, resume=False) is None
+    idx = np.arange(10_900)  # a bank of 256 px patches
+    pick = bounded_sample(idx, 256 * 256)
+    assert len(pick) == SAMPLE_PIXELS // (256 * 256) and len(set(pick)) == len(pick) and pick[-1] == idx[-1]
+    assert np.array_equal(bounded_sample(idx, 256 * 256), pick)  # the same sample every time
+    assert len(bounded_sample(idx, 256 * 256, VAL_PIXELS)) == VAL_PIXELS // (256 * 256)
+    assert len(bounded_sample(np.arange(10_000), 28 * 28)) == 10_000  # a 28 px test split is scored whole
 
 
 def test_bad_training_values_are_clear(tmp_path):

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
 from ..data import BadFileWarning
-from ..data.decode import BadImage, decode_measured
+from ..data.decode import BadImage, decode_for_index, decode_measured
 from ..imaging import complexity
 from ..latent.encode import require_vector_latent
 from ..metrics import ssim
@@ -34,17 +34,19 @@ def code_dim(model) -> int:
 
 class EncodeSet:
     """Decodes, hashes and measures the complexity of one image per item; a bad file gives ok=0
-    and a warning."""
+    and a warning. With ``also`` (files only), the same decode gives the square a content encoder
+    takes too (``feature_pixels``)."""
 
-    def __init__(self, items: list[Item], size: int, channels: int, fit: str, array=None):
+    def __init__(self, items: list[Item], size: int, channels: int, fit: str, array=None, also: int | None = None):
         self.items, self.size, self.channels, self.fit, self.array = items, size, channels, fit, array
+        self.also = also
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int):
         it = self.items[i]
-        ok, digest, cx = 1, "", float("nan")
+        ok, digest, cx, fpx = 1, "", float("nan"), None
         if it.file is None:
             px = np.ascontiguousarray(self.array[it.index])
             digest, cx = hashlib.sha256(px.tobytes()).hexdigest(), complexity(px)
@@ -52,20 +54,29 @@ class EncodeSet:
             try:
                 data = Path(it.file).read_bytes()
                 digest = hashlib.sha256(data).hexdigest()
-                px, cx = decode_measured(io.BytesIO(data), self.size, self.channels, self.fit, name=it.file)
+                if self.also:
+                    px, cx, fpx = decode_for_index(io.BytesIO(data), self.size, self.channels, self.fit, self.also,
+                                                   name=it.file)
+                else:
+                    px, cx = decode_measured(io.BytesIO(data), self.size, self.channels, self.fit, name=it.file)
             except (BadImage, OSError) as e:
                 warnings.warn(f"skipped {it.file}: {e}", BadFileWarning, stacklevel=1)
                 ok, px = 0, np.zeros((self.size, self.size, self.channels), np.uint8)
-        return {"pixels": torch.from_numpy(np.array(px)), "ok": ok, "i": i, "hash": digest,
-                "complexity": torch.tensor(cx, dtype=torch.float64)}
+        out = {"pixels": torch.from_numpy(np.array(px)), "ok": ok, "i": i, "hash": digest,
+               "complexity": torch.tensor(cx, dtype=torch.float64)}
+        if self.also:
+            out["feature_pixels"] = torch.from_numpy(
+                np.array(fpx) if fpx is not None else np.zeros((self.also, self.also, self.channels), np.uint8))
+        return out
 
 
 class Encoder(pl.LightningModule):
-    """Each batch -> (codes (B, D), errors (B, 2)): the reconstruction's MSE and 1 - SSIM."""
+    """Each batch -> (codes (B, D), errors (B, 2)): the reconstruction's MSE and 1 - SSIM; with an
+    ``embedder`` (a content encoder), its features of the batch's ``feature_pixels`` too."""
 
-    def __init__(self, model):
+    def __init__(self, model, embedder=None):
         super().__init__()
-        self.model = model
+        self.model, self.embedder = model, embedder
 
     def predict_step(self, batch, batch_idx):
         norm = self.model.config.norm
@@ -74,7 +85,10 @@ class Encoder(pl.LightningModule):
         r = self.model.decode(z)
         r01, x01 = to_unit(r.float(), norm).clamp(0, 1), to_unit(x, norm)
         mse = (r01 - x01).pow(2).flatten(1).mean(1)
-        return z.float().flatten(1), torch.stack([mse, 1 - ssim(r01, x01)], 1)
+        out = (z.float().flatten(1), torch.stack([mse, 1 - ssim(r01, x01)], 1))
+        if self.embedder is not None:
+            out += (torch.from_numpy(self.embedder.embed(batch["feature_pixels"].cpu().numpy())),)
+        return out
 
 
 class Writer(BasePredictionWriter):
@@ -85,11 +99,14 @@ class Writer(BasePredictionWriter):
     def __init__(self, scratch: Path, dim: int, on_batch=None):
         super().__init__("batch")
         self.scratch, self.dim, self.on_batch, self.files = scratch, dim, on_batch, None
+        self.fdim = 0  # the content features' length, when the run computes them (encode_items sets it)
 
     def _open(self, trainer, n: int) -> dict:
         r = trainer.global_rank
         shapes = {"codes": (np.float32, (n, self.dim)), "ok": (np.uint8, (n,)), "err": (np.float32, (n, 3)),
                   "hash": ("S64", (n,)), "done": (np.uint8, (n,))}
+        if self.fdim:
+            shapes["feats"] = (np.float32, (n, self.fdim))
         return {k: np.lib.format.open_memmap(self.scratch / f"shard-{r}-{k}.npy", "w+", dt, shape)
                 for k, (dt, shape) in shapes.items()}
 
@@ -97,9 +114,11 @@ class Writer(BasePredictionWriter):
                            dataloader_idx=0):
         if self.files is None:
             self.files = self._open(trainer, len(trainer.datamodule.plan["items"]))
-        z, err = (t.cpu().numpy() for t in prediction)
+        z, err, *feats = (t.cpu().numpy() for t in prediction)
         f, pos = self.files, batch["i"].numpy()
         f["codes"][pos] = z
+        if feats:
+            f["feats"][pos] = feats[0]
         f["ok"][pos] = batch["ok"].numpy() & np.isfinite(z).all(1)  # a NaN code is a bad image, not a row
         f["err"][pos] = np.column_stack([err, batch["complexity"].numpy()])
         f["hash"][pos] = np.array(batch["hash"], dtype="S64")
@@ -118,31 +137,37 @@ class Plan(pl.LightningDataModule):
     they have all joined, and broadcasts it, so ranks started on other machines (torchrun, SLURM)
     encode exactly rank 0's list. ``last`` tells them to stop."""
 
-    def __init__(self, plan: dict | None, size: int, channels: int, fit: str, array, batch_size: int, workers: int):
+    def __init__(self, plan: dict | None, size: int, channels: int, fit: str, array, batch_size: int, workers: int,
+                 also: int | None = None):
         super().__init__()
         self.plan, self.size, self.channels, self.fit, self.array = plan, size, channels, fit, array
-        self.batch_size, self.workers = batch_size, workers
+        self.batch_size, self.workers, self.also = batch_size, workers, also
 
     def setup(self, stage: str) -> None:
         self.plan = self.trainer.strategy.broadcast(self.plan, src=0)
 
     def predict_dataloader(self):
         items = self.plan["items"]
-        return DataLoader(EncodeSet(items, self.size, self.channels, self.fit, self.array),
+        return DataLoader(EncodeSet(items, self.size, self.channels, self.fit, self.array, self.also),
                           batch_size=self.batch_size, shuffle=False, num_workers=self.workers)
 
 
-def merge_shards(scratch: Path, slots: np.ndarray, latents_path: Path, dim: int):
-    """The shards of every rank -> codes in their rows of the latents file; -> (ok, err, hashes)."""
+def merge_shards(scratch: Path, slots: np.ndarray, latents_path: Path, dim: int, fdim: int = 0):
+    """The shards of every rank -> codes in their rows of the latents file; -> (ok, err, hashes,
+    content features (N, fdim) or None)."""
     n = len(slots)
     ok, err, hashes = np.zeros(n, np.uint8), np.zeros((n, 3), np.float32), [""] * n
+    feats = np.zeros((n, fdim), np.float32) if fdim else None
     lat = np.memmap(latents_path, np.float32, "r+").reshape(-1, dim) if n else None
     for done_file in sorted(scratch.glob("shard-*-done.npy")):
         r = done_file.name.split("-")[1]
         done = np.load(done_file).astype(bool)
-        sh = {k: np.load(scratch / f"shard-{r}-{k}.npy", mmap_mode="r") for k in ("codes", "ok", "err", "hash")}
+        sh = {k: np.load(scratch / f"shard-{r}-{k}.npy", mmap_mode="r")
+              for k in ("codes", "ok", "err", "hash", *(("feats",) if fdim else ()))}
         pos = np.flatnonzero(done)
         lat[slots[pos]] = sh["codes"][pos]
+        if fdim:
+            feats[pos] = sh["feats"][pos]
         ok[pos], err[pos] = sh["ok"][pos], sh["err"][pos]
         for p, h in zip(pos, sh["hash"][pos]):
             hashes[p] = h.decode()
@@ -151,7 +176,7 @@ def merge_shards(scratch: Path, slots: np.ndarray, latents_path: Path, dim: int)
         lat.flush()
     for f in scratch.glob("shard-*.npy"):
         f.unlink()
-    return ok, err, hashes
+    return ok, err, hashes, feats
 
 
 def launched_world() -> int:
@@ -193,21 +218,26 @@ def _workers(workers: int | None) -> int:
 
 
 def encode_items(model, trainer, items: list[Item] | None, slots: np.ndarray, latents_path: Path, scratch: Path,
-                 fit: str, array, batch_size: int = 256, workers: int | None = None, last: bool = False):
+                 fit: str, array, batch_size: int = 256, workers: int | None = None, last: bool = False,
+                 embedder=None):
     """Encode ``items`` into rows ``slots`` of the latents file with ``trainer`` (from
-    :func:`encode_trainer`) -> ((ok, errors, hashes), last). ``items`` is None on ranks other
-    than 0: they get rank 0's list, and whether it is the ``last``, when the prediction starts
-    (see :class:`Plan`); their first value is (None, None, None).
+    :func:`encode_trainer`) -> ((ok, errors, hashes, features), last). ``items`` is None on ranks
+    other than 0: they get rank 0's list, and whether it is the ``last``, when the prediction
+    starts (see :class:`Plan`); their first value is (None, None, None, None). ``embedder`` (one
+    process, files only): a content encoder run on the same decoded pixels, its features returned.
 
     ``errors`` is (N, 3): the reconstruction's MSE and 1 - SSIM, both in [0, 1] pixel units, and
     the image's complexity (NaN for a bad file).
     """
     c = model.config
     plan = None if items is None else {"items": items, "last": last}
-    dm = Plan(plan, c.image_size, c.channels, fit, array, batch_size, _workers(workers))
+    dm = Plan(plan, c.image_size, c.channels, fit, array, batch_size, _workers(workers),
+              embedder.entry.resize if embedder is not None else None)
+    writer = next(cb for cb in trainer.callbacks if isinstance(cb, Writer))
+    writer.fdim = embedder.dim if embedder is not None else 0
     with torch.inference_mode():
-        trainer.predict(Encoder(model), datamodule=dm, return_predictions=False)
+        trainer.predict(Encoder(model, embedder), datamodule=dm, return_predictions=False)
     trainer.strategy.barrier("shards")  # every rank's shard is on disk (a no-op in one process)
     if not trainer.is_global_zero:
-        return (None, None, None), dm.plan["last"]
-    return merge_shards(scratch, slots, latents_path, code_dim(model)), True
+        return (None, None, None, None), dm.plan["last"]
+    return merge_shards(scratch, slots, latents_path, code_dim(model), writer.fdim), True

@@ -22,7 +22,7 @@ from .. import _io
 from ..data import BadFileWarning
 from ..data.decode import BadImage
 from ..errors import ArgumentError, LatentfolioError
-from ..features import REGISTRY, Embedder, open_embedder
+from ..features import DEFAULT, REGISTRY, Embedder, open_embedder
 from ..progress import progress_bar
 from .search import build_ann
 from .store import META, Catalog
@@ -63,6 +63,36 @@ def _pixels(cat: Catalog, emb: Embedder, rows) -> np.ndarray:
     return out
 
 
+def inline_embedder(cat: Catalog, embedders: dict | None, files: bool, world: int) -> Embedder | None:
+    """The content encoder ``index`` runs on the pixels it decodes for the codes, so that a file
+    is decoded once for both (the first one asked for or held): only for a folder, in one process
+    (ranks of a launch encode codes alone), and only when the catalog's vectors of that name came
+    from the same file. The others are filled in by :func:`update_features` after."""
+    if not files or world > 1 or not embedders:
+        return None
+    emb = next(iter(embedders.values()))
+    rec = cat.meta.get("features", {}).get(emb.name)
+    if rec is None:
+        for f in _files(cat, emb.name):  # left by a run killed before its record: not known to be this file's
+            f.unlink(missing_ok=True)
+    elif rec["digest"] != emb.digest or rec["dim"] != emb.dim:
+        return None
+    return emb
+
+
+def append_features(cat: Catalog, emb: Embedder, ids: np.ndarray, vectors: np.ndarray) -> None:
+    """Vectors of images ``ids``, appended and made durable (vectors first, then their ids: the ids
+    file says how many rows are whole)."""
+    (cat.path / FOLDER).mkdir(exist_ok=True)
+    _held(cat, emb.name, emb.dim, repair=True)  # a torn tail from a kill, cut before appending
+    vec_f, ids_f = _files(cat, emb.name)
+    for f, data in ((vec_f, np.ascontiguousarray(vectors, np.float32)), (ids_f, np.asarray(ids, np.int64))):
+        with open(f, "ab") as fh:
+            fh.write(data.tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
 def _compact(cat: Catalog, name: str, dim: int, live: list) -> bool:
     """Rewrite the files in row order, with only the live images -> whether anything changed."""
     ids, vec = _held(cat, name, dim)
@@ -88,16 +118,10 @@ def update_features(cat: Catalog, spec: str, progress: bool | None = None, embed
     have = set(_held(cat, name, dim, repair=True)[0].tolist())
     live = cat.rows("id, path, label, row")
     todo = [r for r in live if r["id"] not in have]
-    vec_f, ids_f = _files(cat, name)
     with progress_bar(len(todo), f"features {name}", progress) as bar:
         for s in range(0, len(todo), CHUNK):
             part = todo[s:s + CHUNK]
-            v = emb.embed(_pixels(cat, emb, part)).astype(np.float32)
-            for f, data in ((vec_f, v), (ids_f, np.array([r["id"] for r in part], np.int64))):
-                with open(f, "ab") as fh:
-                    fh.write(data.tobytes())
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            append_features(cat, emb, np.array([r["id"] for r in part], np.int64), emb.embed(_pixels(cat, emb, part)))
             bar(len(part))
     changed = _compact(cat, name, dim, live)
     rec = {"spec": spec, "dim": dim, "digest": emb.digest, "about": emb.entry.about, "images": len(live)}
@@ -138,11 +162,23 @@ def _standardised(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ((v - mu) / scale).astype(np.float32), mu, scale
 
 
+CODES = "codes"  # --features codes: the autoencoder's own codes
+
+
+def default_space(cat: Catalog) -> str:
+    """What the vector tools work on when not told: the content features the catalog holds (the
+    built-in encoder's first), else the model's codes."""
+    held = list(cat.meta.get("features", {}))
+    return DEFAULT if DEFAULT in held else (held[0] if held else CODES)
+
+
 def use_space(cat: Catalog, features: str | None) -> Catalog:
-    """Point the catalog's vector tools at ``features``: None (the model's codes), a stored
-    encoder's name, ``fused`` or ``fused:NAME`` (codes and features, each standardised, side by
-    side). ``cat.space_map(codes, feats)`` then maps a query the same way."""
-    if not features:
+    """Point the catalog's vector tools at ``features``: None (:func:`default_space`), ``codes``
+    (the model's codes), a stored encoder's name, ``fused`` or ``fused:NAME`` (codes and
+    features, each standardised, side by side). ``cat.space_map(codes, feats)`` then maps a query
+    the same way; ``space_name(cat)`` says which it is."""
+    features = default_space(cat) if features is None else features
+    if not features or features == CODES:
         return cat
     names = list(cat.meta.get("features", {}))
     if features == "fused" or features.startswith("fused:"):
@@ -157,6 +193,10 @@ def use_space(cat: Catalog, features: str | None) -> Catalog:
     cat.set_space(features, feature_vectors(cat, features), cat.path / FOLDER / f"{features}.faiss",
                   lambda z, f: f, features)
     return cat
+
+
+def space_name(cat: Catalog) -> str:
+    return cat.space or CODES
 
 
 def query_vector(cat: Catalog, pixels_of, model_codes) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _io
 from ..errors import LatentfolioError
 from ..progress import progress_bar
-from .features import update_features
+from .features import append_features, inline_embedder, update_features
 from .encode import code_dim, encode_items, encode_trainer, launched_rank, launched_world
 from .search import build_ann
 from .sources import Item, resolve_source
@@ -171,8 +171,8 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
                                    f"({e.strerror or e})") from None
     if announce:  # once the room is made: a full disk is the only line then
         print(f"index: encoding {announce} image(s) into {cat.path}", file=sys.stderr, flush=True)
-    (ok, err, hashes), _ = encode_items(model, trainer, todo, slots, cat.path / LATENTS, cat.path / ".pending",
-                                        fit, array, **encode_options)
+    (ok, err, hashes, feats), _ = encode_items(model, trainer, todo, slots, cat.path / LATENTS,
+                                               cat.path / ".pending", fit, array, **encode_options)
     rows, added, changed, bad = [], 0, 0, 0
     for it, slot, o, e, h in zip(todo, slots, ok, err, hashes):
         if not o:
@@ -188,6 +188,11 @@ def _encode_chunk(cat: Catalog, model, ch: Changes, todo: list[Item], fit: str, 
         db.executemany("INSERT INTO images (path, hash, bytes, mtime_ns, label, split, recon_error, "
                        "ssim_error, complexity, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         next_generation(db)
+    if feats is not None:  # the content features of the same decode, under the rows' new ids
+        at = dict(db.execute(f"SELECT row, id FROM images WHERE row IN ({','.join(map(str, slots)) or '-1'})"))
+        keep = [k for k, s in enumerate(slots) if int(s) in at]
+        append_features(cat, encode_options["embedder"], np.array([at[int(slots[k])] for k in keep], np.int64),
+                        feats[keep])
     return added, changed, bad
 
 
@@ -230,8 +235,9 @@ def _update(model, model_dir, data, out: Path, items, ds, source, fit, data_root
                 next_generation(db)
         added = changed = bad = 0
         if ch.todo or launched_world() > 1:
+            inline = inline_embedder(cat, embedders, files=ds is None, world=launched_world())
             added, changed, bad = _encode_todo(cat, model, ch, fit, ds.images if ds else None,
-                                               on_advance=on_advance, **encode_options)
+                                               on_advance=on_advance, embedder=inline, **encode_options)
         if ch.deleted or changed or bad or file_rows(out, dim) != len(cat):  # (a killed run leaves spare rows)
             _compact(out, db, dim)
         search = build_ann(cat) if (ch.deleted or ch.todo or not (out / FAISS).exists()) else cat.meta.get("search", "flat")

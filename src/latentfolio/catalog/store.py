@@ -141,9 +141,15 @@ class Catalog:
     def set_space(self, name: str, vectors: np.ndarray, index_file: Path | None, space_map, features: str) -> None:
         """From now on the vector tools see ``vectors`` (N, d, row order) as the catalog's codes
         (``catalog.features.use_space``): ``space_map(codes, feats)`` maps a query the same way."""
+        if self.space is None:
+            self._codes = (self.latents(), self.dim)  # the model's own, still there: model_latents()
         self.space, self.space_features, self.space_map = name, features, space_map
         self._lat, self.dim, self._index = vectors, int(vectors.shape[1]), None
         self._faiss_file = index_file
+
+    def model_latents(self) -> np.ndarray:
+        """The model's codes (N, code dim), whatever space the vector tools are set to."""
+        return self._codes[0] if self.space is not None else self.latents()
 
     def latents(self) -> np.ndarray:
         """(N, dim) float32, memory-mapped, in row order."""

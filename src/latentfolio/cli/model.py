@@ -44,7 +44,7 @@ def train(
     channels: Optional[int] = typer.Option(None, "--channels", help="1 or 3 (default: detected from the data)."),
     fit: str = typer.Option("squash", "--fit", help="Resize policy: squash | crop | pad."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20, more for small sets)."),
-    max_time: Optional[float] = typer.Option(None, "--max-time", help="Wall-clock budget in minutes."),
+    max_time: Optional[float] = typer.Option(None, "--max-time", help="Wall-clock budget in minutes for the whole command: reading the data, training and the final score."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Default: train images/32, between 8 and 128."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam | adamw | muon (Muon on the hidden conv filters, AdamW on the rest)."),

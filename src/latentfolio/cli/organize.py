@@ -10,8 +10,9 @@ import typer
 from .app import DATA_ROOT, FORCE, JSON, SEED, _console, _emit, app, model_arg, one_line, out_option
 
 CATALOG = typer.Argument(..., help="A catalog folder made by `latentfolio index`.")
-FEATURES = typer.Option(None, "--features", help="Work on pretrained features the catalog holds (`index --features`): "
-                        "their name, or fused:NAME (the codes and them, each standardised). Default: the model's codes.")
+FEATURES = typer.Option(None, "--features", help="The vectors to work on: codes (the model's own), the name of "
+                        "pretrained features the catalog holds, or fused:NAME (codes and features, each standardised). "
+                        "Default: the catalog's content features (efficientnet-lite0, which `index` adds), else codes.")
 
 
 def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
@@ -57,8 +58,9 @@ def index(
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or ids like 0,1 (several GPUs: DDP)."),
     num_nodes: int = typer.Option(1, "--num-nodes", help="Machines, each running this command under torchrun "
                                   "or SLURM (the catalog folder on shared storage)."),
-    features: Optional[list[str]] = typer.Option(None, "--features", help="Also store a pretrained embedding: "
-                                                 "dinov2-small, clip-vit-b32, or onnx:PATH (repeatable; kept up to date after)."),
+    features: Optional[list[str]] = typer.Option(None, "--features", help="Content features to store beside the codes: "
+                                                 "efficientnet-lite0 (built in, the default), dinov2-small, clip-vit-b32, "
+                                                 "onnx:PATH, or none (repeatable; kept up to date after)."),
     data_root: Optional[Path] = DATA_ROOT,
     as_json: bool = JSON,
 ):
@@ -92,8 +94,19 @@ def similar(
     from ..commands.similar import similar as run
 
     r = run(catalog, query, out, k=k, model_dir=model, force=force, features=features)
-    _emit(r, as_json, lambda r: _hits_table(f"nearest to {r['query']['path']}", r["results"],
-                                            ["rank", "distance", "id", "label", "path"]))
+    _emit(r, as_json, lambda r: _hits_table(f"nearest to {r['query']['path']} ({_space_words(r['space'])})",
+                                            r["results"], ["rank", "distance", "id", "label", "path"]))
+    _wrote(r)
+
+
+def _space_words(space: str) -> str:
+    return "by the model's codes" if space == "codes" else f"by content, {space}"
+
+
+def _wrote(r: dict) -> None:
+    """Every picture a command writes is named (on stderr, so --json stays one document)."""
+    if r.get("out"):
+        typer.echo(f"wrote {r['out']}", err=True)
 
 
 @app.command()
@@ -184,11 +197,14 @@ def cluster(
     features: Optional[str] = FEATURES,
     compare: Optional[Path] = typer.Option(None, "--compare", help="Cluster the codes, every stored feature and "
                                            "their fusion; write the table and a contact sheet per cluster here."),
+    folder_labels: bool = typer.Option(False, "--folder-labels", help="Score the clusters (NMI, ARI, accuracy) "
+                                       "against the first-level subfolder names, as labels (datasets are always scored)."),
     seed: int = SEED,
     force: bool = FORCE,
     as_json: bool = JSON,
 ):
-    """Cluster the catalog; with labels, report NMI, ARI and accuracy (Hungarian matching)."""
+    """Cluster the catalog; against a dataset's labels (or a folder's subfolders, --folder-labels),
+    report NMI, ARI and accuracy (Hungarian matching)."""
     from ..commands.cluster import cluster as run
     from ..commands.cluster import compare as run_compare
 
@@ -196,7 +212,7 @@ def cluster(
         if features or out:
             raise typer.BadParameter("--compare runs every space the catalog has and writes no folders; "
                                      "leave out --features and --organize", param_hint="--compare")
-        r = run_compare(catalog, compare, method=method, k=k, seed=seed, force=force)
+        r = run_compare(catalog, compare, method=method, k=k, seed=seed, force=force, folder_labels=folder_labels)
         return _emit(r, as_json, lambda r: _hits_table(
             f"{r['method']}, k={r['k']}: best {r['best']} (by {r['judged_by']})",
             [{**x.get("metrics", {}), **x} for x in r["runs"]], ["space", "dim", "nmi", "ari", "acc", "silhouette", "sheets"]))
@@ -210,7 +226,8 @@ def cluster(
         if r.get("organize"):
             typer.echo(f"wrote {len(r['organize']['folders'])} folders to {r['organize']['out']}")
 
-    _emit(run(catalog, out, method=method, k=k, mode=mode, seed=seed, force=force, features=features), as_json, human)
+    _emit(run(catalog, out, method=method, k=k, mode=mode, seed=seed, force=force, features=features,
+              folder_labels=folder_labels), as_json, human)
 
 
 @app.command("map")
@@ -241,7 +258,8 @@ def anomalies(
     score: str = typer.Option("both", "--score", help="recon (MSE) | density (-log p(z)) | complexity (how far the file's lossless bits per "
                        "value are from those of the images the model trained on, either way) | "
                        "model (MSE, SSIM and density z-scores added, each among the images the model "
-                       "trained on or among the rest) | both (model, or the complexity's z when larger)."),
+                       "trained on or among the rest, and on content features the distance to the 2 nearest "
+                       "images there) | both (model, or the complexity's z when larger)."),
     out: Optional[Path] = out_option("Contact sheet PNG of the top ones.", required=False),
     features: Optional[str] = FEATURES,
     seed: int = SEED,
@@ -252,5 +270,6 @@ def anomalies(
     from ..commands.organize import anomalies as run
 
     r = run(catalog, out, top=top, score=score, seed=seed, force=force, features=features)
-    _emit(r, as_json, lambda r: _hits_table(f"most unusual ({r['score']})", r["top"],
+    _emit(r, as_json, lambda r: _hits_table(f"most unusual ({r['score']}, {_space_words(r['space'])})", r["top"],
                                             ["rank", "score", "reason", "recon_error", "complexity", "label", "path"]))
+    _wrote(r)

@@ -11,11 +11,7 @@ from ..errors import LatentfolioError
 from ..models import to_unit
 
 
-REFINE_LR = 0.01  # Adam step on the latent. On a colour codec, 100 steps at 0.005 or 0.02 and 250 at
-# 0.01 all ended within 0.5% of each other in bytes at equal PSNR
-
-
-# 0.01 all ended within 0.5% of each other in bytes at equal PSNR
+REFINE_LR = 0.01  # Adam step on the latent; the result hardly depends on it (docs/experiments.md)
 REFINE_TAU = 0.5  # SGA's starting temperature, annealed ×e⁻³ over the steps (Yang et al.: 0.5)
 
 

@@ -10,18 +10,30 @@ import numpy as np
 
 from .. import _io
 from ..catalog import Catalog
-from ..catalog.features import use_space
+from ..catalog.features import CODES, space_name, use_space
 from ..catalog.store import with_catalog
 from ..errors import ArgumentError, LatentfolioError
 from ..latent.cluster import LatentClusterer, cluster_metrics
 from .folders import check_out, clear_previous, contact_sheet, write_cluster_folders
 
 
+def scored_labels(cat: Catalog, folder_labels: bool) -> tuple[np.ndarray, list[str]]:
+    """The labels clusters are scored against: a dataset's own, or a folder's first-level
+    subfolder names only when the user says they are labels (``folder_labels``): a personal
+    folder's subfolders are where files were put, and an NMI against them would mislead."""
+    labels, names = cat.labels()
+    if cat.meta.get("source", {}).get("kind") == "folder" and not folder_labels:
+        return np.full_like(labels, -1), []
+    return labels, names
+
+
 @with_catalog
 def cluster(catalog, out=None, *, method: str = "kmeans", k: int | None = None, mode: str = "symlink",
-            seed: int = 0, force: bool = False, sheet_max: int = 64, features: str | None = None) -> dict:
+            seed: int = 0, force: bool = False, sheet_max: int = 64, features: str | None = None,
+            folder_labels: bool = False) -> dict:
     """Cluster the catalog's codes and store a cluster id per row; with ``out``, one folder per
-    cluster there (links or copies of its images) and a contact sheet each."""
+    cluster there (links or copies of its images) and a contact sheet each. NMI, ARI and accuracy
+    against the labels of a dataset, or of a folder's subfolders with ``folder_labels``."""
     if mode not in ("symlink", "copy"):
         raise ArgumentError("mode", mode, "use symlink or copy")
     LatentClusterer(method, 10 if k is None else k, seed)  # check the flags before any work
@@ -29,18 +41,18 @@ def cluster(catalog, out=None, *, method: str = "kmeans", k: int | None = None, 
     if out:
         out = Path(out)
         check_out(catalog, out, force)
-    labels, names = cat.labels()
+    labels, names = scored_labels(cat, folder_labels)
     if k is None:
         k = len(names) if names else 10
     lat = np.asarray(cat.latents())
     if len(lat) < 2:
         raise LatentfolioError(f"{cat.path}: clustering needs at least 2 images")
-    print(f"cluster: {method} on {len(lat)} codes", file=sys.stderr, flush=True)
+    print(f"cluster: {method} on {len(lat)} images ({space_name(cat)})", file=sys.stderr, flush=True)
     cl = LatentClusterer(method, k, seed).fit(lat)
     rows = np.arange(len(lat))
     cat.set_column("cluster", rows, cl.labels_)
     ids, counts = np.unique(cl.labels_, return_counts=True)
-    res = {"catalog": str(cat.path), "method": method, "k": k, "clusters": int(cl.n_clusters_),
+    res = {"catalog": str(cat.path), "space": space_name(cat), "method": method, "k": k, "clusters": int(cl.n_clusters_),
            "sizes": {int(i): int(c) for i, c in zip(ids, counts)}}
     if (labels >= 0).any():
         res["metrics"] = cluster_metrics(labels, cl.labels_)
@@ -51,15 +63,15 @@ def cluster(catalog, out=None, *, method: str = "kmeans", k: int | None = None, 
     return res
 
 
-def spaces_of(cat: Catalog) -> list[str | None]:
+def spaces_of(cat: Catalog) -> list[str]:
     """The vector spaces a catalog offers: its model's codes, each stored encoder, each fused."""
     names = list(cat.meta.get("features", {}))
-    return [None, *names, *(f"fused:{n}" for n in names)]
+    return [CODES, *names, *(f"fused:{n}" for n in names)]
 
 
 @with_catalog
 def compare(catalog, out, *, method: str = "kmeans", k: int | None = None, seed: int = 0,
-            force: bool = False, sheet_max: int = 64, sample: int = 5000) -> dict:
+            force: bool = False, sheet_max: int = 64, sample: int = 5000, folder_labels: bool = False) -> dict:
     """The same clustering in every space the catalog has (:func:`spaces_of`), side by side: NMI,
     ARI and accuracy against the labels where there are labels, and always the silhouette (on
     up to ``sample`` codes) and the cluster sizes; OUT/SPACE/cluster-XX.png, a contact sheet per
@@ -70,19 +82,19 @@ def compare(catalog, out, *, method: str = "kmeans", k: int | None = None, seed:
     out = Path(out)
     _io.check_writable(out, force)
     base: Catalog = catalog
-    labels, names = base.labels()
+    labels, names = scored_labels(base, folder_labels)
     k = k or (len(names) if names else 10)
     runs = []
     for space in spaces_of(base):
         view = use_space(Catalog(base.path), space)
         try:
             lat = np.asarray(view.latents(), np.float32)
-            print(f"cluster --compare: {method} on {space or 'codes'} ({lat.shape[1]}-d)", file=sys.stderr, flush=True)
+            print(f"cluster --compare: {method} on {space} ({lat.shape[1]}-d)", file=sys.stderr, flush=True)
             cl = LatentClusterer(method, k, seed).fit(lat)
             pick = np.random.default_rng(seed).permutation(len(lat))[:sample]
             sil = silhouette_score(lat[pick], cl.labels_[pick]) if len(set(cl.labels_[pick])) > 1 else float("nan")
             ids, counts = np.unique(cl.labels_, return_counts=True)
-            run = {"space": space or "codes", "dim": int(lat.shape[1]), "clusters": int(cl.n_clusters_),
+            run = {"space": space, "dim": int(lat.shape[1]), "clusters": int(cl.n_clusters_),
                    "silhouette": round(float(sil), 4), "sizes": {int(i): int(c) for i, c in zip(ids, counts)}}
             if (labels >= 0).any():
                 run["metrics"] = cluster_metrics(labels, cl.labels_)

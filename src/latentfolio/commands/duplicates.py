@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import Catalog
-from ..catalog.features import use_space
+from ..catalog.features import space_name, use_space
 from ..catalog.store import row_summary, with_catalog
 from ..data.decode import BadImage, decode_image
 from ..data.formats import open_any
 from ..errors import ArgumentError, LatentfolioError
-from ..latent.duplicates import duplicate_components, group_members, neighbour_graph
+from ..latent.duplicates import close_pairs, duplicate_components, group_members, neighbour_graph
 from ..metrics import image_psnr
 from . import journal
 from .journal import ASIDE
@@ -173,7 +173,13 @@ def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16,
     for h, r in cat.db.execute("SELECT hash, row FROM images WHERE hash IN (SELECT hash FROM images "
                                "GROUP BY hash HAVING COUNT(*) > 1) ORDER BY hash, row"):
         same.setdefault(h, []).append(r)
-    comp, t = duplicate_components(dist, rows, list(same.values()), threshold)
+    joined = list(same.values())
+    if cat.space is not None:
+        # on content features a re-encoded or resized copy is close, and so, on a model of the
+        # collection's own pixels, is it in the codes: pairs close in either are joined (the tiers
+        # then say which are the same picture, and near groups are never set aside unasked)
+        joined += close_pairs(*neighbour_graph(cat.model_latents(), neighbours))
+    comp, t = duplicate_components(dist, rows, joined, threshold)
     del dist, rows
     members_of = group_members(comp)  # one sort, not a scan of every code per group
     wanted = np.concatenate(members_of) if members_of else np.zeros(0, np.int64)
@@ -187,5 +193,5 @@ def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16,
                        "images": [row_summary(by_row[int(m)]) for m in members]})
     annotate(cat, groups, {r["id"]: r for r in by_row.values()}, keep, same_psnr)
     groups.sort(key=lambda g: (TIERS.index(g["tier"]), -g["size"], g["spread"]))
-    return {"threshold": round(t, 6), "keep": keep, "same_psnr": same_psnr, "groups": groups,
+    return {"threshold": round(t, 6), "space": space_name(cat), "keep": keep, "same_psnr": same_psnr, "groups": groups,
             "images_in_groups": int(sum(g["size"] for g in groups))}

@@ -10,11 +10,11 @@ import numpy as np
 
 from .. import _io
 from ..catalog import Catalog
-from ..catalog.features import use_space
+from ..catalog.features import space_name, use_space
 from ..catalog.store import row_summary, with_catalog
 from ..errors import ArgumentError, LatentfolioError
 from ..imaging import PICTURE_FORMATS, auto_scale, make_grid, save_picture
-from ..latent.anomaly import score_table
+from ..latent.anomaly import knn_distance, score_table
 from ..latent.project import PROJECTIONS, project_2d
 from ..render.figures import scatter_png, thumbnail_map
 from ..render.interactive import map_html
@@ -43,7 +43,7 @@ def map(catalog, out, *, method: str = "umap", color: str = "auto", thumbnails: 
     n = len(rows)
     pick = np.sort(np.random.default_rng(seed).permutation(n)[:limit]) if n > limit else np.arange(n)
     lat = np.asarray(cat.latents()[pick])
-    print(f"map: {method} of {len(pick)} codes", file=sys.stderr, flush=True)
+    print(f"map: {method} of {len(pick)} images ({space_name(cat)})", file=sys.stderr, flush=True)
     xy = project_2d(lat, method, seed)
     cat.set_column("x", pick, xy[:, 0])
     cat.set_column("y", pick, xy[:, 1])
@@ -66,15 +66,17 @@ def map(catalog, out, *, method: str = "umap", color: str = "auto", thumbnails: 
     else:
         _io.write_text(out, map_html(xy, cat.thumbnails(sel), [r["path"] for r in sel], groups, gnames,
                                      title=f"{cat.path.name}: {method} map"))
-    return {"out": str(out), "method": method, "points": int(len(pick)), "color": use}
+    return {"out": str(out), "space": space_name(cat), "method": method, "points": int(len(pick)), "color": use}
 
 
 # --- anomalies ---------------------------------------------------------------------------------
 
 
 def outlier_inputs(cat: Catalog) -> dict:
-    """What the outlier scores are computed from, read from the catalog: its rows, codes, errors,
-    complexities, and whether the model trained on each image (``groups``)."""
+    """What the outlier scores are computed from, read from the catalog: its rows, the model's
+    codes, errors, complexities, whether the model trained on each image (``groups``), and, when
+    the catalog is set to content features (``use_space``), each image's distance to its nearest
+    ones there (``knn``)."""
     rows = cat.rows("id, path, label, split, recon_error, ssim_error, complexity, row")
     if len(rows) < 3:
         raise LatentfolioError(f"{cat.path}: anomaly scores need at least 3 images")
@@ -82,7 +84,10 @@ def outlier_inputs(cat: Catalog) -> dict:
     def column(k):
         return np.array([np.nan if r[k] is None else r[k] for r in rows], np.float64)
     ss, cx = column("ssim_error"), column("complexity")
-    return {"rows": rows, "recon_error": column("recon_error"), "z": np.asarray(cat.latents(), np.float64),
+    codes = cat.model_latents() if cat.space is not None else cat.latents()
+    feats = cat.latents() if cat.space is not None else None
+    return {"rows": rows, "recon_error": column("recon_error"), "z": np.asarray(codes, np.float64),
+            "knn": None if feats is None else knn_distance(np.asarray(feats, np.float32)),
             "ssim_error": None if np.isnan(ss).any() else ss,
             "complexity": None if np.isnan(cx).any() else cx,
             "groups": np.array([r["split"] == "train" for r in rows])}
@@ -90,7 +95,7 @@ def outlier_inputs(cat: Catalog) -> dict:
 
 def anomaly_table(inputs: dict, score: str = "both", seed: int = 0) -> dict:
     """:func:`outlier_inputs` -> {total, parts, reason} (see :func:`score_table`)."""
-    keys = ("ssim_error", "complexity", "groups")
+    keys = ("ssim_error", "complexity", "groups", "knn")
     return score_table(inputs["recon_error"], inputs["z"], score, seed, **{k: inputs[k] for k in keys})
 
 
@@ -118,4 +123,5 @@ def anomalies(catalog, out=None, *, top: int = 20, score: str = "both", seed: in
         thumbs = cat.thumbnails([rows[i] for i in order])
         save_picture(make_grid(thumbs, 8, scale=auto_scale(thumbs.shape[1], 72),
                                 captions=[f"#{r['rank']} {r['score']:.3g}" for r in res]), out)
-    return {"catalog": str(cat.path), "score": score, "top": res, "out": str(out) if out else None}
+    return {"catalog": str(cat.path), "space": space_name(cat), "score": score, "top": res,
+            "out": str(out) if out else None}

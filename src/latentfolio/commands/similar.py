@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _io
 from ..catalog import Catalog
-from ..catalog.features import query_vector, use_space
+from ..catalog.features import query_vector, space_name, use_space
 from ..catalog.store import row_summary, with_catalog
 from ..data import decode_inputs
 from ..errors import ArgumentError, LatentfolioError
@@ -52,4 +52,4 @@ def similar(catalog, query: str, out=None, *, k: int = 12, model_dir=None, force
         caps = ["query"] + [f"{h['distance']:.2f}" for h in hits]
         save_picture(make_grid(np.concatenate([q, thumbs]), min(7, k + 1),
                                 scale=auto_scale(thumbs.shape[1], 72), captions=caps), out)
-    return {"query": qdesc, "k": k, "results": hits, "out": str(out) if out else None}
+    return {"query": qdesc, "space": space_name(cat), "k": k, "results": hits, "out": str(out) if out else None}

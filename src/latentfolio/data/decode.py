@@ -188,14 +188,23 @@ def decode_measured(path, size: int, channels: int, fit: str = "squash",
     measured with its short side reduced by a whole factor to between 512 and 1024 pixels (or
     at its own size when smaller). At the model's 64 px a page of noise is averaged into a grey
     of middling complexity; at a fixed scale of the file it is the most complex page there is,
-    and a blank one the least. A JPEG decodes at that scale in the DCT domain: on 13 MP photos
-    the measure adds about 14% to the decode (at 1024-2048 pixels it added 50%)."""
-    return _decode(path, size, channels, fit, max_pixels, name, measure=True)
+    and a blank one the least. A JPEG decodes at that scale in the DCT domain, so the measure
+    adds little to the decode (benchmarks/index_photos.py)."""
+    return _decode(path, size, channels, fit, max_pixels, name, measure=True)[:2]
 
 
-def _decode(path, size, channels, fit, max_pixels, name, measure):
+def decode_for_index(path, size: int, channels: int, fit: str, also: int, max_pixels: int | None = None,
+                     name: str | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+    """:func:`decode_measured`, and from the same decoded pixels the (also, also, channels) centre
+    crop a content encoder takes (short side ``also``): a file is decoded once for both."""
+    return _decode(path, size, channels, fit, max_pixels, name, measure=True, also=also)
+
+
+def _decode(path, size, channels, fit, max_pixels, name, measure, also: int | None = None):
     mode = "L" if channels == 1 else "RGB"
     at = max(size, COMPLEXITY_SIDE // 2) if measure else size
+    at = max(at, also or 0)
+    extra = None
     cx = float("nan")
     with _as_bad_image(path), open_any(path, name, max_pixels, small=2 * at) as img:
         _check_pixels(img, max_pixels)
@@ -205,12 +214,14 @@ def _decode(path, size, channels, fit, max_pixels, name, measure):
         img.load()
         img = _reduce(img, at)
         img = upright_pixels(img, mode)
+        if also:
+            extra = np.asarray(_fit(_reduce(img, also), also, "crop"), np.uint8).reshape(also, also, channels)
         if measure:
             cx = complexity(np.asarray(img))
             img = _reduce(img, size)
         img = _fit(img, size, fit)
         a = np.asarray(img, dtype=np.uint8)
-    return a.reshape(size, size, channels), cx
+    return a.reshape(size, size, channels), cx, extra
 
 
 def decode_preview(path, max_side: int, max_pixels: int | None = None) -> Image.Image:

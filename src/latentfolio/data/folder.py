@@ -62,6 +62,23 @@ def bad_name(path: str) -> str | None:
     return None
 
 
+# Files that sit beside pictures and are never pictures: notes, checksums, sidecars, documents,
+# code and archives. A folder's scan passes them over without counting them as bad images.
+DOCUMENT_SUFFIXES = frozenset({".md", ".txt", ".rst", ".json", ".csv", ".tsv", ".yaml", ".yml", ".toml", ".ini",
+                               ".cfg", ".xml", ".html", ".htm", ".pdf", ".doc", ".docx", ".odt", ".rtf", ".xmp",
+                               ".aae", ".db", ".log", ".py", ".sh", ".js", ".css", ".zip", ".gz", ".tar", ".7z",
+                               ".sha256", ".sha1", ".md5", ".sfv", ".url", ".lnk", ".pp3", ".dop"})
+DOCUMENT_NAMES = frozenset({"sha256sums", "sha1sums", "md5sums", "readme", "license", "licence", "copying",
+                            "authors", "notice", "changelog"})
+
+
+def is_document(name) -> bool:
+    """A file that is not meant as a picture, by its name (``SOURCE.md``, ``SHA256SUMS``, ``x.xmp``)."""
+    base = os.path.basename(str(name)).lower()
+    return os.path.splitext(base)[1] in DOCUMENT_SUFFIXES or base in DOCUMENT_NAMES
+
+
+
 def _own_outputs(folder: Path) -> set[str]:
     """Files latentfolio wrote into ``folder`` itself (the contact sheets of an organize output)."""
     try:
@@ -72,7 +89,8 @@ def _own_outputs(folder: Path) -> set[str]:
 
 
 def scan(root: Path) -> tuple[list[Path], list[int], list[str]]:
-    """All non-hidden regular files below ``root``, with a label index from the first-level subfolder.
+    """All non-hidden regular files below ``root`` but documents (:func:`is_document`:
+    notes, checksums, sidecars), with a label index from the first-level subfolder.
 
     Returns (files, labels, classes). Files at the top level of a labelled tree get label -1.
     Folders that latentfolio wrote (``cluster --organize`` outputs, the ``_duplicates`` folders
@@ -95,8 +113,8 @@ def scan(root: Path) -> tuple[list[Path], list[int], list[str]]:
         rel = here.relative_to(root)
         label = cls_index.get(rel.parts[0], -1) if rel.parts else -1
         for name in sorted(filenames):
-            if name.startswith(".") or (not rel.parts and name in skip_top):
-                continue
+            if name.startswith(".") or (not rel.parts and name in skip_top) or is_document(name):
+                continue  # hidden, ours, or notes and checksums beside the pictures: not images
             f = here / name
             why = not_regular(f) or bad_name(str(f))
             if why:

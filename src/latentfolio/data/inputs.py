@@ -10,16 +10,18 @@ import numpy as np
 
 from ..errors import LatentfolioError
 from .decode import BadImage, decode_image, header
-from .folder import BadFileWarning, not_regular
+from .folder import BadFileWarning, is_document, not_regular
 
 
 def collect_images(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Files named directly, plus every non-hidden file below named folders (sorted). Entries
+    """Files named directly, plus every non-hidden file below named folders (sorted) but documents
+    (notes, checksums, sidecars: :func:`folder.is_document`). Entries
     that are not regular files (FIFOs, devices, broken links) are named once and passed over."""
     files: list[Path] = []
     for p in map(Path, inputs):
         if p.is_dir():
-            for f in sorted(f for f in p.rglob("*") if not f.name.startswith(".") and not f.is_dir()):
+            for f in sorted(f for f in p.rglob("*") if not f.name.startswith(".") and not f.is_dir()
+                            and not is_document(f.name)):
                 why = not_regular(f)
                 if why:
                     warnings.warn(f"skipped {f}: {why}", BadFileWarning, stacklevel=2)

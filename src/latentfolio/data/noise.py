@@ -231,7 +231,7 @@ SCAN_CLEAN = 0.4  # share of training images a `scan` denoiser sees clean, to le
 
 # What a `scan` denoiser is not trained to undo. Uneven light spans the page: a model that sees
 # 26 px around each pixel cannot tell a dim page from a grey one, so trained on it, it learned to
-# brighten all paper (+4.9 grey levels on a clean page of text, 77% of its error there).
+# brighten all paper (docs/experiments.md).
 SCAN_TRAIN_SKIP = ("illumination",)
 
 

@@ -1,8 +1,8 @@
 """Rendered pages of ink on paper: text and line drawings, as clean training patches.
 
 A blind denoiser trained on photographs alone learns that a thin dark line is a hair and a small
-dark dot is a speck, so it erases pen strokes and fades letters: the first native denoiser gave a
-line drawing back at 16.6 dB against itself and a text page at 22.4 dB. Mixed into its training
+dark dot is a speck, so it erases pen strokes and fades letters (the first native denoiser did:
+docs/experiments.md). Mixed into its training
 batches (``PAGE_SHARE`` of each batch, when the trainer damages with `scan`), these patches show it what
 must survive: text in several faces and sizes, pen, brush and pencil strokes, hatching and
 shapes, on paper of varying tone. Drawn with Pillow from a seeded generator; the faces are the
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-PAGE_SHARE = 0.4  # share of a `scan` denoiser's training batch that is a rendered page (0.25 left a
-# clean line drawing at 33.7 dB against itself, 0.4 at 35.2; docs/experiments.md)
+PAGE_SHARE = 0.4  # share of a `scan` denoiser's training batch that is a rendered page (less left clean
+# line drawings worse: docs/experiments.md)
 POOL_BYTES = 256 << 20  # the pages rendered once per run and sampled from, at most this much
 _CHARS = ("abcdefghijklmnopqrstuvwxyz" * 3 + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + ".,;:!?'\"()-–/&%$#@*+=")
 

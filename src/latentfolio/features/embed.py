@@ -1,4 +1,5 @@
-"""An ONNX image encoder run by ONNX Runtime: images in, one unit-length vector per image out."""
+"""An image encoder, images in, one unit-length vector per image out: a built-in EfficientNet-Lite
+run by torch, or an ONNX file run by ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from .. import _io
 from ..data.decode import decode_image, resize_array
 from ..errors import LatentfolioError
+from .efficientnet import EfficientNetLite
 from .fetch import fetch
 from .registry import Entry, resolve
 
@@ -18,26 +20,11 @@ class Embedder:
     a catalog records so that vectors from another file are never mixed with its own."""
 
     def __init__(self, entry: Entry, path, threads: int | None = None):
-        import onnxruntime as ort  # heavy: imported on first use
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=providers)
-        except Exception as e:  # onnxruntime raises its own types for a file it cannot read
-            raise LatentfolioError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0][:160]})") from None
-        inp = self.session.get_inputs()[0]
-        self.input = inp.name
-        side = inp.shape[-1] if len(inp.shape) == 4 else None
-        if entry.path is not None and isinstance(side, int) and side > 0:  # a local file's fixed input size
-            entry = Entry(entry.name, size=side, resize=side, path=entry.path, about=entry.about)
+        if entry.arch is not None:
+            self._run, self.output = _torch_runner(entry, path), "features"
+        else:
+            entry, self._run, self.output = _onnx_runner(entry, path, threads)
         self.entry, self.digest = entry, _io.sha256_file(path)
-        names = [o.name for o in self.session.get_outputs()]
-        if entry.output is not None and entry.output not in names:
-            raise LatentfolioError(f"{path}: has no output {entry.output!r} (it has {', '.join(names)})")
-        self.output = entry.output or names[0]
         self.dim = int(self.embed(np.zeros((1, entry.size, entry.size, 3), np.uint8)).shape[1])
 
     @property
@@ -59,8 +46,8 @@ class Embedder:
         out = []
         for s in range(0, len(images), batch):
             try:
-                y = self.session.run([self.output], {self.input: self.prepare(images[s:s + batch])})[0]
-            except Exception as e:  # onnxruntime's own error types: a model that cannot take this input
+                y = self._run(self.prepare(images[s:s + batch]))
+            except Exception as e:  # the runtime's own error types: a model that cannot take this input
                 raise LatentfolioError(f"{self.name}: the encoder failed on a batch of {len(images[s:s + batch])} "
                                        f"({str(e).splitlines()[0][-200:]})") from None
             if y.ndim == 3:  # tokens: the class token, or their mean
@@ -74,6 +61,52 @@ class Embedder:
     def decode(self, path) -> np.ndarray:
         """One file at the size this encoder wants (short side ``resize``, square) -> uint8 (s, s, 3)."""
         return decode_image(path, self.entry.resize, 3, "crop")
+
+
+def _onnx_runner(entry: Entry, path, threads: int | None):
+    """-> (the entry, with a local file's own input size; run(x) -> outputs; the output's name)."""
+    import onnxruntime as ort  # heavy: imported on first use
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as e:  # onnxruntime raises its own types for a file it cannot read
+        raise LatentfolioError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0][:160]})") from None
+    inp = session.get_inputs()[0]
+    side = inp.shape[-1] if len(inp.shape) == 4 else None
+    if entry.path is not None and isinstance(side, int) and side > 0:  # a local file's fixed input size
+        entry = Entry(entry.name, size=side, resize=side, path=entry.path, about=entry.about)
+    names = [o.name for o in session.get_outputs()]
+    if entry.output is not None and entry.output not in names:
+        raise LatentfolioError(f"{path}: has no output {entry.output!r} (it has {', '.join(names)})")
+    output = entry.output or names[0]
+    return entry, lambda x: session.run([output], {inp.name: x})[0], output
+
+
+def _torch_runner(entry: Entry, path):
+    """A built-in architecture with its safetensors weights -> run(x): its pooled features, batch
+    norms folded into the convolutions, in channels-last batches on the machine's threads."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    model = EfficientNetLite(entry.arch)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except (SafetensorError, RuntimeError, OSError) as e:
+        raise LatentfolioError(f"{path}: not {entry.name} weights ({str(e).splitlines()[0][:160]})") from None
+    model = model.eval().fused().to(memory_format=torch.channels_last)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            t = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+            return model.features(t).numpy()
+
+    run.model = model  # the classifier too (its ImageNet logits: tests check the architecture with them)
+    return run
 
 
 def open_embedder(name: str, download: bool = True) -> Embedder:

@@ -7,6 +7,7 @@ the catalog has none, and the thumbnails are built in the background while the p
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
@@ -59,6 +60,17 @@ def prepare(source, model_dir=None, out=None, log=None) -> Path:
     return cat
 
 
+def _open_page(url: str) -> bool:
+    """Open ``url`` in the user's browser -> whether one was started. Without a display (a server,
+    an SSH session) the text browsers webbrowser falls back to would take over the terminal."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
+
+
 def serve(source, *, model_dir=None, catalog=None, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False,
           token: str | None = None, ready=None, stop: threading.Event | None = None) -> dict:
     """Serve the gallery of ``source`` (a catalog, or an image folder with ``model_dir``) until
@@ -90,8 +102,9 @@ def serve(source, *, model_dir=None, catalog=None, host: str = "127.0.0.1", port
                 done.wait(0.05)
             if server.started:
                 print(f"serving {path} at {url}  (Ctrl-C stops)", file=sys.stderr, flush=True)
-                if open_browser:
-                    webbrowser.open(url)
+                if open_browser and not _open_page(url):
+                    print(f"--open: no browser could be started here (no display?); open {url} yourself",
+                          file=sys.stderr, flush=True)
                 if ready:
                     ready(url)
         threading.Thread(target=announce, daemon=True).start()

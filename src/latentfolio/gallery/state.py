@@ -17,6 +17,7 @@ import numpy as np
 
 from ..catalog import Catalog
 from ..catalog.db import latest_generation
+from ..catalog.features import CODES, default_space, use_space
 from ..errors import LatentfolioError
 from ..latent.project import project_2d
 from .thumbs import Thumbs
@@ -79,6 +80,7 @@ class Gallery:
         self.pictures = Cache()
         self.dup_plans = Cache(8)
         self.scores = None  # outlier scores and their parts, computed on first use
+        self._content = None  # the catalog set to its content features (see content())
         self.refresh_rows()
 
     # rows -----------------------------------------------------------------------------------
@@ -92,6 +94,7 @@ class Gallery:
             self.by_id = {r["id"]: dict(r) for r in rows}
             self.by_row = {r["row"]: r["id"] for r in rows}
             self.scores = None
+            self._drop_content()
             self.points_json = None  # the map's points, serialized once per state (views.points)
 
     def reopen(self) -> None:
@@ -118,6 +121,23 @@ class Gallery:
             self.refresh_rows()
             self.pictures.clear()
             self.dup_plans.clear()
+
+    def content(self) -> Catalog | None:
+        """The same snapshot set to the catalog's content features (``default_space``): neighbours
+        by what the pictures show. None when the catalog holds no features."""
+        with self.lock:
+            if self._content is None and default_space(self.cat) != CODES:
+                view = _open(self.path)
+                try:
+                    self._content = use_space(view, None)
+                except LatentfolioError:  # features behind the images (an index under way): codes only
+                    view.close()
+            return self._content
+
+    def _drop_content(self) -> None:
+        if self._content is not None:
+            self._content.close()
+            self._content = None
 
     def row(self, id_: int) -> dict | None:
         return self.by_id.get(int(id_))

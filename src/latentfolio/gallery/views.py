@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _io
+from ..catalog.features import query_vector
 from ..data.decode import BadImage, decode_image
 from ..errors import LatentfolioError
 from ..imaging import png_bytes, to_pil
@@ -67,9 +68,13 @@ def points(g: Gallery) -> dict:
     return out
 
 
-def neighbours(g: Gallery, z: np.ndarray, k: int, own: int = -1) -> list[dict]:
+RECON_FLOOR_DB = 20.0  # below this a reconstruction shows nothing of the picture: it is described, not shown
+
+
+def neighbours(g: Gallery, z: np.ndarray, k: int, own: int = -1, cat=None) -> list[dict]:
+    """The ``k`` nearest to ``z`` in ``cat``'s space (default: the model's codes)."""
     with g.lock:
-        dist, rows = g.cat.search(z[None], k + (own >= 0))
+        dist, rows = (cat or g.cat).search(z[None], k + (own >= 0))
     found = [(float(d), int(i)) for d, i in zip(dist[0], rows[0]) if i >= 0 and i != own][:k]
     return [_image(g, g.by_id[g.by_row[i]], d) for d, i in found if i in g.by_row]
 
@@ -103,10 +108,22 @@ def image_page(g: Gallery, id_: int, k: int = 12) -> dict:
         z = np.array(g.cat.latents()[r["row"]])
     info = _image(g, r) | {"split": r["split"], "bytes": r["bytes"], "recon_error": r["recon_error"],
                            "neighbours": neighbours(g, z, k, own=r["row"])}
+    content = g.content()
+    if content is not None:  # neighbours by what the pictures show, beside those by the codes
+        with g.lock:
+            f = np.array(content.latents()[r["row"]])
+        info["content_space"] = content.space
+        info["content_neighbours"] = neighbours(g, f, k, own=r["row"], cat=content)
     try:
         info["psnr"] = reconstruction(g, id_)[1]
     except (BadImage, LatentfolioError) as e:
         info["psnr"], info["recon_note"] = None, str(e)
+    else:  # a few minutes of training cannot redraw a painting: say so rather than show a brown square
+        info["recon_shown"] = info["psnr"] >= RECON_FLOOR_DB
+        info["recon_note"] = (f"the collection's model keeps what it learned of colour and layout ({info['psnr']} dB)"
+                              if info["recon_shown"] else
+                              f"{info['psnr']} dB: below {RECON_FLOOR_DB:g} dB the model's reconstruction shows little "
+                              "of the picture, so it is not shown (train longer or larger for a better one)")
     sc = outlier_scores(g)
     if sc is None:  # scored once, in the background: the next page shows it
         g.start("outliers", lambda task: outlier_scores(g, compute=True) is not None and "scored")
@@ -140,8 +157,16 @@ def search_file(g: Gallery, path: Path, k: int = 12, shown: str | None = None) -
             x = np.array(decode_image(str(path), c.image_size, c.channels, g.cat.fit)[None])
     except BadImage as e:
         raise LatentfolioError(f"{shown}: {e}") from None
+    content = g.content()
+    if content is not None:  # by what the picture shows, with the encoder the catalog's features came from
+        try:
+            with _DECODING:
+                f = query_vector(content, lambda emb: emb.decode(str(path))[None], lambda: encode_pixels(model, x))[0]
+        except BadImage as e:
+            raise LatentfolioError(f"{shown}: {e}") from None
+        return {"query": shown, "space": content.space, "results": neighbours(g, f, k, cat=content)}
     z = encode_pixels(model, x)[0]
-    return {"query": shown, "results": neighbours(g, z, k)}
+    return {"query": shown, "space": "codes", "results": neighbours(g, z, k)}
 
 
 def outlier_scores(g: Gallery, compute: bool = False) -> dict | None:
@@ -150,7 +175,7 @@ def outlier_scores(g: Gallery, compute: bool = False) -> dict | None:
     if g.scores is None and compute:
         with g.lock:
             try:
-                inputs = outlier_inputs(g.cat)
+                inputs = outlier_inputs(g.content() or g.cat)  # as `anomalies` scores: content terms too
             except LatentfolioError:  # fewer than 3 images
                 return None
         g.scores = anomaly_table(inputs)

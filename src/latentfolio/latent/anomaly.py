@@ -1,5 +1,5 @@
-"""How unusual each image is: reconstruction errors, latent density and input complexity, as
-robust z-scores."""
+"""How unusual each image is: reconstruction errors, latent density, distance to the nearest images
+in a pretrained encoder's feature space, and input complexity, as robust z-scores."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ MIN_GROUP = 10  # a smaller group is scored with the rest
 
 def _grouped_z(v: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
     """Robust z-scores within each group. A model reconstructs the images it trained on far better
-    than those it held out (35x lower MSE on 84 photos): scored together, the held-out images
+    than those it held out (docs/experiments.md): scored together, the held-out images
     fill the top of the list whatever they show."""
     out = _robust_z(v)
     if groups is None:
@@ -37,22 +37,46 @@ def _grouped_z(v: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
 
 BOTH_TERMS = ("mse", "ssim", "density")
 SCORES = ("recon", "density", "complexity", "model", "both")
-REASONS = {"mse": "reconstruction", "ssim": "structure", "density": "density", "complexity": "complexity"}
+REASONS = {"mse": "reconstruction", "ssim": "structure", "density": "density", "knn": "content",
+           "complexity": "complexity"}
+KNN = 2  # neighbours averaged (PANDA's baseline, Reiss et al. 2021, uses 2)
+
+
+def knn_distance(feats: np.ndarray, k: int = KNN, ref: np.ndarray | None = None) -> np.ndarray:
+    """Each image's mean L2 distance to its ``k`` nearest reference images in feature space
+    (itself left out): the reference images are ``ref`` (a mask), else all of them."""
+    import faiss
+
+    f = np.ascontiguousarray(feats, np.float32)
+    rows = np.flatnonzero(ref) if ref is not None and np.sum(ref) > k else np.arange(len(f))
+    index = faiss.IndexFlatL2(f.shape[1])
+    index.add(f[rows])
+    want = min(k + 1, len(rows))
+    d2, nn = index.search(f, want)
+    nn = np.where(nn >= 0, rows[np.maximum(nn, 0)], -1)
+    own = nn == np.arange(len(f))[:, None]
+    own[:, -1] &= ~own[:, :-1].any(1)  # at most one own match a row
+    keep = ~own
+    keep[np.cumsum(keep, 1) > k] = False  # the k nearest others
+    d = np.sqrt(np.maximum(d2, 0))
+    return (d * keep).sum(1) / np.maximum(keep.sum(1), 1)
 
 
 def anomaly_scores(recon_error: np.ndarray, z: np.ndarray, score: str = "both", seed: int = 0,
                    density: LatentDensity | None = None, ssim_error: np.ndarray | None = None,
                    terms: tuple[str, ...] = BOTH_TERMS, complexity: np.ndarray | None = None,
-                   groups: np.ndarray | None = None, complexity_ref: np.ndarray | None = None) -> np.ndarray:
+                   groups: np.ndarray | None = None, complexity_ref: np.ndarray | None = None,
+                   knn: np.ndarray | None = None) -> np.ndarray:
     """Higher = more unusual: the ``total`` of :func:`score_table`."""
     return score_table(recon_error, z, score, seed, density, ssim_error, terms, complexity, groups,
-                       complexity_ref)["total"]
+                       complexity_ref, knn)["total"]
 
 
 def score_table(recon_error: np.ndarray, z: np.ndarray, score: str = "both", seed: int = 0,
                 density: LatentDensity | None = None, ssim_error: np.ndarray | None = None,
                 terms: tuple[str, ...] = BOTH_TERMS, complexity: np.ndarray | None = None,
-                groups: np.ndarray | None = None, complexity_ref: np.ndarray | None = None) -> dict:
+                groups: np.ndarray | None = None, complexity_ref: np.ndarray | None = None,
+                knn: np.ndarray | None = None) -> dict:
     """How unusual each image is -> {total (higher = more unusual), parts, reason (per image, the
     term that put it there)}.
 
@@ -61,8 +85,9 @@ def score_table(recon_error: np.ndarray, z: np.ndarray, score: str = "both", see
     :func:`latentfolio.imaging.complexity`) is from a typical one, either way
     (:func:`complexity_z`). both: see :func:`outlier_table`. model: ``both`` without the
     complexity, for a model of one kind scoring a list that is mostly of others (one-class
-    FashionMNIST: mean AUROC 0.942, against 0.786 for ``both``). ``groups`` (one value per image:
-    whether the model trained on it) scores the model's terms within each group.
+    FashionMNIST: benchmarks/results/anomaly.json). ``groups`` (one value per image:
+    whether the model trained on it) scores the model's terms within each group. ``knn`` (see
+    :func:`knn_distance`, on content features) joins the terms of ``both`` and ``model``.
     """
     if score not in SCORES:
         raise ArgumentError("score", score, "use " + ", ".join(SCORES[:-1]) + " or both")
@@ -77,7 +102,7 @@ def score_table(recon_error: np.ndarray, z: np.ndarray, score: str = "both", see
         return _single("density", nll)
     if score == "model":  # the model's own terms, without the collection's typical complexity
         complexity = None
-    return outlier_table(recon_error, nll, ssim_error, terms, complexity, groups, complexity_ref)
+    return outlier_table(recon_error, nll, ssim_error, terms, complexity, groups, complexity_ref, knn)
 
 
 def _single(term: str, v: np.ndarray) -> dict:
@@ -112,23 +137,28 @@ def one_sided(abs_z: np.ndarray) -> np.ndarray:
 
 
 def anomaly_parts(recon_error: np.ndarray, nll: np.ndarray, ssim_error: np.ndarray | None = None,
-                  terms: tuple[str, ...] = BOTH_TERMS, groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The robust z-score of each model term that ``both`` adds up, by term: the log MSE, the log
+                  terms: tuple[str, ...] = BOTH_TERMS, groups: np.ndarray | None = None,
+                  knn: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The robust z-score of each term that ``both`` adds up, by term: the log MSE, the log
     1 - SSIM (when given) and -log p(z), each within its group (the images the model trained on,
-    and the rest)."""
+    and the rest); and the log distance to the nearest images in feature space (``knn``, when
+    given: a pretrained encoder has trained on none of them, so all are one group)."""
     parts = {"mse": recon_error, "ssim": ssim_error, "density": nll}
     out = {}
     for t in terms:
         if parts[t] is not None:
             v = np.asarray(parts[t], np.float64)
             out[t] = _grouped_z(v if t == "density" else np.log(np.maximum(v, 0) + 1e-6), groups)
+    if knn is not None:
+        out["knn"] = _robust_z(np.log(np.maximum(np.asarray(knn, np.float64), 0) + 1e-6))
     return out
 
 
 def outlier_table(recon_error: np.ndarray, nll: np.ndarray, ssim_error: np.ndarray | None = None,
                   terms: tuple[str, ...] = BOTH_TERMS, complexity: np.ndarray | None = None,
-                  groups: np.ndarray | None = None, complexity_ref: np.ndarray | None = None) -> dict:
-    """``both``: the model's terms added (each catches what the others miss), as a robust z, or
+                  groups: np.ndarray | None = None, complexity_ref: np.ndarray | None = None,
+                  knn: np.ndarray | None = None) -> dict:
+    """``both``: the model's terms added (and the distance in feature space, ``knn``) (each catches what the others miss), as a robust z, or
     the complexity's (:func:`complexity_z`, as :func:`one_sided`) where that is larger ->
     {total, parts, reason}.
 
@@ -138,7 +168,7 @@ def outlier_table(recon_error: np.ndarray, nll: np.ndarray, ssim_error: np.ndarr
     noise reconstructs it well. Neither fools the complexity, measured at a fixed scale of the
     file: it is corrected for as Serrà et al. (2020) do, by looking at it directly.
     """
-    parts = anomaly_parts(recon_error, nll, ssim_error, terms, groups)
+    parts = anomaly_parts(recon_error, nll, ssim_error, terms, groups, knn)
     total = _robust_z(sum(parts.values(), np.zeros(len(nll))))
     names = np.array([REASONS[n] for n in parts] or [""])
     reason = names[np.stack(list(parts.values())).argmax(0)] if parts else np.repeat(names, len(nll))

@@ -60,6 +60,14 @@ def default_threshold(dist: np.ndarray, rows: np.ndarray) -> float:
     return 0.25 * float(np.median(nn1)) if len(nn1) else 0.0
 
 
+def close_pairs(dist: np.ndarray, rows: np.ndarray, threshold: float | None = None) -> list[list[int]]:
+    """The pairs of a neighbour graph closer than ``threshold`` (default: :func:`default_threshold`)."""
+    t = default_threshold(dist, rows) if threshold is None else threshold
+    me = np.repeat(np.arange(len(rows)), rows.shape[1])
+    keep = (rows.ravel() >= 0) & (rows.ravel() != me) & (dist.ravel() <= t)
+    return np.column_stack([me[keep], rows.ravel()[keep]]).tolist()
+
+
 def duplicate_components(dist: np.ndarray, rows: np.ndarray, same_bytes: list[list[int]],
                          threshold: float | None = None) -> tuple[np.ndarray, float]:
     """-> (component id per code, threshold used).

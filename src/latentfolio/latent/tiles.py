@@ -122,8 +122,8 @@ def _model_fn(model: Autoencoder, precision: str = "fp32", hint: np.ndarray | No
 
     ``precision``: bf16 runs the network's layers in bfloat16 (``auto``: where the hardware has
     it); the input is added back in float32, so clean pixels stay exact. Both run channels-last:
-    oneDNN's fp32 convolutions ran 1.8x faster that way on a CPU without bf16 (0.97 -> 1.78 MP/s,
-    the native denoiser, 2 cores). ``hint``: the whole image's noise levels per channel (K, 2),
+    oneDNN's fp32 convolutions ran markedly faster that way on a CPU without bf16
+    (docs/experiments.md). ``hint``: the whole image's noise levels per channel (K, 2),
     for a model that takes them (:func:`image_hint`)."""
     dev = next(model.parameters()).device
     norm, c = model.config.norm, model.config.channels

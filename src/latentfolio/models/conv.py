@@ -29,8 +29,8 @@ class ConvConfig(ModelConfig):
     # of doubling to 32 and cropping: about a quarter less decoder work and no wasted border.
     mirror_sizes: bool = True
     # A hidden layer of this width on each side of the latent (0: one linear map). At 28 px it
-    # costs 1M parameters and little time, and is worth +0.3 dB test PSNR at equal wall-clock
-    # (FashionMNIST, latent 32): the convs stay cheap and the MLP does the (de)coding.
+    # costs 1M parameters and little time, and it wins at equal wall-clock (docs/experiments.md):
+    # the convs stay cheap and the MLP does the (de)coding.
     mlp_width: int = 512
     POSITIVE = (*ModelConfig.POSITIVE, "widths", "kernel", "convs_per_stage")
     DEPTH = ("convs_per_stage",)
@@ -129,15 +129,12 @@ class ConvAutoencoder(Autoencoder):
     """Convolutional autoencoder with a dense bottleneck (Masci et al. 2011 style)."""
 
     Config = ConvConfig
-    # With BatchNorm the one-cycle peak can be high: in a 35 s budget 6e-3 beats 3e-3 by 0.7 dB
-    # and 1e-2 is no better (FashionMNIST, latent 32; measured with AdamW). With Muon it is the
-    # AdamW part's peak; batch 256 at 1e-2 scored the same (23.93-24.04 against 23.95-23.99 dB).
+    # With BatchNorm the one-cycle peak can be high: 6e-3 beat 3e-3, and 1e-2 was no better
+    # (docs/experiments.md). With Muon it is the AdamW part's peak.
     default_lr = 6e-3
-    # Muon on the hidden conv filters (AdamW on the rest) with a linear decay: at equal time it is
-    # +0.3 dB test PSNR over AdamW + one-cycle on FashionMNIST at latent 32 (2-minute runs: 23.99
-    # and 23.95 against 23.68 and 23.65), and better on MNIST, digits and a folder of PNGs. It
-    # gained nothing on one colour folder (16.35 against 16.43 dB), and on 8 px digits its extra
-    # work per step shows (27 s against 18 s). Same batch size and peak LR. See the README, Training.
+    # Muon on the hidden conv filters (AdamW on the rest) with a linear decay: at equal time it beat
+    # AdamW + one-cycle on FashionMNIST, MNIST, digits and a folder of PNGs, and gained nothing on
+    # one colour folder (docs/experiments.md). Same batch size and peak LR.
     default_optimizer = "muon"
     default_schedule = "linear"
 

@@ -45,9 +45,9 @@ class BlowUpGuard(pl.Callback):
 
     When the validation loss jumps to ``factor`` times its best so far (or stops being finite),
     the model and optimiser go back to the best epoch's state and the rest of the schedule runs at
-    half the learning rate. A one-cycle peak that suits most data can be too high for some: a
-    64 px colour codec at λ 0.004 jumped from val loss 19 to 66 at the 3e-3 peak and, left alone,
-    finished at 15 dB; at 2e-3 the same run was smooth. Healthy runs never come near ``factor``,
+    half the learning rate. A one-cycle peak that suits most data can be too high for some (a
+    64 px colour codec blew up at one peak and was smooth at a lower one: docs/experiments.md).
+    Healthy runs never come near ``factor``,
     so they are untouched. The snapshot lives in CPU memory (one copy of the weights and Adam state);
     after a resume the guard starts over from the first epoch it sees.
     """
@@ -96,6 +96,19 @@ def _cpu_copy(obj):
     return copy.deepcopy(obj)
 
 
+def _left(module, row: dict) -> str:
+    """Time left, in words: the sooner of the epochs left at this pace and the --max-time budget."""
+    t, done = row["seconds"], row["epoch"]
+    total = module.trainer.max_epochs
+    left = t / max(done, 1) * max(total - done, 0) if total and 0 < total < 10_000 else float("inf")
+    budget = getattr(module, "budget_s", None)
+    if budget:
+        left = min(left, max(budget - t, 0))
+    if left == float("inf"):
+        return "no end set"
+    return f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f}s left"
+
+
 class History(pl.Callback):
     """One row per epoch in ``history.csv`` + ``loss_curve.png``; survives resume via state_dict."""
 
@@ -123,8 +136,10 @@ class History(pl.Callback):
         self.rows.append(row)
         self.write()
         if self.echo:
-            print(f"epoch {row['epoch']:>3}  train {row['train_loss']:.5f}  val {row['val_loss']:.5f}  "
-                  f"psnr {row['val_psnr']:.2f} dB  ({row['seconds']:.0f}s)", file=sys.stderr, flush=True)
+            of = "" if getattr(module.cfg, "max_time", None) and trainer.max_epochs >= 10_000 else f"/{trainer.max_epochs}"
+            print(f"epoch {row['epoch']:>3}{of}  train {row['train_loss']:.5f}  "
+                  f"val {row['val_loss']:.5f}  psnr {row['val_psnr']:.2f} dB  ({row['seconds']:.0f}s, "
+                  f"{_left(module, row)})", file=sys.stderr, flush=True)
 
     def write(self) -> None:
         buf = io.StringIO()

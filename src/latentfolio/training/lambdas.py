@@ -21,8 +21,8 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
 
     The lowest λ trains first (from scratch, or from ``init``); each higher λ then fine-tunes the
     model before it: the transforms carry over and only the rate trade-off moves. High rates need
-    the most training (from scratch in a short budget, λ = 0.05 reached only 23.6 dB at 128 B on
-    FashionMNIST), and this order gives them everyone's training before theirs.
+    the most training (from scratch in a short budget the highest λ falls short: docs/experiments.md),
+    and this order gives them everyone's training before theirs.
     """
     if not lambdas:
         raise ArgumentError("lambdas", None, "give at least one value")
@@ -45,9 +45,8 @@ def train_lambdas(data: str | os.PathLike, out: str | os.PathLike, lambdas: list
         results.append(r)
         init = str(r.model_dir)
         if i == 0:
-            # Fine-tuning peaks at a third of the first model's LR. At the full peak the trained
-            # transforms blow up: on 64 px colour photos the loss jumped from 8.6 to 6·10⁶ and the
-            # model came out at 22.8 dB for 329 B, against 26.2 dB for 310 B at a third.
+            # Fine-tuning peaks at a third of the first model's LR: at the full peak the trained
+            # transforms blow up (docs/experiments.md).
             first = _io.read_json(Path(init) / META, "model meta").get("training", {}).get("config", {}).get("lr")
             step_lr = (lr or first or get_model_class(read_config(init)["type"]).default_lr) * FINETUNE_LR
     return results

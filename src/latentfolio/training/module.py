@@ -31,8 +31,8 @@ def lr_factor(schedule: str, p: float) -> float:
         return p / w if p < w else 0.5 * (1 + math.cos(math.pi * (p - w) / (1 - w)))
     # one-cycle (Smith & Topin 2018): 1/25 -> 1 over 15%, cosine down to 1/2500.
     # linear: the same warm-up, then a straight line down to 1/2500 ("straight to zero",
-    # Bergsma et al. 2025, who find it beats the cosine tail at a fixed budget; with Muon in the
-    # quality benchmark's budget it was +0.05 dB here, inside the run-to-run spread).
+    # Bergsma et al. 2025, who find it beats the cosine tail at a fixed budget; with Muon here
+    # the difference was inside the run-to-run spread, docs/experiments.md).
     w, lo, end = 0.15, 1 / 25, 1 / 2500
     if p < w:
         return lo + (1 - lo) * 0.5 * (1 - math.cos(math.pi * p / w))
@@ -57,13 +57,14 @@ class AutoencoderModule(pl.LightningModule):
         self._fused = False  # set by configure_optimizers: a fused step, so clip here, not in Lightning
         self.lr_scale = 1.0  # halved by BlowUpGuard after each roll-back
         self._elapsed_before = 0.0  # seconds trained before a resume
+        self.budget_s = cfg.max_time * 60 if cfg.max_time else None  # set to fit's share of --max-time
         self._t0: float | None = None
 
     # --- progress drives the LR, so a --max-time budget still finishes its schedule ----------
     def progress(self) -> float:
         p = self.global_step / max(1, self.trainer.estimated_stepping_batches)
-        if self.cfg.max_time:
-            p = max(p, self.elapsed() / (self.cfg.max_time * 60))
+        if self.budget_s:
+            p = max(p, self.elapsed() / self.budget_s)
         return p
 
     def elapsed(self) -> float:
@@ -74,7 +75,7 @@ class AutoencoderModule(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         # Inputs arrive channels-last already (uint8 NHWC permuted); matching conv weights lets
-        # oneDNN / cuDNN skip a layout reorder per layer: ~10% more images/s on CPU. Done here,
+        # oneDNN / cuDNN skip a layout reorder per layer (faster on CPU). Done here,
         # before the strategy wraps the model (DDP lays its gradient buckets out to match).
         if any(p.dim() == 4 for p in self.model.parameters()):
             self.model.to(memory_format=torch.channels_last)
@@ -177,8 +178,8 @@ class AutoencoderModule(pl.LightningModule):
     def configure_optimizers(self):
         lr, name, schedule = self.cfg.lr, self.cfg.optimizer, self.cfg.schedule
         params = [p for p in self.model.parameters() if p.requires_grad]
-        # The fused kernel does Adam's whole update in one pass instead of ~10 foreach ops: with
-        # the 28 px default's 2.3M parameters that is ~15% more images/s on a 2-core CPU.
+        # The fused kernel does Adam's whole update in one pass instead of ~10 foreach ops, which
+        # shows on small models (benchmarks/train_speed.py).
         # A grad scaler (fp16) must unscale before clipping, which a fused step can't offer.
         scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer else None
         self._fused = scaler is None and all(p.device.type in ("cpu", "cuda") for p in params)

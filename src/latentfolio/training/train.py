@@ -24,7 +24,8 @@ from ..data import ImageSet
 from ..errors import ArgumentError, LatentfolioError
 from ..latent.density import DENSITY_JSON, DENSITY_WEIGHTS, fit_model_density
 from ..latent.encode import is_vector_latent
-from ..latent.evaluate import evaluate_model
+from ..latent.evaluate import bounded_sample, evaluate_model
+from .budget import VAL_PIXELS, fit_budget
 from ..models import Autoencoder, build_model, get_model_class
 from ..models.info import model_info
 from ..saved import CONFIG, MAX_PARAMETERS, META, WEIGHTS, count_parameters, load_model, save_model
@@ -194,7 +195,7 @@ def _batches_and_epochs(cfg: TrainConfig, n_train: int, patches: bool = False) -
 
 
 def _trainer(cfg: TrainConfig, run: Path, val_pixels: np.ndarray, epochs: int, steps_per_epoch: int,
-             show_bar: bool, precision: str):
+             show_bar: bool, precision: str, fit_minutes: float | None = None):
     """-> (Trainer, History, BlowUpGuard): checkpoints, history, grids, the guard, early stopping."""
     history, guard = History(run, echo=not show_bar), BlowUpGuard()
     callbacks = [
@@ -211,7 +212,7 @@ def _trainer(cfg: TrainConfig, run: Path, val_pixels: np.ndarray, epochs: int, s
 
         callbacks.append(RichProgressBar())
     trainer = make_trainer(
-        max_epochs=epochs, max_time={"minutes": cfg.max_time} if cfg.max_time else None,
+        max_epochs=epochs, max_time={"minutes": fit_minutes} if fit_minutes else None,
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, num_nodes=cfg.num_nodes,
         precision=precision, gradient_clip_val=cfg.grad_clip or None, callbacks=callbacks, logger=False,
         enable_model_summary=False, enable_progress_bar=show_bar, default_root_dir=run,
@@ -300,6 +301,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     the default for ``codec``, ``hyperprior``, ``meanscale`` and ``denoiser`` on an image folder
     when no ``image_size`` is given.
     """
+    started = time.monotonic()  # --max-time bounds the whole command, data and final score included
     out = Path(out)
     run = out / RUN_DIR
     ckpt = run / "checkpoints" / LAST_CKPT
@@ -314,16 +316,20 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     pl.seed_everything(cfg.seed, verbose=False)
     net = _build(s, ds)
     train_idx, val_idx = _split_indices(ds)
+    val_idx = bounded_sample(val_idx, ds.images.shape[1] * ds.images.shape[2], VAL_PIXELS)
     bs, epochs, steps_per_epoch = _batches_and_epochs(cfg, len(train_idx), bool(ds.patches_from))
     # Recorded resolved, so a resume or a reader of meta.json sees what ran, whatever the defaults.
     cfg.batch_size = bs
     cfg.fill_model_defaults(type(net), bool(ds.patches_from))
     show_bar = sys.stderr.isatty() if progress is None else progress
     precision = resolve_precision(cfg.precision, cfg.accelerator)
+    fit_minutes = fit_budget(cfg, time.monotonic() - started, resume)
     trainer, history, guard = _trainer(cfg, run, ds.images[val_idx[:8]], epochs, steps_per_epoch,
-                                       show_bar, precision)
+                                       show_bar, precision, fit_minutes)
     _prepare_out(out, run, s, data_name, ds, net, force, resume)
     module = AutoencoderModule(net, cfg)
+    if fit_minutes:
+        module.budget_s = fit_minutes * 60  # the LR schedule ends with the clock that fit has
     t0 = time.monotonic()
     _fit(trainer, module, ds, train_idx, val_idx, bs, cfg.seed, ckpt, resume)
     seconds = time.monotonic() - t0

@@ -148,9 +148,12 @@ async function viewImage(id) {
     el("div", {}, el("h2", { id: "image-name", text: info.name }), el("img", { class: "main-img", src: `/api/image/${info.id}`, alt: info.name })),
     el("div", {}, el("table", { class: "info" }, ...rows.map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", { text: String(v) })))),
       pick,
-      info.psnr != null ? el("div", { class: "recon" }, el("p", { class: "note", text: "model input | reconstruction" }),
-        el("img", { src: `/api/recon/${info.id}`, alt: "reconstruction" })) : null)),
-    el("h3", { text: `${info.neighbours.length} nearest` }),
+      info.psnr != null ? el("div", { class: "recon" }, el("p", { class: "note", id: "recon-note", text: info.recon_note }),
+        info.recon_shown ? el("img", { src: `/api/recon/${info.id}`, alt: "model input | reconstruction" }) : null) : null)),
+    ...(info.content_neighbours ? [
+      el("h3", { text: `${info.content_neighbours.length} nearest by content (${info.content_space}: what the pictures show)` }),
+      el("div", { class: pixelated(), id: "content-neighbours" }, ...info.content_neighbours.map(n => tile(n, `d=${n.distance}`)))] : []),
+    el("h3", { text: `${info.neighbours.length} nearest by the model's codes (colour and layout)` }),
     el("div", { class: pixelated(), id: "neighbours" }, ...info.neighbours.map(n => tile(n, `d=${n.distance}`))));
 }
 
@@ -159,7 +162,7 @@ function viewSearch() {
   const results = el("div", { id: "results", class: pixelated() });
   const input = el("input", { type: "file", id: "upload", accept: "image/*,.psd,.kra,.ora,.heic,.jxl" });
   const path = el("input", { id: "query-path", placeholder: "or a path the server can read", size: 40 });
-  const show = r => results.replaceChildren(el("p", { class: "note", text: `nearest to ${r.query}` }), ...r.results.map(h => tile(h, `d=${h.distance}`)));
+  const show = r => results.replaceChildren(el("p", { class: "note", text: `nearest to ${r.query} (${r.space === "codes" ? "by the model's codes" : `by content, ${r.space}`})` }), ...r.results.map(h => tile(h, `d=${h.distance}`)));
   const send = file => guarded(async () => {
     results.replaceChildren(el("p", { class: "note", text: "encoding…" }));
     show(await api("/api/search", { body: file, headers: { "X-Filename": encodeURIComponent(file.name) } }));
