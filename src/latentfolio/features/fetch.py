@@ -58,8 +58,9 @@ def _record(target: Path) -> Path:
     return target.with_name(target.name + ".sha256")
 
 
-def _held_to_record(target: Path, what: str) -> Path:
-    got, want = _io.sha256_file(target), _record(target).read_text().strip()
+def _held_to_record(target: Path, what: str, want: str | None = None) -> Path:
+    """``target``, if its sha256 is ``want`` (default: the one recorded beside it); else one line."""
+    got, want = _io.sha256_file(target), want or _record(target).read_text().strip()
     if got != want:
         raise LatentfolioError(f"{target}: sha256 {got[:12]}… is not the {want[:12]}… it was stored with "
                                f"(damaged or replaced); delete it and {what}")
@@ -132,11 +133,8 @@ def fetch(entry: Entry, download: bool = True, timeout: float = 60.0) -> Path:
                 f"Fetch {entry.url} on another machine and put it at {target}") from None
         _io.atomic_write(record, lambda p: Path(p).write_text(digest + "\n"))
         return target
-    got = _io.sha256_file(target)
-    want = entry.sha256 or (record.read_text().strip() if record.exists() else None)
-    if want is None:  # put there by hand: trusted from now on, and held to it
-        _io.atomic_write(record, lambda p: Path(p).write_text(got + "\n"))
-    elif got != want:
-        raise LatentfolioError(f"{target}: sha256 {got[:12]}… is not the {want[:12]}… it was stored with "
-                               "(damaged or replaced); delete it to download it again")
+    if entry.sha256 or record.exists():
+        return _held_to_record(target, "it is downloaded again", entry.sha256)
+    got = _io.sha256_file(target)  # put there by hand: trusted from now on, and held to it
+    _io.atomic_write(record, lambda p: Path(p).write_text(got + "\n"))
     return target
