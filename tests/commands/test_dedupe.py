@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import cli, write_shapes
+from latentfolio.commands.duplicates import closeness
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +161,15 @@ def test_apply_leaves_near_groups_alone_unless_named(tmp_path, model, collection
     r = json.loads(out)
     near = [g for g in r["groups"] if g["tier"] == "near"]
     assert near and r["near_left"] == len(near)
+    for g in near:  # how close, in words, from the farthest member's distance to the keeper
+        assert g["closeness"] == closeness(g["distance"], r["threshold"]) and g["closeness"] in ("very close", "similar", "related")
     moved = {k for k in _state(collection) if "_duplicates/" in k}
     assert "a/_duplicates/002.png" not in moved and "a/_duplicates/002.jpg" not in moved  # the near pair stays
     assert moved and sorted(_state(collection).values()) == sorted(before.values())
     code, out, err = cli(capsys, monkeypatch, "duplicates", tmp_path / "c", "--same-psnr", "90", "--tier", "near",
                          "--apply", "--json")
     assert code == 0 and json.loads(out)["applied"]["moved"] >= 1
+
+
+def test_closeness_in_words():
+    assert [closeness(d, 1.0) for d in (0.0, 0.5, 0.51, 1.0, 1.7)] == ["very close", "very close", "similar", "similar", "related"]

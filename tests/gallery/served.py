@@ -18,6 +18,7 @@ from conftest import write_shapes
 
 HOSTILE_FILE = "<img src=x onerror=alert(1)>.png"
 HOSTILE_FOLDER = '"><script>'
+UNREADABLE = "cut-short.png"
 
 
 def make_collection(root: Path) -> Path:
@@ -25,6 +26,7 @@ def make_collection(root: Path) -> Path:
     write_shapes(root / HOSTILE_FOLDER, 16, size=48, colour=True, seed=2)
     shutil.copy(root / "a" / "003.png", root / "a" / HOSTILE_FILE)  # an identical copy
     Image.open(root / "a" / "005.png").convert("RGB").save(root / "a" / "005.jpg", quality=95)  # re-encoded
+    (root / "a" / UNREADABLE).write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut short")  # the index names it
     return root
 
 

@@ -59,9 +59,11 @@ def test_a_row_pointing_outside_the_collection_is_not_read(own, tmp_path):
         db.execute("UPDATE images SET path = ? WHERE id = 3", (str(private),))
     db.close()
     with serving(own[2]) as url:
-        for route in ("api/image/3", "api/recon/3"):
+        for route in ("api/image/3", "api/recon/3", "api/original/3"):
             status, body, _ = request(url + route)
             assert status == 400 and "not under the catalogued folder" in body["error"], route
+        facts = request(url + "api/facts/3")[1]  # the panel says why, and reads nothing
+        assert "not under the catalogued folder" in facts["problem"] and "width" not in facts
 
 
 BAD_BODIES = [

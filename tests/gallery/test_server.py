@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from served import HOSTILE_FILE, HOSTILE_FOLDER, built, request, serving, token_of  # noqa: F401 (built: a fixture)
+from served import HOSTILE_FILE, HOSTILE_FOLDER, UNREADABLE, built, request, serving, token_of  # noqa: F401 (built: a fixture)
 from conftest import write_shapes
 
 
@@ -184,3 +184,55 @@ def test_serve_flags_and_sources_are_one_line_errors(tmp_path, built, capsys, mo
         code, out, err = cli(capsys, monkeypatch, "serve", *args)
         assert code == 2 and want in err and len(err.strip().splitlines()) == 1, (args, err)
     taken.close()
+
+
+def test_the_file_browser_lists_folders_sorts_pages_and_names_unreadable_files(site, built):
+    url, _ = site
+    folders = {f["folder"]: f for f in request(url + "api/folders")[1]["folders"]}
+    assert folders[""]["total"] == 34 and folders["a"]["images"] == 18 and folders[HOSTILE_FOLDER]["images"] == 16
+    page = request(url + "api/browse?folder=a&sort=size&order=desc&limit=5")[1]
+    assert page["total"] == 18 and len(page["images"]) == 5
+    sizes = [(built[1] / "a" / im["name"]).stat().st_size for im in page["images"]]
+    assert sizes == sorted(sizes, reverse=True) and page["images"][0]["name"] == "005.jpg"
+    rest = request(url + "api/browse?folder=a&sort=size&order=desc&offset=5&limit=100")[1]["images"]
+    assert len(rest) == 13 and not {im["id"] for im in rest} & {im["id"] for im in page["images"]}
+    by_name = [im["name"] for im in request(url + "api/browse?sort=name")[1]["images"]]
+    assert by_name == sorted(by_name, key=str.lower)
+    for folder in ("../..", "/etc", "a/../..", "nothing"):
+        status, body, _ = request(url + f"api/browse?folder={folder}")
+        assert status == 400 and "no such folder" in body["error"], folder
+    jpg = page["images"][0]["id"]
+    facts = request(url + f"api/facts/{jpg}")[1]
+    assert (facts["format"], facts["width"], facts["height"]) == ("JPEG", 48, 48)
+    assert facts["location"] == str(built[1] / "a") and facts["bytes"] == (built[1] / "a" / "005.jpg").stat().st_size
+    status, body, headers = request(url + f"api/original/{jpg}")
+    assert status == 200 and body == (built[1] / "a" / "005.jpg").read_bytes()
+    assert headers["content-type"] == "image/jpeg" and "sandbox" in headers["content-security-policy"]
+    bad = request(url + "api/unreadable")[1]
+    assert bad["total"] == 1 and bad["files"][0]["name"] == UNREADABLE and bad["files"][0]["reason"]
+    assert request(url + "api/summary")[1]["unreadable"] == 1
+
+
+def test_a_cluster_shows_more_of_its_images(site):
+    url, _ = site
+    c = request(url + "api/clusters")[1]["clusters"][0]
+    more = request(url + f"api/clusters/images?cluster={c['cluster']}&offset=2&limit=3")[1]
+    assert more["size"] == c["size"] and [im["id"] for im in more["images"]] == [im["id"] for im in c["images"][2:5]]
+    status, body, _ = request(url + "api/clusters/images?cluster=99")
+    assert status == 400 and "no such cluster" in body["error"]
+
+
+def test_a_dataset_catalog_offers_no_rescan(tmp_path):
+    from latentfolio.commands.index import index
+    from latentfolio.training.train import train
+
+    train("digits", tmp_path / "m", "conv", latent_dim=4, epochs=1, progress=False)
+    index(tmp_path / "m", "digits", tmp_path / "digits.catalog", workers=0, progress=False)
+    with serving(tmp_path / "digits.catalog") as url:
+        s = request(url + "api/summary")[1]
+        assert s["rescan"] is False and s["unreadable"] == 0
+        status, body, _ = request(url + "api/rescan", b"", {"X-Token": token_of(url)}, "POST")
+        assert status == 400 and "nothing to rescan" in body["error"]
+        status, body, _ = request(url + "api/original/1")
+        assert status == 400 and "no files of their own" in body["error"]
+        assert request(url + "api/facts/1")[1]["width"] == 8

@@ -137,9 +137,11 @@ def duplicates(
         r["applied"] = apply_duplicates(catalog, sure, mode=mode) if sure else None
 
     def human(r):
-        typer.echo(f"{len(r['groups'])} group(s), threshold {r['threshold']:.4g}, keeper: the {r['keep']}")
+        t = "" if r["threshold"] is None else f", near: closer than {r['threshold']:.4g}"
+        typer.echo(f"{len(r['groups'])} group(s){t}, keeper: the {r['keep']}")
         for n, g in enumerate(r["groups"], 1):
-            typer.echo(f"group {n} ({g['size']} images, {g['tier']}; keep: {g['rule']}):")
+            near = f", {g['closeness']}" if g["tier"] == "near" else ""
+            typer.echo(f"group {n} ({g['size']} images, {g['tier']}{near}; keep: {g['rule']}):")
             for im in g["images"]:
                 typer.echo(f"  {'keep ' if im['id'] == g['keep'] else 'aside'} {one_line(im['path'])}")
         if r.get("near_left"):

@@ -14,7 +14,7 @@ from ..catalog.features import CODES, space_name, use_space
 from ..catalog.store import with_catalog
 from ..errors import ArgumentError, LatentfolioError
 from ..latent.cluster import LatentClusterer, cluster_metrics
-from .folders import check_out, clear_previous, contact_sheet, write_cluster_folders
+from .folders import check_out, clear_previous, cluster_name, contact_sheet, write_cluster_folders
 
 
 def scored_labels(cat: Catalog, folder_labels: bool) -> tuple[np.ndarray, list[str]]:
@@ -103,7 +103,7 @@ def compare(catalog, out, *, method: str = "kmeans", k: int | None = None, seed:
             rows = view.rows("id, path, label, row")
             for c in ids:
                 contact_sheet(view, [rows[i] for i in np.flatnonzero(cl.labels_ == c)[:sheet_max]],
-                              folder / f"cluster-{int(c):02d}.png")
+                              folder / f"{cluster_name({}, int(c))}.png")
             run["sheets"] = str(folder)
             runs.append(run)
         finally:

@@ -147,6 +147,18 @@ def journal_for(cat: Catalog, groups: list[dict], keepers: dict[int, int] | None
                          {"catalog": str(cat.path.resolve()), "groups": len(groups)})
 
 
+CLOSENESS = ((0.5, "very close"), (1.0, "similar"))  # the farthest member from the keeper, in thresholds
+
+
+def closeness(distance: float, threshold: float) -> str:
+    """A group's farthest member from its keeper in words: "very close" within half the threshold,
+    "similar" within it, "related" beyond (joined through another member)."""
+    for frac, word in CLOSENESS:
+        if distance <= frac * threshold:
+            return word
+    return "related"
+
+
 @with_catalog
 def apply_duplicates(catalog, groups: list[dict], keepers: dict[int, int] | None = None, mode: str = "move") -> dict:
     """``duplicates --apply``: journal the moves of ``groups`` (from ``duplicates``), then make them."""
@@ -192,6 +204,11 @@ def duplicates(catalog, *, threshold: float | None = None, neighbours: int = 16,
                        "exact": len({by_row[int(m)]["hash"] for m in members}) == 1,
                        "images": [row_summary(by_row[int(m)]) for m in members]})
     annotate(cat, groups, {r["id"]: r for r in by_row.values()}, keep, same_psnr)
+    row_of = {r["id"]: row for row, r in by_row.items()}
+    for g, members in zip(groups, members_of):
+        k = np.asarray(lat[row_of[g["keep"]]])
+        far = max(float(np.linalg.norm(np.asarray(lat[int(m)]) - k)) for m in members)
+        g["distance"], g["closeness"] = round(far, 5), closeness(far, t)
     groups.sort(key=lambda g: (TIERS.index(g["tier"]), -g["size"], g["spread"]))
     return {"threshold": round(t, 6), "space": space_name(cat), "keep": keep, "same_psnr": same_psnr, "groups": groups,
             "images_in_groups": int(sum(g["size"] for g in groups))}

@@ -27,6 +27,13 @@ from ..imaging import auto_scale, make_grid, save_picture, to_pil
 MANIFEST_VERSION = 1
 
 
+
+def cluster_name(given: dict, c: int) -> str:
+    """A cluster's name: the user's (``given``, by cluster id as int or text), else ``cluster-NN``
+    (``noise`` for HDBSCAN's -1). Its folder, its contact sheet and the gallery all use it."""
+    name = given.get(c) or given.get(str(c))
+    return name or ("noise" if c < 0 else f"cluster-{c:02d}")
+
 def _inside(a: Path, b: Path) -> bool:
     """True when ``a`` is ``b`` or lies below it (both resolved)."""
     return a == b or b in a.parents
@@ -141,7 +148,7 @@ def _plan(cat: Catalog, labels: np.ndarray, given: dict[int, str] | None = None,
     for c in np.unique(labels):
         if skip is not None and c == skip:
             continue
-        name = (given or {}).get(int(c)) or ("noise" if c < 0 else f"cluster-{int(c):02d}")
+        name = cluster_name(given or {}, int(c))
         members, names, used = [], [], set()
         for i in np.flatnonzero(labels == c):
             r = rows[i]

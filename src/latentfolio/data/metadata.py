@@ -136,3 +136,38 @@ def upright(img: Image.Image) -> Image.Image:
         except bad:
             out.info.pop("exif", None)
     return out
+
+
+def file_facts(path) -> dict:
+    """What a file browser shows of an image file: its kind, size in pixels, colour mode, profile,
+    camera and date taken (from EXIF), with the file's size and modification time. The pixels are
+    not decoded where Pillow reads the header alone. Raises OSError for a missing file and
+    BadImage-like errors (Pillow's, FormatError) for one that is not an image."""
+    import os
+    from datetime import datetime, timezone
+
+    from .formats import format_of, open_any
+
+    st = os.stat(path)
+    out = {"bytes": st.st_size,
+           "modified": datetime.fromtimestamp(st.st_mtime, timezone.utc).astimezone().isoformat(timespec="seconds")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a decompression-bomb note, a truncated EXIF: the facts still stand
+        img = open_any(str(path))
+        try:
+            out |= {"format": format_of(img), "width": img.size[0], "height": img.size[1], "mode": img.mode,
+                    "frames": getattr(img, "n_frames", 1)}
+            icc = img.info.get("icc_profile")
+            out["colour_profile"] = profile_name(icc) if icc else None
+            exif = img.info.get("exif")
+            if not exif and hasattr(img, "getexif"):
+                try:
+                    exif = img.getexif().tobytes()
+                except Exception:  # a damaged block: no camera, no date
+                    exif = None
+            out |= exif_summary(exif) if exif else {}
+            if img.getexif().get(0x0112) in (5, 6, 7, 8) if hasattr(img, "getexif") else False:
+                out["width"], out["height"] = out["height"], out["width"]  # shown turned a quarter
+        finally:
+            img.close()
+    return out

@@ -21,13 +21,13 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..data.decode import BadImage
 from ..errors import LatentfolioError
-from . import actions, create, views
+from . import actions, create, files, views
 from .selection import export_folder, export_list
 from .state import Gallery
 from .thumbs import PREVIEW, picture, placeholder, webp
@@ -184,10 +184,18 @@ def _pictures(g: Gallery) -> list[Route]:
         kind = "image/gif" if key[2].endswith(".gif") else "image/png"
         return Response(data, media_type=kind, headers={"Content-Disposition": f'inline; filename="{key[2]}"'})
 
+    def original(request, _):
+        """The file itself, byte for byte: shown where the browser can, else downloaded. Its own
+        policy sandboxes it (no script of a planted file runs on the gallery's origin)."""
+        path = files.original_path(g, request.path_params["id"])
+        return FileResponse(path, media_type=files.media_type(path), filename=Path(path).name,
+                            content_disposition_type="inline",
+                            headers={"Content-Security-Policy": "sandbox", "Cache-Control": "no-store"})
+
     return [Route("/", page),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             Route("/api/thumb/{id:int}", endpoint(g, thumb)), Route("/api/image/{id:int}", endpoint(g, preview)),
-            Route("/api/recon/{id:int}", endpoint(g, recon)), Route("/api/made/{key}/{file}", endpoint(g, made))]
+            Route("/api/recon/{id:int}", endpoint(g, recon)), Route("/api/original/{id:int}", endpoint(g, original)), Route("/api/made/{key}/{file}", endpoint(g, made))]
 
 
 def build_app(g: Gallery) -> Starlette:
@@ -215,6 +223,15 @@ def build_app(g: Gallery) -> Starlette:
         Route("/api/undo", endpoint(g, lambda r, a: actions.undo(g, _text(a.get("journal"), "journal", 255)), "json"),
               methods=["POST"]),
         Route("/api/clusters", endpoint(g, lambda r, _: views.clusters(g))),
+        Route("/api/clusters/images", endpoint(g, lambda r, _: views.cluster_images(
+            g, _int(q(r, "cluster"), "cluster", -1, 10**6), _int(q(r, "offset", 0), "offset", 0, 10**9), _int(q(r, "limit", 200), "limit")))),
+        Route("/api/folders", endpoint(g, lambda r, _: {"folders": files.folders(g)})),
+        Route("/api/browse", endpoint(g, lambda r, _: files.browse(
+            g, _text(q(r, "folder", ""), "folder"), _text(q(r, "sort", "name"), "sort"), q(r, "order") == "desc",
+            _int(q(r, "offset", 0), "offset", 0, 10**9), _int(q(r, "limit", files.PAGE), "limit", 1, 1000),
+            q(r, "below", "1") != "0"))),
+        Route("/api/facts/{id:int}", endpoint(g, lambda r, _: files.facts(g, r.path_params["id"]))),
+        Route("/api/unreadable", endpoint(g, lambda r, _: files.unreadable(g))),
         Route("/api/clusters/compute", endpoint(g, lambda r, a: actions.compute_clusters(
             g, None if a.get("k") in (None, "") else _int(a["k"], "k", 2, 1000)), "json"), methods=["POST"]),
         Route("/api/clusters/rename", endpoint(g, lambda r, a: actions.rename_cluster(

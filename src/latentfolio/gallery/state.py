@@ -90,7 +90,7 @@ class Gallery:
             if not self.cat.repin():  # the gallery's own write ended its snapshot, and an index ran
                 self.cat.close()
                 self.cat = _open(self.path)
-            rows = self.cat.rows("id, path, label, split, recon_error, ssim_error, cluster, x, y, row, bytes")
+            rows = self.cat.rows("id, path, label, split, recon_error, ssim_error, cluster, x, y, row, bytes, mtime_ns")
             self.by_id = {r["id"]: dict(r) for r in rows}
             self.by_row = {r["row"]: r["id"] for r in rows}
             self.scores = None

@@ -18,6 +18,7 @@ from ..data.decode import BadImage, decode_image
 from ..errors import LatentfolioError
 from ..imaging import png_bytes, to_pil
 from ..metrics import image_psnr
+from ..commands.folders import cluster_name
 from ..commands.organize import anomaly_table, outlier_inputs
 from ..latent.anomaly import REASONS
 from ..latent.encode import encode_pixels, reconstruct_pixels
@@ -28,8 +29,13 @@ CLUSTER_NAMES = "cluster_names.json"
 _DECODING = threading.Lock()  # the pixel budget of queries: one decode (at most the pixel limit) at a time
 
 
+def _name(g: Gallery, path: str) -> str:
+    """What a tile is captioned with: a file's name, or a dataset row's own name."""
+    return Path(path).name if g.cat.meta["source"].get("kind") == "folder" else path
+
+
 def _image(g: Gallery, r: dict, distance: float | None = None) -> dict:
-    d = {"id": r["id"], "name": Path(r["path"]).name if g.cat.meta["source"].get("kind") == "folder" else r["path"],
+    d = {"id": r["id"], "name": _name(g, r["path"]),
          "path": r["path"], "label": r["label"], "cluster": r["cluster"]}
     if distance is not None:
         d["distance"] = round(float(distance), 4)
@@ -40,9 +46,13 @@ def summary(g: Gallery) -> dict:
     labels = sorted({r["label"] for r in g.by_id.values() if r["label"] is not None})
     clusters = sorted({r["cluster"] for r in g.by_id.values() if r["cluster"] is not None})
     m = g.cat.meta
+    with g.lock:
+        bad = g.cat.db.execute("SELECT COUNT(*) FROM bad").fetchone()[0]
     return {"catalog": g.path.name, "images": len(g.by_id), "dim": m["dim"], "model_type": m.get("model_type"),
             "source": m["source"].get("kind"), "labels": labels, "clusters": len(clusters),
-            "cluster_names": cluster_names(g), "tasks": {k: t.as_dict() for k, t in g.tasks.items()}}
+            "cluster_names": {str(c): cluster_name(cluster_names(g), c) for c in clusters}, "unreadable": int(bad),
+            "rescan": m["source"].get("kind") == "folder",  # a dataset has no folder to look in again
+            "tasks": {k: t.as_dict() for k, t in g.tasks.items()}}
 
 
 def points_json(g: Gallery) -> bytes:
@@ -60,6 +70,7 @@ def points(g: Gallery) -> dict:
     labels = sorted({r["label"] for r in rows if r["label"] is not None})
     ix = {lab: i for i, lab in enumerate(labels)}
     out = {"ids": [r["id"] for r in rows], "x": [round(r["x"], 4) for r in rows], "y": [round(r["y"], 4) for r in rows],
+           "names": [_name(g, r["path"]) for r in rows],
            "label": [ix.get(r["label"], -1) for r in rows], "labels": labels,
            "cluster": [-1 if r["cluster"] is None else r["cluster"] for r in rows]}
     if g.scores is not None:
@@ -205,13 +216,23 @@ def cluster_names(g: Gallery) -> dict[str, str]:
     return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
 
-def clusters(g: Gallery, per: int = 24) -> dict:
+def _members(g: Gallery) -> dict[int, list[dict]]:
     members: dict[int, list[dict]] = {}
     for r in g.by_id.values():
         if r["cluster"] is not None:
             members.setdefault(int(r["cluster"]), []).append(r)
+    return members
+
+
+def clusters(g: Gallery, per: int = 24) -> dict:
     names = cluster_names(g)
-    out = [{"cluster": c, "name": names.get(str(c)) or ("noise" if c < 0 else f"cluster-{c:02d}"),
-            "size": len(m), "images": [_image(g, r) for r in m[:per]]}
-           for c, m in sorted(members.items())]
-    return {"clusters": out}
+    return {"clusters": [{"cluster": c, "name": cluster_name(names, c), "size": len(m),
+                          "images": [_image(g, r) for r in m[:per]]} for c, m in sorted(_members(g).items())]}
+
+
+def cluster_images(g: Gallery, c: int, offset: int = 0, limit: int = 200) -> dict:
+    """More of one cluster's images ("show more")."""
+    m = _members(g).get(int(c))
+    if m is None:
+        raise LatentfolioError(f"cluster {c}: no such cluster (compute the clusters again?)")
+    return {"cluster": int(c), "size": len(m), "offset": offset, "images": [_image(g, r) for r in m[offset:offset + limit]]}
