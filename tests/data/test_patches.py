@@ -51,6 +51,22 @@ def test_the_bank_is_bounded_and_decoded_once(tmp_path, monkeypatch):
     assert isinstance(again.images, np.memmap) and np.array_equal(again.images, ds.images)
 
 
+def test_a_bank_stops_at_its_deadline_on_a_fair_sample_and_is_not_cached(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "art"
+    for folder in ("early", "late"):  # a bank cut short in folder order would hold "early" only
+        write_shapes(root / folder, 6, size=64, colour=True, seed=len(folder))
+    clock = iter(range(1000))
+    monkeypatch.setattr(patches.time, "monotonic", lambda: next(clock))  # one tick per file started
+    ds = patches.load_patches(root, 32, per_image=2, deadline=5.5)
+    assert ds.patches_from == 6 and len(ds) == 12  # the files started by tick 5
+    assert "after 6 of 12 images" in capsys.readouterr().err
+    assert {p.split("/")[-2] for p in ds.paths} == {"early", "late"}
+    assert not ds.skipped  # not reached is not bad
+    monkeypatch.setattr(patches.time, "monotonic", lambda: 0)
+    full = patches.load_patches(root, 32, per_image=2, deadline=10.0)
+    assert full.patches_from == 12  # decoded again, whole: the cut bank was not cached
+
+
 def test_default_patch_follows_small_images():
     assert patches.default_patch([3000, 4000]) == 256
     assert patches.default_patch([100, 120, 90]) == 96

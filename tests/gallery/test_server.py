@@ -179,6 +179,7 @@ def test_serve_flags_and_sources_are_one_line_errors(tmp_path, built, capsys, mo
                        ((built[2], "--model", built[2]), "not a latentfolio model folder"),
                        ((tmp_path / "nothing",), "no such catalog or folder"),
                        ((built[1],), "give --model"),
+                       ((built[0],), "is a model folder, not a catalog"),
                        ((built[2], "--port", "70000"), "--port"),
                        ((built[1], "--model", tmp_path), "config.json")):
         code, out, err = cli(capsys, monkeypatch, "serve", *args)
@@ -236,3 +237,21 @@ def test_a_dataset_catalog_offers_no_rescan(tmp_path):
         status, body, _ = request(url + "api/original/1")
         assert status == 400 and "no files of their own" in body["error"]
         assert request(url + "api/facts/1")[1]["width"] == 8
+
+
+def test_thumbnails_stop_when_the_server_closes(built, tmp_path):
+    import shutil
+    import threading
+
+    from latentfolio.catalog import Catalog
+    from latentfolio.gallery.thumbs import Thumbs
+
+    cat_path = shutil.copytree(built[2], tmp_path / "c.catalog")
+    shutil.rmtree(cat_path / "thumbs", ignore_errors=True)
+    cat = Catalog(cat_path)
+    rows = cat.rows("id, path, row")
+    stop = threading.Event()
+    stop.set()  # the server closed before the build began: nothing is made, nothing waits
+    assert Thumbs(cat_path).build(cat, rows, stop=stop)["made"] == 0
+    assert Thumbs(cat_path).build(cat, rows, stop=threading.Event())["made"] == len(rows)
+    cat.close()

@@ -20,6 +20,7 @@ def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
     from rich.text import Text
 
     console = _console()
+    columns = [c for c in columns if any(r.get(c) is not None for r in rows)]  # no column of nothing (no labels)
     cells = [[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else one_line(r.get(c, "")) for c in columns]
              for r in rows]
     if "path" in columns:  # the paths get what the other columns leave of the terminal's width

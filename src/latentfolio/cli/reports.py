@@ -81,7 +81,7 @@ def report(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("latentfolio-demo"), "--out", "-o", help="Folder for the model and report."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Default: 3 on FashionMNIST, 30 on digits."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Default: 2 on FashionMNIST, 30 on digits."),
     offline: bool = typer.Option(False, "--offline", help="Do not try to download FashionMNIST."),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="End by serving the gallery until Ctrl-C (--no-serve: stop at once)."),
     port: int = typer.Option(8765, "--port", help="The gallery's port (0: any free one)."),

@@ -3,7 +3,8 @@
 Each corruption takes a per-image strength (B,) so a batch can mix strengths, and 0 means
 "not applied". A spec names corruptions in order, ``"gaussian:0.2,dust:0.01"``; a range such as
 ``"gaussian:0.05-0.35"`` draws each image's strength uniformly from it (how a blind model such as
-DnCNN-B is trained, Zhang et al. 2017); ``"scan"`` is a preset that draws a random mix per image.
+DnCNN-B is trained, Zhang et al. 2017); ``"scan"`` and ``"page"`` are presets that draw a random
+mix per image (``page``: old paper, with stains, folds, yellowing, foxing and show-through).
 Everything runs in torch on the batch's device, so the trainer corrupts inputs on the fly at
 almost no cost.
 """
@@ -221,6 +222,132 @@ def jpeg(x, q, g):
     return out
 
 
+# --- the damage of old paper: large, mostly multiplicative (the paper darkens; the ink stays ink) ---
+def _darken(x: Tensor, amount: Tensor, colour: Tensor) -> Tensor:
+    """Multiply ``x`` towards ``colour`` (B, C) by ``amount`` (B, H, W) in [0, 1], as a transparent
+    stain or a tint does: paper takes the colour, ink stays nearly as dark as it was."""
+    a = amount.unsqueeze(1)
+    return x * (1 - a * (1 - colour.view(*colour.shape, 1, 1)))
+
+
+def _brown(b: int, c: int, g, device, lo: float = 0.45, hi: float = 0.75) -> Tensor:
+    """Coffee, tea, rust or damp: a brownish (B, C) multiplier (grey for one channel)."""
+    v = _u((b, 1), g, device, lo, hi)
+    if c == 1:
+        return v
+    return torch.cat([v + 0.12, v, v - 0.12 * _u((b, 1), g, device, 0.8, 1.6)], 1).clamp(0.05, 1)
+
+
+def _field(b: int, h: int, w: int, g, device, cells: int = 4) -> Tensor:
+    """A smooth random field in [0, 1], (B, H, W): bilinear noise of ``cells`` x ``cells``."""
+    f = _u((b, 1, cells, cells), g, device)
+    return F.interpolate(f, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)[:, 0]
+
+
+@register_noise("stain", 1, 0.0, 20, "stains per image")
+def stain(x, n, g):
+    """Coffee and water stains: an irregular round blot, faint inside, with a darker tide line
+    at its rim (where the drying liquid left its pigment)."""
+    b, c, h, w = x.shape
+    yy, xx = _grid(x)
+    counts = torch.round(n).long()
+    for k in range(int(counts.max().item()) if b else 0):
+        active = (k < counts).float().view(-1, 1, 1)
+        cy, cx = _u((b, 1, 1), g, x.device, -0.1 * h, 1.1 * h), _u((b, 1, 1), g, x.device, -0.1 * w, 1.1 * w)
+        r = _u((b, 1, 1), g, x.device, 0.08, 0.35) * min(h, w)
+        theta = torch.atan2(yy - cy, xx - cx)
+        wobble = 1 + sum(_u((b, 1, 1), g, x.device, -0.08, 0.08) * torch.sin(f * theta + _u((b, 1, 1), g, x.device, 0, 6.3))
+                         for f in (2.0, 3.0, 5.0))
+        d = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt() / (r * wobble)  # 1 on the rim
+        rim = torch.exp(-(((d - 1) / _u((b, 1, 1), g, x.device, 0.015, 0.05)) ** 2))
+        inside = torch.sigmoid((1 - d) * 40) * _u((b, 1, 1), g, x.device, 0.1, 0.45)
+        amount = (inside + rim * _u((b, 1, 1), g, x.device, 0.35, 0.8)).clamp(0, 1) * active
+        x = _darken(x, amount, _brown(b, c, g, x.device))
+    return x
+
+
+@register_noise("crease", 1, 0.0, 30, "folds per image")
+def crease(x, n, g):
+    """Folds and crumples: a line across the page, dark along the fold, with the light falling
+    off on one side of it; many short ones read as crumpled paper."""
+    b, c, h, w = x.shape
+    sc = _scale(x)
+    yy, xx = _grid(x)
+    counts = torch.round(n).long()
+    for k in range(int(counts.max().item()) if b else 0):
+        active = (k < counts).float().view(-1, 1, 1)
+        ang = _u((b, 1, 1), g, x.device, 0, math.pi)
+        py, px = _u((b, 1, 1), g, x.device, 0, h), _u((b, 1, 1), g, x.device, 0, w)
+        signed = (yy - py) * torch.cos(ang) - (xx - px) * torch.sin(ang)  # distance across the fold
+        along = ((yy - py) * torch.sin(ang) + (xx - px) * torch.cos(ang)).abs()
+        length = _u((b, 1, 1), g, x.device, 0.3, 2.0) * max(h, w)  # long: a fold; short: a crumple
+        ends = torch.sigmoid((length / 2 - along) / (4 * sc))
+        line = torch.exp(-((signed / (_u((b, 1, 1), g, x.device, 0.6, 1.6) * sc)) ** 2)) * _u((b, 1, 1), g, x.device, 0.15, 0.45)
+        shade = torch.exp(-signed.clamp(min=0) / (_u((b, 1, 1), g, x.device, 6, 30) * sc)) * (signed > 0) \
+            * _u((b, 1, 1), g, x.device, 0.03, 0.15)
+        x = _darken(x, (line + shade).clamp(0, 1) * ends * active, torch.full((b, c), 0.35, device=x.device))
+    return x
+
+
+@register_noise("fibre", 0.04, 0.0, 0.5, "contrast of the paper's fibres")
+def fibre(x, s, g):
+    """Paper fibre: short, thin, faintly darker streaks along one grain, and a blotchy
+    cloud of pulp density."""
+    b, c, h, w = x.shape
+    sc = _scale(x)
+    streak = torch.randn((b, 1, h, w), generator=g, device=x.device)
+    k = max(3, int(6 * sc) | 1)  # smeared along the grain, at a small random angle per image
+    streak = F.avg_pool2d(F.pad(streak, (k // 2, k // 2, 0, 0), mode="reflect"), (1, k), stride=1)
+    streak = streak / streak.flatten(1).std(1).clamp_min(1e-6).view(-1, 1, 1, 1)
+    cloud = _field(b, h, w, g, x.device, cells=max(4, int(min(h, w) / (24 * sc)))).unsqueeze(1) - 0.5
+    amount = (s.view(-1, 1, 1, 1) * (0.5 * streak.clamp(min=0) + cloud)).clamp(0, 1)[:, 0]
+    return _darken(x, amount, torch.full((b, c), 0.0, device=x.device))
+
+
+@register_noise("yellowing", 0.3, 0.0, 1.0, "how far the paper has aged to yellow")
+def yellowing(x, s, g):
+    """Aged paper: a yellow-brown tint, stronger towards the edges and uneven across the page
+    (a grey page darkens instead)."""
+    b, c, h, w = x.shape
+    yy, xx = _grid(x)
+    edge = 1 - (4 * (yy / max(1, h - 1)) * (1 - yy / max(1, h - 1)) * 4 * (xx / max(1, w - 1)) * (1 - xx / max(1, w - 1))).clamp(0, 1)
+    amount = s.view(-1, 1, 1) * (0.6 + 0.25 * _field(b, h, w, g, x.device) + 0.3 * edge)
+    tint = torch.tensor([0.97, 0.86, 0.6][:c] if c == 3 else [0.85], device=x.device).expand(b, c)
+    return _darken(x, amount.clamp(0, 1), tint)
+
+
+@register_noise("foxing", 20, 0.0, 500, "spots per megapixel")
+def foxing(x, n, g):
+    """Foxing: small rust-brown spots of old paper, soft-edged, in clusters."""
+    b, c, h, w = x.shape
+    sc = _scale(x)
+    counts = torch.round(n * h * w / 1e6 * 16).long()  # spots per megapixel of a 256 px patch's scale
+    k = int(counts.max().item()) if b else 0
+    if k == 0:
+        return x
+    spots = torch.zeros((b, 1, h, w), device=x.device)
+    centre = _u((b, 2), g, x.device)  # spots cluster around a point of the page
+    ys = (centre[:, :1] * h + torch.randn((b, k), generator=g, device=x.device) * 0.25 * h).long().clamp(0, h - 1)
+    xs = (centre[:, 1:] * w + torch.randn((b, k), generator=g, device=x.device) * 0.25 * w).long().clamp(0, w - 1)
+    on = (torch.arange(k, device=x.device).view(1, k) < counts.view(b, 1)).float() * _u((b, k), g, x.device, 0.3, 1.0)
+    spots.view(b, -1).scatter_add_(1, ys * w + xs, on)
+    radius = 1.5 * sc
+    spots = _blur(spots, radius) * (2 * math.pi * radius**2) * 0.9
+    return _darken(x, spots[:, 0].clamp(0, 0.9), _brown(b, c, g, x.device, 0.35, 0.6))
+
+
+@register_noise("show_through", 0.12, 0.0, 0.6, "opacity of the back of the page")
+def show_through(x, s, g):
+    """The back of the page, seen through it: its ink mirrored, blurred and faint. The back is
+    this page's own content mirrored and shifted (a page of text shows text through it)."""
+    b, c, h, w = x.shape
+    back = x.mean(1, keepdim=True).flip(-1)
+    back = torch.roll(back, shifts=(int(_u((), g, x.device, 0, h)), int(_u((), g, x.device, 0, w))), dims=(-2, -1))
+    ink = (1 - back / back.flatten(1).quantile(0.9, dim=1).clamp_min(1e-3).view(-1, 1, 1, 1)).clamp(0, 1)
+    ink = _blur(ink, 1.2 * _scale(x))
+    return _darken(x, (s.view(-1, 1, 1, 1) * ink)[:, 0], torch.full((b, c), 0.0, device=x.device))
+
+
 # The `scan` preset: (probability per image, strength range), applied in scanner order
 # (paper and light first, then dirt on the glass, sensor noise, and compression last).
 SCAN = [("illumination", 0.5, (0.05, 0.3)), ("grain", 0.5, (0.02, 0.08)), ("smudge", 0.3, (1, 2)),
@@ -234,6 +361,14 @@ SCAN_CLEAN = 0.4  # share of training images a `scan` denoiser sees clean, to le
 # brighten all paper (docs/experiments.md).
 SCAN_TRAIN_SKIP = ("illumination",)
 
+# The `page` preset: old paper, scanned. The page's own ageing first (yellowing, foxing, fibre,
+# stains, folds, the back showing through), then the scanner's light, dirt, noise and JPEG.
+PAGE = [("yellowing", 0.6, (0.05, 0.5)), ("fibre", 0.5, (0.02, 0.08)), ("foxing", 0.3, (5, 60)),
+        ("stain", 0.5, (1, 3)), ("crease", 0.5, (1, 6)), ("show_through", 0.4, (0.04, 0.2)),
+        ("illumination", 0.7, (0.05, 0.35)), ("grain", 0.4, (0.01, 0.04)), ("dust", 0.4, (0.001, 0.008)),
+        ("gaussian", 0.5, (0.01, 0.05)), ("jpeg", 0.3, (40, 90))]
+PRESETS = {"scan": SCAN, "page": PAGE}
+
 
 class Noise:
     """A parsed spec, callable on a batch: ``Noise("gaussian:0.2,dust:0.01")(x, generator)``."""
@@ -244,7 +379,8 @@ class Noise:
         self.steps = parse_spec(spec)
         # Training only (the trainer applies it): a blind `scan` model must also see clean pages.
         # Applying the spec itself always damages every image.
-        self.clean_share = SCAN_CLEAN if any(name == "scan" for name, _, _ in self.steps) else 0.0
+        self.clean_share = SCAN_CLEAN if any(name in PRESETS for name, _, _ in self.steps) else 0.0
+        self.page = any(name == "page" for name, _, _ in self.steps)  # old paper: cleaned in page mode
 
     def __repr__(self) -> str:
         return f"Noise({self.spec!r})"
@@ -262,8 +398,8 @@ class Noise:
         for name, lo, hi in self.steps:
             # Per-image strength: fixed, or drawn from the spec's range.
             value = torch.full((b,), lo, device=x.device) if lo == hi else _u((b,), generator, x.device, lo, hi)
-            if name == "scan":
-                for n, p, (slo, shi) in SCAN:
+            if name in PRESETS:
+                for n, p, (slo, shi) in PRESETS[name]:
                     on = _u((b,), generator, x.device) < p
                     s = _u((b,), generator, x.device, slo, shi)
                     if n in self.skip:  # drawn all the same, so the other corruptions stay as they were
@@ -285,14 +421,14 @@ def parse_spec(spec: str) -> list[tuple[str, float, float]]:
         part = part.strip()
         name, _, val = part.partition(":")
         name = name.strip().lower().replace("-", "_")
-        if name == "scan":  # the preset's strength multiplies all of its corruptions' strengths
+        if name in PRESETS:  # the preset's strength multiplies all of its corruptions' strengths
             default, least, most, unit = 1.0, 0.0, 2.0, "intensity"
         elif name in NOISES:
             c = NOISES[name]
             default, least, most, unit = c.default, c.lo, c.hi, c.unit
         else:
             raise ValueError(f"noise spec {part!r}: unknown corruption {name!r}; use "
-                             f"{', '.join(NOISES)} or scan")
+                             f"{', '.join(NOISES)}, or a preset: {' or '.join(PRESETS)}")
         ends = re.split(r"(?<![eE])-", val.strip(), maxsplit=1) if val.strip() else [str(default)]  # not 1e-3
         try:
             lo, hi = float(ends[0]), float(ends[-1])

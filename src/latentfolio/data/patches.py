@@ -7,6 +7,10 @@ random crops of it go to a uint8 memmap in the cache. The bank is bounded by PAT
 whatever the collection's size (K falls as the images grow in number, to one per image), and
 training reads it like any other ImageSet: a batch is one fancy-index, flipped at random.
 An image smaller than a patch is padded by reflection, and counted.
+
+Under a time limit (``train --max-time``) the bank stops at its ``deadline``: the files are then
+decoded in a seeded random order, so the part decoded is a fair sample of the folder (never the
+first subfolders only), and a bank cut short is used for this run only, never cached.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,26 +76,32 @@ def _key(root: Path, stamps: bytes, patch: int, channels: int, k: int) -> str:
 
 
 def _fill(bank: np.ndarray, files: list[Path], root: Path, patch: int, channels: int, k: int,
-          max_pixels: int | None) -> tuple[np.ndarray, list, int]:
-    """Decode each file once into its k rows of ``bank``; -> (ok mask, skipped, padded count)."""
+          max_pixels: int | None, deadline: float | None = None) -> tuple[np.ndarray, list, int, int]:
+    """Decode each file once into its k rows of ``bank``, until ``deadline`` (time.monotonic);
+    -> (ok mask, skipped, padded count, files not reached)."""
     padded = [0]
+    reached = np.ones(len(files), dtype=bool)
 
     def work(i: int):
+        if deadline is not None and time.monotonic() > deadline:
+            reached[i] = False
+            return
         a = native_pixels(str(files[i]), channels, max_pixels)
         seed = int.from_bytes(hashlib.sha1(str(files[i].relative_to(root)).encode()).digest()[:8], "big")
         bank[i * k:(i + 1) * k], pad = crops(a, patch, k, np.random.default_rng(seed))
         padded[0] += pad
 
     ok, skipped = decode_each(files, f"cutting {patch} px patches of {root.name}", work)
-    return ok, skipped, padded[0]
+    return ok & reached, skipped, padded[0], int((~reached).sum())
 
 
 def load_patches(root: str | os.PathLike, patch: int | None = None, channels: int | None = None,
                  per_image: int | None = None, max_pixels: int | None = None,
-                 use_cache: bool = True) -> ImageSet:
+                 use_cache: bool = True, deadline: float | None = None) -> ImageSet:
     """A folder as an ImageSet of native-resolution patches (N·K, P, P, C), cached by the files'
     paths, sizes and mtimes. Each patch inherits its file's label and split (so validation crops
-    come from images training never saw). ``patch=None``: :func:`default_patch`."""
+    come from images training never saw). ``patch=None``: :func:`default_patch`. ``deadline``
+    (time.monotonic): stop decoding then, and use what was cut (see the module's note)."""
     root, files, labels, classes = scan_folder(root)
     if patch is None or channels is None:
         with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
@@ -105,12 +117,19 @@ def load_patches(root: str | os.PathLike, patch: int | None = None, channels: in
                              np.load(cdir / "images.npy", mmap_mode="r", allow_pickle=False))
         except (OSError, ValueError, KeyError):
             shutil.rmtree(cdir, ignore_errors=True)
+    if deadline is not None:  # a fair sample, whatever part of the folder the time allows
+        order = np.random.default_rng(0).permutation(len(files))
+        files, labels = [files[i] for i in order], [labels[i] for i in order]
     cdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".patches.", dir=cdir.parent))
     try:
         bank = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                          shape=(len(files) * k, patch, patch, channels))
-        ok, skipped, padded = _fill(bank, files, root, patch, channels, k, max_pixels)
+        ok, skipped, padded, missed = _fill(bank, files, root, patch, channels, k, max_pixels, deadline)
+        if missed:
+            use_cache = False  # a bank cut short serves this run only
+            print(f"patches: the time limit stopped the bank after {len(files) - missed} of {len(files)} images "
+                  "(a random sample of the folder); this run trains on those", file=sys.stderr, flush=True)
         keep = keep_good_rows(tmp, bank, ok, k, root, skipped)
         del bank
         index = {"version": VERSION, "paths": [str(files[i].relative_to(root)) for i in keep],

@@ -149,7 +149,7 @@ def build_thumbnails(g: Gallery):
         rows = list(g.by_id.values())
         with g.lock:
             pruned = g.thumbs.prune(g.by_id)
-        r = g.thumbs.build(g.cat, rows, progress=task.step)
+        r = g.thumbs.build(g.cat, rows, progress=task.step, stop=g.closing)
         return f"{r['made']} made, {r['cached']} cached, {r['bad']} unreadable, {pruned} removed"
     return g.start("thumbnails", work)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..catalog.store import META
 from ..commands.index import index
 from ..errors import ArgumentError, LatentfolioError
+from ..saved import CONFIG, WEIGHTS
 from .actions import build_thumbnails
 from .app import build_app, is_loopback
 from .protocol import LimitedH11, raise_file_limit
@@ -51,6 +52,9 @@ def prepare(source, model_dir=None, out=None, log=None) -> Path:
         return src
     if not src.is_dir():
         raise LatentfolioError(f"{src}: no such catalog or folder")
+    if (src / CONFIG).is_file() and (src / WEIGHTS).is_file():
+        raise LatentfolioError(f"{src}: is a model folder, not a catalog; index a folder with it first "
+                               f"(latentfolio index {src} FOLDER), or give the folder: serve FOLDER --model {src}")
     if model_dir is None:
         raise LatentfolioError(f"{src}: is a folder of images, not a catalog; give --model MODEL_DIR to index it")
     cat = Path(out or f"{src.resolve().name}.catalog")

@@ -77,6 +77,7 @@ class Gallery:
         self.token = token or secrets.token_urlsafe(18)
         self.remote = remote  # bound beyond loopback: every request carries the token
         self.tasks: dict[str, Task] = {}
+        self.closing = threading.Event()  # set when the server stops: background work ends soon after
         self.pictures = Cache()
         self.dup_plans = Cache(8)
         self.scores = None  # outlier scores and their parts, computed on first use
@@ -192,4 +193,6 @@ class Gallery:
         return task
 
     def close(self) -> None:
-        self.cat.close()
+        self.closing.set()
+        with self.lock:
+            self.cat.close()

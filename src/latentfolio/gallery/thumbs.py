@@ -25,6 +25,7 @@ from ..imaging import to_pil
 THUMB = 192  # the longer side, px: sharp on a 2x screen at the gallery's 96 px tiles
 PREVIEW = 1280  # the image page's picture
 MISSING = "missing"
+CHUNK = 64  # thumbnails handed to the threads at a time
 
 
 def webp(img: Image.Image) -> bytes:
@@ -74,18 +75,24 @@ class Thumbs:
     def missing(self, ids) -> list[int]:
         return [int(i) for i in ids if not self.path(i).exists()]
 
-    def build(self, cat, rows, progress=None, workers: int | None = None) -> dict:
+    def build(self, cat, rows, progress=None, workers: int | None = None, stop=None) -> dict:
         """Make every missing thumbnail of ``rows`` (decoding in threads: Pillow releases the
-        GIL) -> counts. ``progress(done, total)`` hears of each."""
+        GIL) -> counts. ``progress(done, total)`` hears of each. Work is handed out a chunk at a
+        time, so a set ``stop`` (a threading.Event: the server is closing) ends it within one
+        chunk; the rest are made on the next start, or when a page asks for them."""
         todo = [r for r in rows if not self.path(r["id"]).exists()]
-        bad = 0
+        bad = done = 0
         workers = workers or min(4, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers) as pool:
-            for n, data in enumerate(pool.map(lambda r: self.get(cat, r), todo)):
-                bad += data is None
-                if progress:
-                    progress(n + 1, len(todo))
-        return {"made": len(todo) - bad, "bad": bad, "cached": len(rows) - len(todo)}
+            for s in range(0, len(todo), CHUNK):
+                if stop is not None and stop.is_set():
+                    break
+                for data in pool.map(lambda r: self.get(cat, r), todo[s:s + CHUNK]):
+                    bad += data is None
+                    done += 1
+                    if progress:
+                        progress(done, len(todo))
+        return {"made": done - bad, "bad": bad, "cached": len(rows) - len(todo)}
 
     def prune(self, live_ids) -> int:
         """Remove the thumbnails of ids no longer in the catalog -> how many."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -12,7 +13,7 @@ from ..errors import ArgumentError, LatentfolioError
 PROJECTIONS = ("pca", "umap", "tsne")
 
 
-def project_2d(z: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
+def project_2d(z: np.ndarray, method: str = "umap", seed: int = 0, progress: bool | None = None) -> np.ndarray:
     """(N, D) -> (N, 2) float32 with PCA, UMAP (McInnes et al. 2018) or t-SNE."""
     if method not in PROJECTIONS:
         raise ArgumentError("method", method, f"use one of {', '.join(PROJECTIONS)}")
@@ -30,7 +31,7 @@ def project_2d(z: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray
                     perplexity=min(30.0, max(2.0, (len(z) - 1) / 3))).fit_transform(z).astype(np.float32)
     if method == "pca":
         return projector("pca", seed).fit_transform(z).astype(np.float32)
-    return umap_embed(z, 2, seed)
+    return umap_embed(z, 2, seed, progress=progress)
 
 
 def projector(method: str = "umap", seed: int = 0, dims: int = 2, n_neighbors: int = 15,
@@ -54,8 +55,17 @@ def projector(method: str = "umap", seed: int = 0, dims: int = 2, n_neighbors: i
                      random_state=seed, init=init)
 
 
-def umap_embed(z: np.ndarray, dims: int, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+def umap_embed(z: np.ndarray, dims: int, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+               progress: bool | None = None) -> np.ndarray:
+    """UMAP of ``z``; on a terminal (or with ``progress``) each step is said, and the layout's
+    epochs, most of the time, have a bar with the time left."""
     red = projector("umap", seed, dims, n_neighbors, min_dist, n=len(z))
+    show = sys.stderr.isatty() if progress is None else progress
+    red.tqdm_kwds = {"disable": not show, "leave": False, "file": sys.stderr, "desc": f"UMAP: laying out {len(z):,} images",
+                     "bar_format": "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} epochs [{elapsed}<{remaining}]"}
+    if show:
+        print(f"UMAP: finding each of {len(z):,} images' {red.n_neighbors} nearest neighbours "
+              "(the first run also compiles UMAP's code)", file=sys.stderr, flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return red.fit_transform(z).astype(np.float32)

@@ -10,6 +10,13 @@ from .config import TrainConfig
 VAL_PIXELS = 1 << 24
 # What --max-time leaves for the final score, the saving and the latent density after fit.
 FINISH_RESERVE_S = 20.0
+# The share of --max-time a patch bank may take to decode (the rest trains on what it cut).
+BANK_SHARE = 0.4
+
+
+def bank_deadline(cfg: TrainConfig, started: float) -> float | None:
+    """When a patch bank must stop decoding (time.monotonic), or None without --max-time."""
+    return None if not cfg.max_time else started + BANK_SHARE * cfg.max_time * 60
 
 
 def fit_budget(cfg: TrainConfig, spent: float, resume: bool) -> float | None:

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from ..data.noise import parse_spec
+from ..data.noise import PRESETS, parse_spec
 from ..data.pages import PAGE_SHARE
 from ..errors import ArgumentError
 from ..models.registry import MODELS, get_model_class
@@ -55,7 +55,7 @@ class TrainConfig:
     def fill_model_defaults(self, model_cls, patches: bool = False) -> None:
         """Fill in what the model decides when no flag does: peak LR, optimizer, schedule, pages."""
         if self.pages is None:
-            scan = bool(self.denoise) and any(n == "scan" for n, _, _ in parse_spec(self.denoise))
+            scan = bool(self.denoise) and any(n in PRESETS for n, _, _ in parse_spec(self.denoise))
             self.pages = PAGE_SHARE if scan and patches else 0.0
         self.lr = self.lr or (patches and model_cls.patch_lr) or model_cls.default_lr
         self.optimizer = self.optimizer or model_cls.default_optimizer

@@ -39,7 +39,8 @@ def patch_setting(patch: int | None, image_size: int | None, model_cls, data) ->
 
 
 def training_data(data, patch: int | None, image_size: int | None, channels: int | None, fit: str,
-                  data_root) -> ImageSet:
+                  data_root, deadline: float | None = None) -> ImageSet:
+    """``deadline`` (time.monotonic): when a patch bank must be done, under --max-time."""
     if patch is not None:
-        return load_patches(data, patch or None, channels)
+        return load_patches(data, patch or None, channels, deadline=deadline)
     return load_data(data, image_size=image_size, channels=channels, fit=fit, data_root=data_root)

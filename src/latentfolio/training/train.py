@@ -25,7 +25,7 @@ from ..errors import ArgumentError, LatentfolioError
 from ..latent.density import DENSITY_JSON, DENSITY_WEIGHTS, fit_model_density
 from ..latent.encode import is_vector_latent
 from ..latent.evaluate import bounded_sample, evaluate_model
-from .budget import VAL_PIXELS, fit_budget
+from .budget import VAL_PIXELS, bank_deadline, fit_budget
 from ..models import Autoencoder, build_model, get_model_class
 from ..models.info import model_info
 from ..saved import CONFIG, MAX_PARAMETERS, META, WEIGHTS, count_parameters, load_model, save_model
@@ -311,7 +311,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, model: str | None = N
     cfg = s.cfg
     # in-memory pixels are recorded by name (they cannot be resumed from disk)
     data_name = s.data.name if isinstance(s.data, ImageSet) else str(s.data)
-    ds = training_data(s.data, s.patch, s.image_size, s.channels, s.fit, s.data_root)
+    ds = training_data(s.data, s.patch, s.image_size, s.channels, s.fit, s.data_root, bank_deadline(cfg, started))
     _log(describe(ds) + (f"; skipped {len(ds.skipped)} bad file(s)" if ds.skipped else ""))
     pl.seed_everything(cfg.seed, verbose=False)
     net = _build(s, ds)
