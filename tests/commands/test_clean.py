@@ -43,10 +43,11 @@ def test_a_range_draws_each_images_strength_from_it():
     assert (fixed - 0.1).abs().max() < 0.015
 
 
-@pytest.mark.parametrize("spec", list(NOISES) + ["scan", "gaussian:0.1,dust:0.02,jpeg:40", "gaussian:0.05-0.3"])
+@pytest.mark.parametrize("spec", list(NOISES) + ["scan", "page", "gaussian:0.1,dust:0.02,jpeg:40", "gaussian:0.05-0.3"])
 def test_every_corruption_changes_the_image_reproducibly(spec):
     x = torch.from_numpy(np.stack([shapes_image(np.random.default_rng(i), 32, True) for i in range(6)])
                          ).permute(0, 3, 1, 2).float() / 255
+    x = 0.4 + 0.6 * x  # on grey, not black: old paper's damage tints the paper, and black stays black
     a = Noise(spec)(x, torch.Generator().manual_seed(3))
     b = Noise(spec)(x, torch.Generator().manual_seed(3))
     c = Noise(spec)(x, torch.Generator().manual_seed(4))
@@ -462,3 +463,25 @@ def test_the_trained_scan_denoiser_keeps_a_clean_page_of_text_and_cleans_a_damag
     assert (out.mean(-1)[ink] < 128).mean() > 0.99  # every stroke kept
     den = np.asarray(Image.open(tmp_path / "out" / "page-scanned.png"))
     assert psnr(den, clean) > psnr(noisy, clean) + 1.5
+
+
+def test_noise_help_names_every_kind_and_preset(capsys, monkeypatch):
+    from latentfolio.data.noise import PRESETS
+
+    from conftest import cli
+
+    code, out, err = cli(capsys, monkeypatch, "noise", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and all(name in text for name in list(NOISES) + list(PRESETS)), text
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_page_damage_darkens_the_paper_and_leaves_ink_dark(channels):
+    """Old paper's damage is a tint of the paper: the page gets darker on average, never lighter,
+    and black ink stays near black."""
+    x = torch.ones((4, channels, 128, 128))
+    x[:, :, 60:68, :] = 0.0  # a black stroke across the page
+    for kind in ("stain:3", "crease:4", "fibre:0.1", "yellowing:0.6", "foxing:200", "show_through:0.3"):
+        y = Noise(kind, native=True)(x, torch.Generator().manual_seed(0))
+        assert y.mean() < x.mean() and (y <= x + 1e-6).all(), kind
+        assert y[:, :, 60:68, :].max() < 0.05, kind

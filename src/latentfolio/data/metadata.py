@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import warnings
+from datetime import datetime, timezone
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
+
+from .formats import format_of, open_any
 
 ICC_SPACE = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "RGBX": b"RGB ", "CMYK": b"CMYK"}
 
@@ -143,11 +147,6 @@ def file_facts(path) -> dict:
     camera and date taken (from EXIF), with the file's size and modification time. The pixels are
     not decoded where Pillow reads the header alone. Raises OSError for a missing file and
     BadImage-like errors (Pillow's, FormatError) for one that is not an image."""
-    import os
-    from datetime import datetime, timezone
-
-    from .formats import format_of, open_any
-
     st = os.stat(path)
     out = {"bytes": st.st_size,
            "modified": datetime.fromtimestamp(st.st_mtime, timezone.utc).astimezone().isoformat(timespec="seconds")}

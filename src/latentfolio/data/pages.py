@@ -101,11 +101,15 @@ def _drawing(d: ImageDraw.ImageDraw, side: int, rng: np.random.Generator) -> Non
             (d.ellipse if rng.random() < 0.6 else d.rectangle)(box, outline=ink, width=width)
 
 
-def render_page(side: int, rng: np.random.Generator, channels: int = 3) -> np.ndarray:
-    """One ``side`` x ``side`` patch of a clean page: text, a drawing, or both -> (side, side, C) uint8."""
+KINDS = ("text", "drawing", "both")
+
+
+def render_page(side: int, rng: np.random.Generator, channels: int = 3, kind: str | None = None) -> np.ndarray:
+    """One ``side`` x ``side`` patch of a clean page: text, a drawing, or both (``kind``; default:
+    drawn at random) -> (side, side, C) uint8."""
     img = Image.new("RGB", (side, side), _paper(rng))
     d = ImageDraw.Draw(img)
-    kind = rng.choice(3, p=[0.45, 0.4, 0.15])
+    kind = rng.choice(3, p=[0.45, 0.4, 0.15]) if kind is None else KINDS.index(kind)
     if kind in (0, 2):
         _text(d, side, rng)
     if kind in (1, 2):

@@ -10,6 +10,7 @@ from ..data.noise import Noise
 from ..errors import ArgumentError, LatentfolioError
 from ..metrics import psnr, ssim
 from ..models import Autoencoder, to_unit
+from .flatten import flatten_batch
 
 
 EVAL_PIXELS = 1 << 21  # pixels per evaluation batch at most: 512 images of 64 px, 32 patches of 256 px
@@ -54,8 +55,12 @@ def evaluate_model(model: Autoencoder, ds: ImageSet, split: str = "test", batch_
         inp = x
         if corrupt is not None:
             noisy = corrupt(t, g)
+            if corrupt.page:  # scored as `denoise --kind page` runs: on the flattened page, against the clean one
+                t = flatten_batch(t)
             nps.append(psnr(noisy, t).cpu())
             nss.append(ssim(noisy, t).cpu())
+            if corrupt.page:
+                noisy = flatten_batch(noisy)
             inp = noisy * 2 - 1 if norm == "pm1" else noisy
         r = to_unit(model.reconstruct(inp).float(), norm).clamp(0, 1)
         se.append((r - t).pow(2).flatten(1).mean(1).cpu())

@@ -11,6 +11,7 @@ import torch
 from ..metrics import psnr
 from ..data.noise import SCAN_TRAIN_SKIP, Noise
 from ..data.pages import page_patches, pool_size
+from ..latent.flatten import flatten_batch
 from ..models import Autoencoder, to_unit
 from .config import TrainConfig
 from .losses import objective
@@ -116,6 +117,10 @@ class AutoencoderModule(pl.LightningModule):
         if self.corrupt.clean_share:
             keep = torch.rand(len(x), generator=generator, device=x.device) < self.corrupt.clean_share
             noisy = torch.where(keep.view(-1, 1, 1, 1), clean, noisy)
+        if self.corrupt.page:  # page mode: the model sees the page with its paper divided out, as
+            # `denoise --kind page` will show it, and learns the fine scale of what is left
+            noisy, clean = flatten_batch(noisy), flatten_batch(clean)
+            x = clean * 2 - 1 if norm == "pm1" else clean
         return (noisy * 2 - 1 if norm == "pm1" else noisy), x
 
     def _page_count(self, n: int, training: bool) -> int:
