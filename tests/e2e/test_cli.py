@@ -303,3 +303,18 @@ def test_version_prints_the_package_version():
 
     r = run_cli("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"latentfolio {__version__}"
+
+
+def test_a_table_in_80_columns_keeps_every_file_name_whole(capsys, monkeypatch):
+    """The detail columns give way, then the folders are shortened in the middle: a file name is
+    never cut or folded over two lines."""
+    from latentfolio.cli.organize import _hits_table
+
+    monkeypatch.setenv("COLUMNS", "80")
+    name = "jake-nackos-HjpNeUD8qdw-unsplash.jpg"
+    rows = [{"rank": i, "score": 1.5, "reason": "reconstruction", "recon_error": 0.0123, "complexity": 8.04,
+             "label": "photos", "path": f"/home/artist/pictures/2019/a-long-folder-name/{i}-{name}"} for i in range(3)]
+    _hits_table("most unusual", rows, ["rank", "score", "reason", "recon_error", "complexity", "label", "path"])
+    out = capsys.readouterr().out
+    assert all(f"{i}-{name}" in out for i in range(3)), out
+    assert max(len(line) for line in out.splitlines()) <= 80

@@ -15,6 +15,9 @@ FEATURES = typer.Option(None, "--features", help="The vectors to work on: codes 
                         "Default: the catalog's content features (efficientnet-lite0, which `index` adds), else codes.")
 
 
+DROPPABLE = ("complexity", "recon_error", "id", "label", "distance")  # left out first when the paths need room
+
+
 def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -24,8 +27,17 @@ def _hits_table(title: str, rows: list[dict], columns: list[str]) -> None:
     cells = [[f"{r.get(c):.4g}" if isinstance(r.get(c), float) else one_line(r.get(c, "")) for c in columns]
              for r in rows]
     if "path" in columns:  # the paths get what the other columns leave of the terminal's width
-        k = columns.index("path")
-        others = sum(max([len(c)] + [len(row[i]) for row in cells]) + 3 for i, c in enumerate(columns) if i != k)
+        names = max(len("…/" + c[columns.index("path")].rpartition("/")[2]) for c in cells) if cells else 0
+        while True:  # a narrow terminal: the detail columns go before any file name is folded
+            k = columns.index("path")
+            others = sum(max([len(c)] + [len(row[i]) for row in cells]) + 3 for i, c in enumerate(columns) if i != k)
+            drop = next((c for c in DROPPABLE if c in columns), None)
+            if console.width - others - 4 >= names or drop is None:
+                break
+            i = columns.index(drop)
+            columns.pop(i)
+            for row in cells:
+                row.pop(i)
         for row in cells:
             row[k] = fit_path(row[k], console.width - others - 4)
     t = Table(title=Text(one_line(title)), header_style="bold")
