@@ -69,13 +69,12 @@ def background(small: Tensor) -> Tensor:
     return paper.clamp(FLOOR, 1)
 
 
-def flatten_batch(x: Tensor, paper: Tensor | None = None) -> Tensor:
-    """(B, C, H, W) pages in [0, 1] -> the same, divided by their paper and set on ``paper``
-    (B or 1, C) (default white): what the trainer feeds a page model."""
+def flatten_batch(x: Tensor) -> Tensor:
+    """(B, C, H, W) pages in [0, 1] -> the same, divided by their paper (set on white): what the
+    trainer feeds a page model and scores it against."""
     small = F.avg_pool2d(x, REDUCE, ceil_mode=True) if min(x.shape[-2:]) >= 2 * REDUCE else x
     bg = F.interpolate(background(small), size=x.shape[-2:], mode="bilinear", align_corners=False)
-    tone = 1.0 if paper is None else paper.view(paper.shape[0], -1, 1, 1)
-    return (x / bg * tone).clamp(0, 1)
+    return (x / bg).clamp(0, 1)
 
 
 def _reduced(p: np.ndarray, info: dict, f: int = REDUCE) -> Tensor:
